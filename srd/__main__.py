@@ -1,0 +1,7 @@
+"""Allow `python -m srd`."""
+
+import sys
+
+from srd.cli import main
+
+sys.exit(main())
