@@ -102,6 +102,7 @@ class NcnnWaifu2x:
         scale: int,
         prepadding: int,
         tilesize: int = CPU_TILE_SIZE,
+        *,
         num_threads: int = 2,
         winograd: bool = True,
     ) -> None:
@@ -138,10 +139,18 @@ class NcnnWaifu2x:
 
     @classmethod
     def from_model(
-        cls, model: PeerModel, tilesize: int = CPU_TILE_SIZE, num_threads: int = 2, winograd: bool = True
+        cls, model: PeerModel, tilesize: int = CPU_TILE_SIZE, *, num_threads: int = 2, winograd: bool = True
     ) -> NcnnWaifu2x:
         """Load a packaged model with its waifu2x-ncnn-vulkan prepadding."""
-        return cls(model.param_path, model.bin_path, model.scale, model.prepadding, tilesize, num_threads, winograd)
+        return cls(
+            model.param_path,
+            model.bin_path,
+            model.scale,
+            model.prepadding,
+            tilesize,
+            num_threads=num_threads,
+            winograd=winograd,
+        )
 
     def run_float(self, tile: F32Array) -> F32Array:
         """Run the network alone on one float32 CHW tile (already padded); return its float32 CHW output."""
@@ -186,9 +195,8 @@ class NcnnWaifu2x:
             for xi in range(-(-w // size)):
                 tile, tile_w, tile_h = self.padded_tile(rgb, xi, yi)
                 out = self.run_float(tile)[:, : tile_h * s, : tile_w * s]
-                result[yi * size * s : yi * size * s + tile_h * s, xi * size * s : xi * size * s + tile_w * s] = (
-                    to_u8(out).transpose(1, 2, 0)
-                )
+                top, left = yi * size * s, xi * size * s
+                result[top : top + tile_h * s, left : left + tile_w * s] = to_u8(out).transpose(1, 2, 0)
         return result
 
 
@@ -202,9 +210,12 @@ def load_peer(
     name: str,
     noise: int = -1,
     scale: int = 2,
+    *,
     tilesize: int = CPU_TILE_SIZE,
     num_threads: int = 2,
     winograd: bool = True,
 ) -> NcnnWaifu2x:
     """Load a built-in model by srd's name (``cunet``, ``upconv7-art``, ``upconv7-photo``) into ncnn."""
-    return NcnnWaifu2x.from_model(packaged_model(name, noise, scale), tilesize, num_threads, winograd)
+    return NcnnWaifu2x.from_model(
+        packaged_model(name, noise, scale), tilesize, num_threads=num_threads, winograd=winograd
+    )
