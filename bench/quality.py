@@ -1,0 +1,214 @@
+"""PSNR of waifu2x models in srd and in ncnn on Set5 and Set14 at 2x, SRCNN-style.
+
+Run from the repository root: ``python bench/quality.py [--data ../shared/data]``.
+
+Protocol, per image:
+- crop the ground truth to a multiple of the scale (``modcrop``);
+- bicubic rows: MATLAB ``imresize`` down by 1/scale and back up (``matlab_imresize``);
+- model rows: the low-resolution input is the ground truth's RGB shrunk with MATLAB ``imresize`` on
+  uint8 (as MATLAB does, rounded to uint8), then upscaled by the model to 8-bit RGB;
+- compare on Y = 16 + 65.481 R + 128.553 G + 24.966 B (R, G, B in 0..1, Y left unrounded) with
+  ``scale`` pixels shaved from each border; grayscale images (Set14 bridge) are compared on their gray
+  values (model input: gray replicated to RGB; output: 0.299 R + 0.587 G + 0.114 B).
+
+Two bicubic rows are printed. "bicubic (SRCNN)" is the SRCNN paper's own script (Y taken first and
+rounded to uint8, resized in floating point, result rounded to uint8), which gives the paper's
+figures image by image. "bicubic (RGB)" is bicubic through exactly the model rows' protocol, the
+baseline the models should be read against.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from matlab_imresize import imresize  # bench/ is not a package: imported via sys.path
+from ncnn_peer import load_peer
+
+from srd.raster import RasterImage
+
+U8Image = npt.NDArray[np.uint8]
+F64Array = npt.NDArray[np.float64]
+Upscaler = Callable[[U8Image], U8Image]
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SETS = ("set5", "set14")
+MODELS = ("upconv7-art", "upconv7-photo", "cunet")
+SRD_TILE = 400  # ncnn's CPU tile: cunet's global pooling makes its output depend on the tile
+
+
+def load_set(folder: Path) -> list[tuple[str, U8Image]]:
+    """The images of one benchmark set, sorted by name, as uint8 HxW (gray) or HxWx3 (RGB) arrays."""
+    images = []
+    for path in sorted(folder.glob("*.png")):
+        with Image.open(path) as img:
+            mode = "L" if img.mode in ("L", "I;16", "I") else "RGB"
+            images.append((path.stem, np.asarray(img.convert(mode), dtype=np.uint8)))
+    if not images:
+        raise FileNotFoundError(f"no .png images in {folder}")
+    return images
+
+
+def modcrop(image: U8Image, scale: int) -> U8Image:
+    """Crop the bottom and right so both sides are multiples of ``scale``."""
+    h, w = image.shape[:2]
+    return image[: h - h % scale, : w - w % scale]
+
+
+def luma(image: npt.NDArray[np.generic]) -> F64Array:
+    """ITU-R BT.601 studio-range Y (16..235) of 8-bit RGB, or the gray values of a gray image."""
+    values = image.astype(np.float64)
+    if values.ndim == 2:
+        return values
+    rgb = values / 255.0
+    result: F64Array = 16.0 + 65.481 * rgb[..., 0] + 128.553 * rgb[..., 1] + 24.966 * rgb[..., 2]
+    return result
+
+
+def psnr(reference: F64Array, test: F64Array, shave: int) -> float:
+    """PSNR in dB for a 255 peak after shaving ``shave`` pixels off every border."""
+    a = reference[shave:-shave, shave:-shave] if shave else reference
+    b = test[shave:-shave, shave:-shave] if shave else test
+    mse = float(np.mean((a - b) ** 2))
+    return float("inf") if mse == 0 else 10.0 * float(np.log10(255.0**2 / mse))
+
+
+def srcnn_bicubic_psnr(hr: U8Image, scale: int) -> float:
+    """The SRCNN paper's bicubic figure: Y as uint8, float imresize down and up, uint8 result."""
+    y = hr if hr.ndim == 2 else np.floor(luma(hr) + 0.5).astype(np.uint8)
+    y = modcrop(y, scale)
+    small = imresize(y.astype(np.float64) / 255.0, 1.0 / scale)
+    up = np.asarray(imresize(small, float(scale)), dtype=np.float64)
+    restored = np.floor(np.clip(up * 255.0, 0.0, 255.0) + 0.5)
+    return psnr(y.astype(np.float64), restored, scale)
+
+
+def model_psnr(hr: U8Image, scale: int, upscale: Upscaler) -> float:
+    """PSNR of ``upscale`` on the MATLAB-bicubic-shrunk ground truth, on Y (or gray)."""
+    hr = modcrop(hr, scale)
+    lr = np.asarray(imresize(hr, 1.0 / scale), dtype=np.uint8)
+    rgb_in = np.repeat(lr[..., None], 3, axis=2) if lr.ndim == 2 else lr
+    out = upscale(np.ascontiguousarray(rgb_in))
+    if out.shape[:2] != hr.shape[:2]:
+        raise ValueError(f"upscaler returned {out.shape}, expected {hr.shape[:2]}")
+    if hr.ndim == 2:
+        test = out.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+        return psnr(hr.astype(np.float64), test, scale)
+    return psnr(luma(hr), luma(out), scale)
+
+
+def bicubic_upscaler(scale: int) -> Upscaler:
+    """MATLAB imresize on uint8 RGB as an upscaler."""
+
+    def upscale(rgb: U8Image) -> U8Image:
+        return np.asarray(imresize(rgb, float(scale)), dtype=np.uint8)
+
+    return upscale
+
+
+def ncnn_upscaler(model: str, scale: int, threads: int) -> Upscaler:
+    """waifu2x-ncnn-vulkan's CPU path (tile 400, fp32) through the ncnn peer."""
+    return load_peer(model, -1, scale, num_threads=threads).process
+
+
+def srd_upscaler(model: str, scale: int, tile: int) -> Upscaler:
+    """srd's public engine API, RGB in and 8-bit RGB out (rounded half up like srd's encoder)."""
+    from srd.engine import Engine, EngineSettings  # noqa: PLC0415  (optional: absent before the engine lands)
+
+    engine = Engine(EngineSettings(model=model, noise=-1, scale=scale, tta=False, tile=tile, batch=1))
+    engine.warmup()
+
+    def upscale(rgb: U8Image) -> U8Image:
+        pixels = rgb.astype(np.float32) / np.float32(255.0)
+        result = engine.upscale(RasterImage(pixels=pixels, source_format="png"))
+        pixels_out: U8Image = np.floor(np.clip(result.pixels, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        return pixels_out
+
+    return upscale
+
+
+def srd_available() -> str | None:
+    """None when srd.engine imports, otherwise why not."""
+    try:
+        import srd.engine  # noqa: F401, PLC0415
+    except ImportError as exc:
+        return str(exc)
+    return None
+
+
+def mean_row(sets: dict[str, list[tuple[str, U8Image]]], scores: Callable[[U8Image], float]) -> list[float]:
+    """The mean score over each set's images, one per set."""
+    return [float(np.mean([scores(hr) for _, hr in images])) for images in sets.values()]
+
+
+def score_model(
+    sets: dict[str, list[tuple[str, U8Image]]], scale: int, upscale: Upscaler
+) -> dict[str, list[tuple[str, float]]]:
+    """Every image's PSNR for one upscaler, by set."""
+    return {
+        set_name: [(name, model_psnr(hr, scale, upscale)) for name, hr in images]
+        for set_name, images in sets.items()
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding set5/ and set14/")
+    parser.add_argument("--scale", type=int, default=2, choices=(2,))
+    parser.add_argument("--models", nargs="*", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--threads", type=int, default=2, help="ncnn threads")
+    parser.add_argument("--srd-tile", type=int, default=SRD_TILE)
+    parser.add_argument("--no-srd", action="store_true", help="skip srd even when srd.engine is present")
+    parser.add_argument("--per-image", action="store_true", help="also print every image's PSNR")
+    args = parser.parse_args(argv)
+    scale: int = args.scale
+    sets = {name: load_set(args.data / name) for name in SETS}
+    print(f"PSNR (dB) at {scale}x, Y channel, {scale} px shaved, mean per set; data: {args.data}")
+    print(f"{'bicubic':<26}" + "".join(f"{name:>10}" for name in SETS))
+    srcnn = mean_row(sets, lambda hr: srcnn_bicubic_psnr(hr, scale))
+    rgb = mean_row(sets, lambda hr: model_psnr(hr, scale, bicubic_upscaler(scale)))
+    print(f"{'  SRCNN protocol':<26}" + "".join(f"{v:>10.2f}" for v in srcnn))
+    print(f"{'  RGB protocol':<26}" + "".join(f"{v:>10.2f}" for v in rgb))
+    why_no_srd = "disabled by --no-srd" if args.no_srd else srd_available()
+    runner_names = ["ncnn"] if why_no_srd is not None else ["srd", "ncnn"]
+    columns = [f"{set_name} {runner}" for set_name in SETS for runner in runner_names]
+    print(f"{'model (noise -1)':<26}" + "".join(f"{c:>13}" for c in columns) + "   seconds")
+    for model in args.models:
+        results: dict[str, dict[str, list[tuple[str, float]]]] = {}
+        seconds: dict[str, float] = {}
+        for runner in runner_names:
+            upscale = (
+                srd_upscaler(model, scale, args.srd_tile)
+                if runner == "srd"
+                else ncnn_upscaler(model, scale, args.threads)
+            )
+            started = time.perf_counter()
+            results[runner] = score_model(sets, scale, upscale)
+            seconds[runner] = time.perf_counter() - started
+        means = [
+            float(np.mean([p for _, p in results[runner][set_name]]))
+            for set_name in SETS
+            for runner in runner_names
+        ]
+        timing = " ".join(f"{runner}={seconds[runner]:.1f}" for runner in runner_names)
+        print(f"{'  ' + model:<26}" + "".join(f"{v:>13.2f}" for v in means) + f"   {timing}", flush=True)
+        if args.per_image:
+            for runner in runner_names:
+                for set_name, rows in results[runner].items():
+                    print(f"    {runner} {set_name}: " + " ".join(f"{n}={p:.3f}" for n, p in rows))
+    if why_no_srd is not None:
+        print(f"srd columns skipped: {why_no_srd}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
