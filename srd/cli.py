@@ -20,7 +20,7 @@ def _build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("upscale", help="upscale image files or folders once, then exit")
     up.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files or folders (recursive)")
     up.add_argument("-o", "--outdir", type=Path, default=None, help="output folder (default: beside each input)")
-    up.add_argument("-m", "--model", default="cunet", help="built-in model name or a model path (see `srd models`)")
+    up.add_argument("-m", "--model", default="upconv7-art", help="built-in model name or a model path (see `srd models`)")
     up.add_argument("-n", "--noise", type=int, default=-1, choices=[-1, 0, 1, 2, 3], help="noise reduction level")
     up.add_argument("-s", "--scale", type=int, default=2, choices=[1, 2, 4], help="scale factor")
     up.add_argument("--size", default=None, metavar="WxH", help="exact output size (Lanczos from the next 2^k result)")
