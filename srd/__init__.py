@@ -2,6 +2,10 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from srd.xla_setup import apply_default_xla_flags
+
+apply_default_xla_flags()
+
 try:
     __version__ = version("srd")
 except PackageNotFoundError:  # running from a checkout that was never installed

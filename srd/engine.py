@@ -1,0 +1,138 @@
+"""The upscaling engine: a model plan (noise and scale passes), jit-compiled tile runners on one device,
+and waifu2x's pipeline around them, turning one RasterImage into another."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import jax
+import numpy as np
+
+from srd.errors import UsageError
+from srd.model.tiling import TileRunner, round_tile
+from srd.pipeline import Array32, fill_transparent, resize_lanczos, upscale_luminance, upscale_rgb
+from srd.raster import RasterImage
+from srd.weights.registry import LoadedModel, load_step
+
+# cunet's global pooling makes its output depend on the tile: 400 is waifu2x-ncnn-vulkan's CPU tile, so
+# srd's results match it. The other networks are tile-independent; 256 keeps memory small and cores busy.
+_DEFAULT_TILE = {"cunet": 400}
+_FALLBACK_TILE = 256
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """What to run: model name or path, noise level, scale, TTA, tile and batch, JAX device."""
+
+    model: str = "upconv7-art"
+    noise: int = -1
+    scale: int = 2
+    tta: bool = False
+    tile: int | None = None
+    batch: int = 1
+    device: str = "auto"
+
+
+def pick_device(name: str) -> jax.Device:
+    """`auto` takes JAX's default device; `cpu`, `gpu`, `tpu` (or `cuda`, `rocm`) ask for a platform."""
+    if name == "auto":
+        return jax.devices()[0]
+    try:
+        return jax.devices(name)[0]
+    except RuntimeError as exc:
+        raise UsageError(f"no JAX device for platform {name!r}: {exc}") from exc
+
+
+def plan_passes(settings: EngineSettings) -> list[LoadedModel]:
+    """The network passes for a noise level and scale: 4x is two 2x passes, noise on the first only."""
+    if settings.noise not in (-1, 0, 1, 2, 3):
+        raise UsageError(f"noise level must be -1..3, got {settings.noise}")
+    if settings.scale == 1:
+        if settings.noise < 0:
+            raise UsageError("scale 1 without noise reduction would do nothing; pass a noise level 0..3")
+        return [load_step(settings.model, settings.noise, 1)]
+    if settings.scale == 2:
+        return [load_step(settings.model, settings.noise, 2)]
+    if settings.scale == 4:
+        first = load_step(settings.model, settings.noise, 2)
+        return [first, first if settings.noise < 0 else load_step(settings.model, -1, 2)]
+    raise UsageError(f"scale must be 1, 2 or 4, got {settings.scale}")
+
+
+class Engine:
+    """Loads the models of a plan once, compiles them once per tile shape, and upscales images."""
+
+    def __init__(self, settings: EngineSettings) -> None:
+        if settings.batch < 1 or (settings.tile is not None and settings.tile < 8):
+            raise UsageError("batch must be >= 1 and tile >= 8")
+        self.settings = settings
+        self.passes = plan_passes(settings)
+        self._device = pick_device(settings.device)
+        self._runners: dict[str, TileRunner] = {}
+        for model in self.passes:
+            if model.label not in self._runners:
+                tile = round_tile(settings.tile or _DEFAULT_TILE.get(model.spec.arch, _FALLBACK_TILE), model.spec)
+                self._runners[model.label] = TileRunner(model.spec, model.weights, tile, settings.batch, self._device)
+        # Alpha is upscaled by a noise-free pass (waifu2x's model2x), which the plan may not contain.
+        self._alpha_model = self.passes[-1]
+
+    @property
+    def model_id(self) -> str:
+        s = self.settings
+        return f"{s.model} noise={s.noise} scale={s.scale}" + (" tta" if s.tta else "")
+
+    @property
+    def device(self) -> str:
+        return f"{self._device.platform}:{self._device.id}"
+
+    @property
+    def trace_count(self) -> int:
+        return sum(r.trace_count for r in self._runners.values())
+
+    def warmup(self) -> None:
+        """Compile every runner now (the daemon does this before reporting READY)."""
+        for runner in self._runners.values():
+            runner.warmup()
+
+    def _run(self, model: LoadedModel, rgb: Array32) -> Array32:
+        runner = self._runners[model.label]
+        tta = self.settings.tta
+        if model.luminance:
+            return upscale_luminance(runner.upscale, rgb, pre_upscale=model.pre_upscale, tta=tta)
+        return upscale_rgb(runner.upscale, rgb, pre_upscale=model.pre_upscale, tta=tta)
+
+    def _upscale_alpha(self, alpha: Array32) -> Array32:
+        model = self._alpha_model
+        out = self._run(model, np.repeat(alpha[:, :, None], 3, axis=2))
+        return np.asarray(out.mean(axis=2), np.float32)
+
+    def upscale(self, image: RasterImage, target_size: tuple[int, int] | None = None) -> RasterImage:
+        """Upscale (or denoise) one image; `target_size` (width, height) downsizes the next 2^k result."""
+        rgb = image.pixels if image.channels == 3 else np.repeat(image.pixels, 3, axis=2)
+        alpha = image.alpha
+        for model in self.passes:
+            if alpha is not None:
+                rgb = fill_transparent(rgb, alpha, model.spec.context * model.spec.scale)
+            rgb = self._run(model, rgb)
+            if alpha is not None and model.scale > 1:
+                alpha = np.clip(self._upscale_alpha(alpha), 0.0, 1.0)
+        if target_size is not None:
+            rgb, alpha = _resize_to(rgb, alpha, target_size)
+        pixels = rgb if image.channels == 3 else rgb.mean(axis=2, keepdims=True, dtype=np.float32)
+        return replace(image, pixels=np.ascontiguousarray(pixels, np.float32), alpha=alpha)
+
+
+def _resize_to(rgb: Array32, alpha: Array32 | None, size: tuple[int, int]) -> tuple[Array32, Array32 | None]:
+    width, height = size
+    rgb = np.clip(resize_lanczos(rgb, width, height), 0.0, 1.0)
+    if alpha is not None:
+        alpha = np.clip(resize_lanczos(alpha[:, :, None], width, height)[:, :, 0], 0.0, 1.0)
+    return rgb, alpha
+
+
+def scale_for_target(width: int, height: int, target: tuple[int, int]) -> int:
+    """The smallest of 1, 2, 4 whose result covers the target size (the engine then downsizes)."""
+    for scale in (1, 2, 4):
+        if width * scale >= target[0] and height * scale >= target[1]:
+            return scale
+    raise UsageError(f"target size {target[0]}x{target[1]} needs more than 4x from {width}x{height}")
