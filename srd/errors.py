@@ -53,3 +53,19 @@ class FolderError(SrdError):
     """A configured folder is missing, not writable, or placed inside the inbox."""
 
     exit_code = 73  # EX_CANTCREAT
+
+
+class WatchError(SrdError):
+    """The inbox watcher died and could not be restarted, or the inbox disappeared."""
+
+    exit_code = 74  # EX_IOERR
+
+
+class WorkerError(SrdError):
+    """The worker process cannot be started (model fails to load, crashes during compilation)."""
+
+    exit_code = 70  # EX_SOFTWARE
+
+    def __init__(self, message: str, exit_code: int = 70) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -1,0 +1,373 @@
+"""`srd run`: wires watcher -> durable queue -> supervised worker -> outbox/errors, under systemd's eye."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections import deque
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import structlog
+
+from srd.config import Config, load_config
+from srd.errors import NotARegularFileError, SrdError, WatchError, WorkerError
+from srd.folders import prepare_folders
+from srd.jobs import Job, SettledFile, SettleTracker, WorkLock, claim_job, recover_jobs
+from srd.logs import configure_logging
+from srd.notify import Notifier
+from srd.outcome import complete_job, fail_job, plan_output, recover_job
+from srd.status import StatusFile
+from srd.watch import InboxWatcher
+from srd.worker import WorkerEvent, WorkerSettings, WorkerSupervisor
+
+LOOP_TICK = 0.1
+MAX_OBSERVER_RESTARTS = 5  # within OBSERVER_RESTART_WINDOW seconds, before giving up
+OBSERVER_RESTART_WINDOW = 300.0
+MAX_WORKER_START_FAILURES = 3  # in a row, before the daemon exits and lets systemd decide
+DEFAULT_WATCHDOG_PING = 5.0
+
+log = structlog.get_logger("srd.daemon")
+
+
+def _worker_settings(config: Config) -> WorkerSettings:
+    return WorkerSettings(
+        model=config.model.name,
+        noise=config.model.noise,
+        scale=config.model.scale,
+        tta=config.model.tta,
+        device=config.engine.device,
+        tile=config.engine.tile,
+        batch=config.engine.batch,
+        compile_cache=str(config.engine.compile_cache) if config.engine.compile_cache else None,
+        log_format=config.logging.format,
+        log_level=config.logging.level,
+    )
+
+
+class Daemon:
+    """The main loop's state: what is settling, waiting, in flight, and how it all ended."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.notifier = Notifier()
+        self.watcher = InboxWatcher(config.inbox, config.watch)
+        self.tracker = SettleTracker(config.watch.settle_seconds)
+        limits = config.limits
+        self.supervisor = WorkerSupervisor(
+            _worker_settings(config),
+            job_timeout=limits.job_timeout,
+            startup_timeout=limits.startup_timeout,
+            heartbeat_timeout=limits.heartbeat_timeout,
+        )
+        self.status_file = StatusFile(config.status_file)
+        self.retry: deque[Job] = deque()  # claimed jobs to run (again) before taking new files
+        self.ready: deque[SettledFile] = deque()
+        self.ready_paths: set[Path] = set()
+        self.in_flight: dict[str, Job] = {}
+        self.signals = 0
+        self.state = "starting"
+        self.done = self.failed = 0
+        self.last_error: dict[str, Any] | None = None
+        self.started_at = time.time()
+        self.worker_start_failures = 0
+        self.observer_restarts: deque[float] = deque()
+        self.next_rescan = 0.0
+        self.next_watchdog = 0.0
+        self.last_status = ""
+
+    @property
+    def model_id(self) -> str:
+        return str(self.supervisor.info.get("model_id", self.config.model.name))
+
+    # -- signals -------------------------------------------------------------------------------------------
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.signals += 1
+        if self.signals == 1:
+            self.state = "stopping"
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+
+    # -- the loop ------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.supervisor.start()
+        self.watcher.start()
+        for job in recover_jobs(self.config.work):
+            output = recover_job(job, self.config)
+            if output is None:
+                log.info("job.requeued", input=job.rel_path, attempts=job.attempts, job_id=job.job_id)
+                self.retry.append(job)
+            else:
+                log.info("job.recovered", input=job.rel_path, output=str(output), job_id=job.job_id)
+                self.done += 1
+        self._rescan()
+
+    def run(self) -> None:
+        while self.signals == 0:
+            self.step()
+        self.shutdown()
+
+    def step(self) -> None:
+        self._nominate(self.watcher.drain())
+        self._check_inbox_and_observer()
+        if time.monotonic() >= self.next_rescan:
+            self._rescan()
+        for settled in self.tracker.collect_settled():
+            self.ready.append(settled)
+            self.ready_paths.add(settled.path)
+        for event in self.supervisor.poll(LOOP_TICK):
+            self._on_worker_event(event)
+        if self.supervisor.state == "stopped" and self.signals == 0:
+            self.supervisor.start()
+        if self.supervisor.state == "idle" and self.signals == 0:
+            self._dispatch_next()
+        self._report()
+
+    def _nominate(self, paths: list[Path]) -> None:
+        for path in paths:
+            if path not in self.ready_paths:
+                self.tracker.nominate(path)
+
+    def _rescan(self) -> None:
+        self._nominate(self.watcher.rescan())
+        self.next_rescan = time.monotonic() + self.config.watch.rescan_interval
+
+    def _check_inbox_and_observer(self) -> None:
+        if not self.config.inbox.is_dir():
+            raise WatchError(f"the inbox {self.config.inbox} disappeared (unmounted or deleted)")
+        if self.watcher.alive:
+            return
+        now = time.monotonic()
+        while self.observer_restarts and now - self.observer_restarts[0] > OBSERVER_RESTART_WINDOW:
+            self.observer_restarts.popleft()
+        if len(self.observer_restarts) >= MAX_OBSERVER_RESTARTS:
+            raise WatchError(f"the {self.watcher.backend} observer keeps dying; giving up")
+        self.observer_restarts.append(now)
+        log.error("watch.observer_died", backend=self.watcher.backend, restarts=len(self.observer_restarts))
+        try:
+            self.watcher.restart()
+        except OSError as exc:
+            log.error("watch.restart_failed", error=str(exc))
+        self._rescan()  # events may have been lost while the observer was down
+
+    # -- jobs ----------------------------------------------------------------------------------------------
+
+    def _next_job(self) -> Job | None:
+        if self.retry:
+            return self.retry.popleft()
+        while self.ready:
+            settled = self.ready.popleft()
+            self.ready_paths.discard(settled.path)
+            if not settled.unchanged():
+                self.tracker.nominate(settled.path)  # written to again since it settled
+                continue
+            job = claim_job(self.config.inbox, self.config.work, settled.path, settled.first_seen)
+            if job is None:
+                log.info("job.claimed_elsewhere", input=str(settled.path))
+                continue
+            if not settled.is_regular:
+                error = NotARegularFileError(
+                    "not a regular file (symlink, FIFO or device); srd never reads through those"
+                )
+                self._fail(job, type(error).__name__, str(error))
+                continue
+            return job
+        return None
+
+    def _dispatch_next(self) -> None:
+        job = self._next_job()
+        if job is None:
+            return
+        if job.attempts >= self.config.limits.attempts:
+            reason = f"gave up after {job.attempts} attempts (the worker crashed, hung or was killed)"
+            self._fail(job, "AttemptsExhausted", reason)
+            return
+        job.attempts += 1
+        job.save()
+        plan = plan_output(job, self.config)
+        plan.directory.mkdir(parents=True, exist_ok=True)
+        limits = self.config.limits
+        spec = {
+            "job_id": job.job_id,
+            "input": str(job.input_path),
+            "temp": str(plan.temp),
+            "format": self.config.output.format,
+            "quality": self.config.output.quality,
+            "max_pixels": limits.max_pixels,
+            "max_bytes": limits.max_bytes,
+        }
+        self.in_flight[job.job_id] = job
+        self.supervisor.submit(job.job_id, spec)
+
+    def _on_worker_event(self, event: WorkerEvent) -> None:
+        job = self.in_flight.pop(event.job_id, None) if event.job_id else None
+        if event.kind == "ready":
+            self.worker_start_failures = 0
+            log.info("worker.ready", **event.payload)
+            if self.state == "starting":
+                self._announce_ready()
+        elif event.kind == "fatal":
+            message = f"the worker cannot start: {event.payload['message']}"
+            raise WorkerError(message, event.payload["exit_code"])
+        elif event.kind == "done" and job is not None:
+            self._complete(job, event.payload)
+        elif event.kind == "failed" and job is not None:
+            self._failed(job, event.payload)
+        elif event.kind in ("crashed", "timeout", "hung", "start_timeout"):
+            self._worker_lost(event, job)
+
+    def _complete(self, job: Job, result: dict[str, Any]) -> None:
+        try:
+            output = complete_job(job, self.config)
+        except OSError as exc:
+            log.error("job.publish_failed", input=job.rel_path, error=str(exc), job_id=job.job_id)
+            self.retry.append(job)
+            return
+        self.done += 1
+        log.info(
+            "job",
+            outcome="ok",
+            input=job.rel_path,
+            output=str(output),
+            model=self.model_id,
+            input_size=result["input_size"],
+            output_size=result["output_size"],
+            output_bytes=result["output_bytes"],
+            ms=result["ms"],
+            attempts=job.attempts,
+        )
+
+    def _failed(self, job: Job, result: dict[str, Any]) -> None:
+        if result["permanent"] or job.attempts >= self.config.limits.attempts:
+            self._fail(job, result["type"], result["message"], result.get("traceback"))
+        else:
+            log.warning("job.retry", input=job.rel_path, error=result["message"], attempts=job.attempts)
+            self.retry.append(job)
+
+    def _worker_lost(self, event: WorkerEvent, job: Job | None) -> None:
+        log.error("worker.lost", reason=event.kind, input=job.rel_path if job else None, **event.payload)
+        if job is not None:
+            self.retry.append(job)  # the attempt is counted; _dispatch_next gives up after `attempts`
+        elif self.state == "starting" or event.kind == "start_timeout":
+            self.worker_start_failures += 1
+            if self.worker_start_failures >= MAX_WORKER_START_FAILURES:
+                raise WorkerError(f"the worker failed to start {self.worker_start_failures} times in a row")
+
+    def _fail(self, job: Job, error_type: str, reason: str, trace: str | None = None) -> None:
+        moved = fail_job(
+            job, self.config, error_type=error_type, reason=reason, model_id=self.model_id, trace=trace
+        )
+        self.failed += 1
+        at = datetime.now(UTC).isoformat()
+        self.last_error = {"input": job.rel_path, "reason": reason, "type": error_type, "at": at}
+        log.warning(
+            "job",
+            outcome="error",
+            input=job.rel_path,
+            output=str(moved),
+            model=self.model_id,
+            error_type=error_type,
+            reason=reason,
+            attempts=job.attempts,
+        )
+
+    # -- reporting -----------------------------------------------------------------------------------------
+
+    def _announce_ready(self) -> None:
+        self.state = "running"
+        info = self.supervisor.info
+        log.info(
+            "daemon.ready",
+            observer=self.watcher.backend,
+            device=info.get("device"),
+            model=info.get("model_id"),
+            inbox=str(self.config.inbox),
+            outbox=str(self.config.outbox),
+            requeued=len(self.retry),
+        )
+        self.notifier.ready(self._status_line())
+
+    def _status_line(self) -> str:
+        waiting = len(self.ready) + len(self.retry)
+        busy = len(self.in_flight)
+        return f"{self.state}: {waiting} waiting, {busy} in flight, {self.done} done, {self.failed} failed"
+
+    def status_document(self) -> dict[str, Any]:
+        job = next(iter(self.in_flight.values()), None)
+        since = round(time.time() - self.supervisor.job_elapsed())
+        return {
+            "state": self.state,
+            "started_at": self.started_at,
+            "queue": {"waiting": len(self.ready) + len(self.retry), "settling": len(self.tracker)},
+            "in_flight": {"input": job.rel_path, "job_id": job.job_id, "since": since} if job else None,
+            "done": self.done,
+            "failed": self.failed,
+            "last_error": self.last_error,
+            "model": self.model_id,
+            "device": self.supervisor.info.get("device"),
+            "observer": self.watcher.backend,
+            "worker_pid": self.supervisor.pid,
+        }
+
+    def _report(self, *, force: bool = False) -> None:
+        self.status_file.write(self.status_document(), force=force)
+        line = self._status_line()
+        if line != self.last_status:
+            self.last_status = line
+            self.notifier.status(line)
+        now = time.monotonic()
+        # Only a loop that is iterating with a live observer pings; a wedged loop lets systemd restart us.
+        if now >= self.next_watchdog and self.watcher.alive:
+            self.notifier.watchdog()
+            self.next_watchdog = now + (self.notifier.watchdog_interval() or DEFAULT_WATCHDOG_PING)
+
+    # -- stopping ------------------------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Stop taking jobs; let the current one finish within stop_grace, else leave it in work/."""
+        self.state = "stopping"
+        self.notifier.stopping(self._status_line())
+        log.info("daemon.stopping", in_flight=len(self.in_flight), grace=self.config.limits.stop_grace)
+        self.watcher.stop()
+        deadline = time.monotonic() + self.config.limits.stop_grace
+        while self.supervisor.state == "busy" and self.signals < 2 and time.monotonic() < deadline:
+            for event in self.supervisor.poll(LOOP_TICK):
+                self._on_worker_event(event)
+            self._report()
+        for job in self.in_flight.values():
+            job.attempts -= 1  # interrupted on purpose, not a failed attempt
+            job.save()
+            log.info("job.left_in_work", input=job.rel_path, job_id=job.job_id)
+        self.supervisor.stop()
+        self.state = "stopped"
+        self._report(force=True)
+        log.info("daemon.stopped", done=self.done, failed=self.failed)
+
+
+def run_daemon(config_path: Path) -> int:
+    """`srd run --config FILE`: run in the foreground until SIGTERM/SIGINT; returns the exit code."""
+    config = load_config(config_path)
+    configure_logging(config.logging.format, config.logging.level)
+    prepare_folders(config)
+    lock = WorkLock(config.work)
+    lock.acquire()
+    daemon = Daemon(config)
+    daemon.install_signal_handlers()
+    try:
+        daemon.start()
+        daemon.run()
+    except SrdError as exc:
+        log.error("daemon.failed", error=str(exc), exit_code=exc.exit_code)
+        daemon.notifier.stopping(f"failed: {exc}")
+        raise
+    finally:
+        daemon.supervisor.kill()
+        daemon.watcher.stop()
+        lock.release()
+    return 0

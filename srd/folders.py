@@ -1,0 +1,68 @@
+"""Start-up checks of the configured folders: created, not nested in the inbox, writable, renamable."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from srd.config import Config
+from srd.errors import FolderError
+
+
+def _folders(config: Config) -> dict[str, Path]:
+    folders = {
+        "inbox": config.inbox,
+        "outbox": config.outbox,
+        "errors": config.errors,
+        "work": config.work,
+        "status_file folder": config.status_file.parent,
+    }
+    if config.archive is not None:
+        folders["archive"] = config.archive
+    return folders
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _probe(name: str, folder: Path) -> None:
+    """Create, rename and delete a file, which is everything the daemon will do in `folder`."""
+    token = secrets.token_hex(4)
+    first, second = folder / f".srd-probe-{token}", folder / f".srd-probe-{token}-renamed"
+    try:
+        fd = os.open(first, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+        os.rename(first, second)
+        os.unlink(second)
+        os.listdir(folder)
+    except OSError as exc:
+        for leftover in (first, second):
+            leftover.unlink(missing_ok=True)
+        raise FolderError(f"{name} folder {folder} is not usable: {exc.strerror or exc}") from exc
+
+
+def prepare_folders(config: Config) -> None:
+    """Create missing folders and refuse to start on any layout that could lose or loop over files."""
+    folders = _folders(config)
+    for name, folder in folders.items():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise FolderError(f"cannot create {name} folder {folder}: {exc.strerror or exc}") from exc
+    inbox = config.inbox.resolve()
+    problems = [
+        f"{name} folder {folder} is inside the inbox {config.inbox}; srd would pick up its own files"
+        for name, folder in folders.items()
+        if name != "inbox" and _inside(folder.resolve(), inbox)
+    ]
+    if problems:
+        raise FolderError("; ".join(problems))
+    if os.stat(config.work).st_dev != os.stat(config.inbox).st_dev:
+        raise FolderError(
+            f"work folder {config.work} must be on the same filesystem as the inbox {config.inbox}, "
+            "because jobs are claimed by an atomic rename"
+        )
+    for name, folder in folders.items():
+        _probe(name, folder)
