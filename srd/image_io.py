@@ -58,8 +58,14 @@ _OTHER_MAGIC = (
     (b"\x00\x00\x00\x0cJXL ", "a JPEG XL image"),
     (b"qoif", "a QOI image"),
 )
-_FTYP_BRANDS = {b"avif": "an AVIF image", b"avis": "an AVIF image", b"heic": "a HEIC image",
-                b"heix": "a HEIC image", b"mif1": "a HEIF image", b"msf1": "a HEIF image"}
+_FTYP_BRANDS = {
+    b"avif": "an AVIF image",
+    b"avis": "an AVIF image",
+    b"heic": "a HEIC image",
+    b"heix": "a HEIC image",
+    b"mif1": "a HEIF image",
+    b"msf1": "a HEIF image",
+}
 
 
 def output_suffix(fmt: str) -> str:
@@ -203,10 +209,11 @@ def _icc_matches(icc: bytes | None, channels: int) -> bool:
 
 def _key_mask(color: npt.NDArray[np.integer], key: object) -> npt.NDArray[np.bool_] | None:
     """Opacity from a tRNS colour key: pixels equal to the key are transparent."""
+    # int64 because a hostile file may declare a key wider than its samples (1000 in an 8-bit PNG).
     if isinstance(key, int) and color.shape[2] == 1:
-        return np.asarray(color[..., 0] != key)
+        return np.asarray(color[..., 0] != np.int64(key))
     if isinstance(key, tuple) and len(key) == color.shape[2]:
-        return np.asarray((color != np.asarray(key, dtype=color.dtype)).any(axis=2))
+        return np.asarray((color != np.asarray(key, dtype=np.int64)).any(axis=2))
     return None
 
 
