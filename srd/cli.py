@@ -18,15 +18,27 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     up = sub.add_parser("upscale", help="upscale image files or folders once, then exit")
-    up.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files or folders (recursive)")
-    up.add_argument("-o", "--outdir", type=Path, default=None, help="output folder (default: beside each input)")
-    up.add_argument("-m", "--model", default="upconv7-art", help="built-in model name or a model path (see `srd models`)")
-    up.add_argument("-n", "--noise", type=int, default=-1, choices=[-1, 0, 1, 2, 3], help="noise reduction level")
+    up.add_argument(
+        "inputs", nargs="+", type=Path, metavar="INPUT", help="image files or folders (recursive)"
+    )
+    up.add_argument(
+        "-o", "--outdir", type=Path, default=None, help="output folder (default: beside each input)"
+    )
+    up.add_argument(
+        "-m", "--model", default="upconv7-art", help="built-in model name or a model path (see `srd models`)"
+    )
+    up.add_argument(
+        "-n", "--noise", type=int, default=-1, choices=[-1, 0, 1, 2, 3], help="noise reduction level"
+    )
     up.add_argument("-s", "--scale", type=int, default=2, choices=[1, 2, 4], help="scale factor")
-    up.add_argument("--size", default=None, metavar="WxH", help="exact output size (Lanczos from the next 2^k result)")
+    up.add_argument(
+        "--size", default=None, metavar="WxH", help="exact output size (Lanczos from the next 2^k result)"
+    )
     up.add_argument("--tile", type=int, default=None, help="tile size in input pixels (default: per model)")
     up.add_argument("--batch", type=int, default=1, help="tiles per network call")
-    up.add_argument("--tta", action="store_true", help="8-way test-time augmentation (8x slower, slightly better)")
+    up.add_argument(
+        "--tta", action="store_true", help="8-way test-time augmentation (8x slower, slightly better)"
+    )
     up.add_argument("-f", "--format", default="png", choices=["png", "webp", "jpg"], help="output format")
     up.add_argument("-q", "--quality", type=int, default=95, help="JPEG/WebP quality")
     up.add_argument("--overwrite", action="store_true", help="replace existing output files")

@@ -71,8 +71,12 @@ class Engine:
         self._runners: dict[str, TileRunner] = {}
         for model in self.passes:
             if model.label not in self._runners:
-                tile = round_tile(settings.tile or _DEFAULT_TILE.get(model.spec.arch, _FALLBACK_TILE), model.spec)
-                self._runners[model.label] = TileRunner(model.spec, model.weights, tile, settings.batch, self._device)
+                tile = round_tile(
+                    settings.tile or _DEFAULT_TILE.get(model.spec.arch, _FALLBACK_TILE), model.spec
+                )
+                self._runners[model.label] = TileRunner(
+                    model.spec, model.weights, tile, settings.batch, self._device
+                )
         # Alpha is upscaled by a noise-free pass (waifu2x's model2x), which the plan may not contain.
         self._alpha_model = self.passes[-1]
 

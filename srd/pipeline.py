@@ -38,7 +38,11 @@ def nearest_upscale(image: Array32, factor: int) -> Array32:
 def resize_lanczos(image: Array32, width: int, height: int) -> Array32:
     """Lanczos (a=3) resize of a float image, channel by channel, without quantising."""
     planes = [
-        np.asarray(Image.fromarray(np.ascontiguousarray(image[:, :, k]), mode="F").resize((width, height), Image.Resampling.LANCZOS))
+        np.asarray(
+            Image.fromarray(np.ascontiguousarray(image[:, :, k]), mode="F").resize(
+                (width, height), Image.Resampling.LANCZOS
+            )
+        )
         for k in range(image.shape[2])
     ]
     return np.stack(planes, axis=2).astype(np.float32)

@@ -17,7 +17,7 @@ _PROBE_SIZES = range(64, 96)
 
 def _output_size(spec: NetworkSpec, weights: Weights, size: int) -> int | None:
     """Spatial output size for a square padded input of `size`, or None if the shapes do not fit."""
-    x = jax.ShapeDtypeStruct((1, size, size, spec.in_channels), jnp.float32)
+    x = jax.ShapeDtypeStruct((1, size, size, spec.in_channels), jnp.float32)  # type: ignore[no-untyped-call]
     try:
         out = jax.eval_shape(lambda w, t: apply_network(spec, w, t), weights, x)
     except (TypeError, ValueError):
@@ -49,7 +49,9 @@ def infer_geometry(
     align = math.gcd(*(n - sizes[0] for n in sizes[1:]))
     if (sizes[0] - 2 * context) % align:
         raise ValueError(f"{arch}: tile sizes that fit are not multiples of {align}")
-    return NetworkSpec(arch, tuple(ops), input_blob, output_blob, in_channels, out_channels, scale, context, align)
+    return NetworkSpec(
+        arch, tuple(ops), input_blob, output_blob, in_channels, out_channels, scale, context, align
+    )
 
 
 def _out_channels(ops: Sequence[Op], weights: Weights, output_blob: str) -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Union
 
 import numpy as np
 import numpy.typing as npt
@@ -102,7 +101,7 @@ class Eltwise:
     coeffs: tuple[float, ...] = ()
 
 
-Op = Union[Conv, GlobalAvgPool, Dense, ChannelScale, CropLike, Eltwise]
+Op = Conv | GlobalAvgPool | Dense | ChannelScale | CropLike | Eltwise
 
 
 @dataclass(frozen=True)

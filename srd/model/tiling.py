@@ -28,7 +28,9 @@ def round_tile(tile: int, spec: NetworkSpec) -> int:
 class TileRunner:
     """A jit-compiled network for one tile size and batch size, with its weights on one device."""
 
-    def __init__(self, spec: NetworkSpec, weights: Weights, tile: int, batch: int, device: jax.Device) -> None:
+    def __init__(
+        self, spec: NetworkSpec, weights: Weights, tile: int, batch: int, device: jax.Device
+    ) -> None:
         if tile % spec.align:
             raise ValueError(f"tile {tile} is not a multiple of {spec.align} for {spec.arch}")
         self.spec = spec
@@ -40,7 +42,7 @@ class TileRunner:
 
         def forward(w: Weights, x: jax.Array) -> jax.Array:
             self.trace_count += 1  # runs only while tracing: counts compilations
-            return apply_network(spec, w, x)
+            return apply_network(spec, w, x)  # type: ignore[arg-type]
 
         self._forward = jax.jit(forward)
 
@@ -55,7 +57,8 @@ class TileRunner:
         self._run(x).block_until_ready()
 
     def _run(self, x: Array32) -> jax.Array:
-        return self._forward(self._weights, jax.device_put(x, self.device))  # type: ignore[arg-type]
+        result: jax.Array = self._forward(self._weights, jax.device_put(x, self.device))
+        return result
 
     def upscale(self, image: Array32) -> Array32:
         """Run the network over an H x W x C float32 image; returns (s*H) x (s*W) x C_out, unclamped."""
@@ -97,4 +100,5 @@ def upscale_untiled(spec: NetworkSpec, weights: Weights, image: Array32) -> Arra
     """Reference path: the whole image in one call (compiles per image size; tests and small images)."""
     c = spec.context
     padded = np.pad(image, ((c, c), (c, c), (0, 0)), mode="edge")
-    return np.asarray(apply_network(spec, jax.tree.map(jnp.asarray, weights), jnp.asarray(padded[None])))[0]
+    out = apply_network(spec, jax.tree.map(jnp.asarray, weights), jnp.asarray(padded[None]))
+    return np.asarray(out[0], dtype=np.float32)

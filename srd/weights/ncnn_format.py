@@ -45,7 +45,7 @@ class Layer:
     tops: tuple[str, ...]
     params: dict[int, ParamValue]
 
-    def int(self, key: int, default: int) -> int:
+    def get_int(self, key: int, default: int) -> int:
         value = self.params.get(key, default)
         if not isinstance(value, int):
             raise ModelError(f"layer {self.name!r}: param {key} must be an integer, got {value!r}")
@@ -140,7 +140,7 @@ class _BinReader:
 
 
 def _activation(layer: Layer) -> tuple[Activation, float]:
-    kind = layer.int(9, 0)
+    kind = layer.get_int(9, 0)
     params = layer.array(10)
     if kind == 0:
         return Activation.NONE, 0.0
@@ -154,51 +154,60 @@ def _activation(layer: Layer) -> tuple[Activation, float]:
 
 
 def _conv(layer: Layer, reader: _BinReader, weights: Weights, *, transposed: bool) -> Conv:
-    out_ch = layer.int(0, 0)
-    kw = layer.int(1, 0)
-    kh = layer.int(11, kw)
-    if layer.int(2, 1) != 1 or layer.int(12, layer.int(2, 1)) != 1:
+    out_ch = layer.get_int(0, 0)
+    kw = layer.get_int(1, 0)
+    kh = layer.get_int(11, kw)
+    if layer.get_int(2, 1) != 1 or layer.get_int(12, layer.get_int(2, 1)) != 1:
         raise ModelError(f"layer {layer.name!r}: dilated convolution is not supported")
-    sw = layer.int(3, 1)
-    sh = layer.int(13, sw)
-    left = layer.int(4, 0)
+    sw = layer.get_int(3, 1)
+    sh = layer.get_int(13, sw)
+    left = layer.get_int(4, 0)
     if left < 0:
         raise ModelError(f"layer {layer.name!r}: automatic ('same') padding {left} is not supported")
-    right = layer.int(15, left)
-    top = layer.int(14, left)
-    bottom = layer.int(16, top)
-    if transposed and any(layer.int(k, 0) for k in (18, 19, 20, 21)):
+    right = layer.get_int(15, left)
+    top = layer.get_int(14, left)
+    bottom = layer.get_int(16, top)
+    if transposed and any(layer.get_int(k, 0) for k in (18, 19, 20, 21)):
         raise ModelError(f"layer {layer.name!r}: deconvolution output padding is not supported")
-    if not transposed and layer.int(8, 0):
+    if not transposed and layer.get_int(8, 0):
         raise ModelError(f"layer {layer.name!r}: int8 convolution is not supported")
-    size = layer.int(6, 0)
+    size = layer.get_int(6, 0)
     in_ch = size // (out_ch * kh * kw) if out_ch and kh and kw else 0
     if in_ch * out_ch * kh * kw != size or size == 0:
-        raise ModelError(f"layer {layer.name!r}: weight size {size} does not factor as out x in x {kh} x {kw}")
+        raise ModelError(
+            f"layer {layer.name!r}: weight size {size} does not factor as out x in x {kh} x {kw}"
+        )
     # ncnn stores both convolution and deconvolution kernels as [out][in][kh][kw].
     w = reader.tagged(size).reshape(out_ch, in_ch, kh, kw)
     if transposed:
         w = w[:, :, ::-1, ::-1]
     entry = {"w": np.ascontiguousarray(w.transpose(2, 3, 1, 0))}
-    if layer.int(5, 0):
+    if layer.get_int(5, 0):
         entry["b"] = reader.raw_fp32(out_ch)
     weights[layer.name] = entry
     activation, slope = _activation(layer)
     return Conv(
-        layer.name, layer.bottoms[0], layer.tops[0], (kh, kw), (sh, sw), (top, bottom, left, right),
-        activation, slope, transposed,
+        layer.name,
+        layer.bottoms[0],
+        layer.tops[0],
+        (kh, kw),
+        (sh, sw),
+        (top, bottom, left, right),
+        activation,
+        slope,
+        transposed,
     )
 
 
 def _dense(layer: Layer, reader: _BinReader, weights: Weights) -> Dense:
-    out_ch = layer.int(0, 0)
-    size = layer.int(2, 0)
-    if layer.int(8, 0):
+    out_ch = layer.get_int(0, 0)
+    size = layer.get_int(2, 0)
+    if layer.get_int(8, 0):
         raise ModelError(f"layer {layer.name!r}: int8 InnerProduct is not supported")
     if out_ch <= 0 or size % out_ch:
         raise ModelError(f"layer {layer.name!r}: weight size {size} is not a multiple of {out_ch}")
     entry = {"w": np.ascontiguousarray(reader.tagged(size).reshape(out_ch, size // out_ch).T)}
-    if layer.int(1, 0):
+    if layer.get_int(1, 0):
         entry["b"] = reader.raw_fp32(out_ch)
     weights[layer.name] = entry
     activation, slope = _activation(layer)
@@ -207,19 +216,21 @@ def _dense(layer: Layer, reader: _BinReader, weights: Weights) -> Dense:
 
 def _simple_op(layer: Layer) -> Op:
     if layer.type == "Pooling":
-        if layer.int(4, 0) != 1 or layer.int(0, 0) != 1:
+        if layer.get_int(4, 0) != 1 or layer.get_int(0, 0) != 1:
             raise ModelError(f"layer {layer.name!r}: only global average Pooling is supported")
         return GlobalAvgPool(layer.bottoms[0], layer.tops[0])
     if layer.type == "Scale":
-        if layer.int(0, 0) != -233 or len(layer.bottoms) != 2 or layer.int(1, 0):
+        if layer.get_int(0, 0) != -233 or len(layer.bottoms) != 2 or layer.get_int(1, 0):
             raise ModelError(f"layer {layer.name!r}: only Scale by a second blob, without bias, is supported")
         return ChannelScale(layer.bottoms[0], layer.bottoms[1], layer.tops[0])
     if layer.type == "Crop":
-        if len(layer.bottoms) != 2 or layer.int(2, 0):
+        if len(layer.bottoms) != 2 or layer.get_int(2, 0):
             raise ModelError(f"layer {layer.name!r}: only spatial Crop to a reference blob is supported")
-        return CropLike(layer.bottoms[0], layer.bottoms[1], layer.tops[0], layer.int(1, 0), layer.int(0, 0))
+        return CropLike(
+            layer.bottoms[0], layer.bottoms[1], layer.tops[0], layer.get_int(1, 0), layer.get_int(0, 0)
+        )
     if layer.type == "Eltwise":
-        return Eltwise(layer.bottoms, layer.tops[0], EltwiseOp(layer.int(0, 1)), layer.array(1))
+        return Eltwise(layer.bottoms, layer.tops[0], EltwiseOp(layer.get_int(0, 1)), layer.array(1))
     raise ModelError(f"layer {layer.name!r}: unsupported ncnn layer type {layer.type!r}")
 
 
@@ -231,11 +242,11 @@ def build_graph(layers: list[Layer], bin_data: bytes) -> ParsedGraph:
     alias: dict[str, str] = {}
     input_blob, in_channels = "", 0
     consumed: set[str] = set()
-    for layer in layers:
-        layer = Layer(layer.type, layer.name, tuple(alias.get(b, b) for b in layer.bottoms), layer.tops, layer.params)
+    for raw in layers:
+        layer = Layer(raw.type, raw.name, tuple(alias.get(b, b) for b in raw.bottoms), raw.tops, raw.params)
         consumed.update(layer.bottoms)
         if layer.type == "Input":
-            input_blob, in_channels = layer.tops[0], layer.int(2, 0)
+            input_blob, in_channels = layer.tops[0], layer.get_int(2, 0)
         elif layer.type == "Split":
             alias.update({top: layer.bottoms[0] for top in layer.tops})
         elif layer.type in ("Convolution", "Deconvolution"):

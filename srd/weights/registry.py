@@ -75,11 +75,15 @@ def _arch_of(spec_ops: tuple[object, ...]) -> str:
 
 def _from_ncnn(label: str, param_text: str, bin_data: bytes, noise: int, pre_upscale: int) -> LoadedModel:
     graph = load_ncnn(param_text, bin_data)
-    spec = _geometry(label, _arch_of(graph.ops), graph.ops, graph.weights, graph.input, graph.output, graph.in_channels)
+    spec = _geometry(
+        label, _arch_of(graph.ops), graph.ops, graph.weights, graph.input, graph.output, graph.in_channels
+    )
     return LoadedModel(label, spec, graph.weights, noise, pre_upscale if spec.scale == 1 else 1)
 
 
-def _geometry(label: str, arch: str, ops: tuple[object, ...], weights: Weights, inp: str, out: str, ch: int) -> NetworkSpec:
+def _geometry(
+    label: str, arch: str, ops: tuple[object, ...], weights: Weights, inp: str, out: str, ch: int
+) -> NetworkSpec:
     try:
         return infer_geometry(arch, ops, weights, inp, out, ch)  # type: ignore[arg-type]
     except ValueError as exc:
@@ -90,7 +94,9 @@ def _builtin_step(name: str, noise: int, scale: int) -> LoadedModel:
     family = BUILTINS[name]
     stem = family.stems.get((noise, scale))
     if stem is None:
-        raise ModelError(f"model {name!r} has no {scale}x model with noise level {noise}; it offers {_levels(family)}")
+        raise ModelError(
+            f"model {name!r} has no {scale}x model with noise level {noise}; it offers {_levels(family)}"
+        )
     folder = resources.files(_PACKAGE).joinpath("models")
     param = folder.joinpath(f"{stem}.param").read_text(encoding="utf-8")
     weights = folder.joinpath(f"{stem}.bin").read_bytes()
@@ -119,11 +125,15 @@ def _file_step(path: Path, noise: int) -> LoadedModel:
         if path.suffix == ".json":
             model = parse_json_model(path.read_bytes())
             ops = model.ops
-            spec = _geometry(str(path), model.arch, ops, model.weights, "input", ops[-1].dst, model.in_channels)
+            spec = _geometry(
+                str(path), model.arch, ops, model.weights, "input", ops[-1].dst, model.in_channels
+            )
             return LoadedModel(str(path), spec, model.weights, file_noise, pre if spec.scale == 1 else 1)
         if path.suffix == ".param":
             bin_path = path.with_suffix(".bin")
-            return _from_ncnn(str(path), path.read_text(encoding="utf-8"), bin_path.read_bytes(), file_noise, pre)
+            return _from_ncnn(
+                str(path), path.read_text(encoding="utf-8"), bin_path.read_bytes(), file_noise, pre
+            )
     except OSError as exc:
         raise ModelError(f"cannot read model file: {exc}") from exc
     raise ModelError(f"model file {path} is neither .json nor .param")
@@ -150,7 +160,9 @@ def load_step(model: str, noise: int, scale: int) -> LoadedModel:
         return _folder_step(path, noise, scale)
     if path.is_file():
         return _file_step(path, noise)
-    raise ModelError(f"unknown model {model!r}: not a built-in ({', '.join(BUILTINS)}) and no such file or folder")
+    raise ModelError(
+        f"unknown model {model!r}: not a built-in ({', '.join(BUILTINS)}) and no such file or folder"
+    )
 
 
 def print_models() -> int:
@@ -158,6 +170,7 @@ def print_models() -> int:
     print(f"{'name':<15} {'arch':<9} {'levels':<45} description")
     for name, family in BUILTINS.items():
         print(f"{name:<15} {family.arch:<9} {_levels(family):<45} {family.description}")
-    print("\nAny waifu2x .json model, ncnn .param (with .bin beside it), or a folder of them also works as -m PATH.")
+    print("\nAny waifu2x .json model, ncnn .param (with .bin beside it), or a folder of them")
+    print("also works as -m PATH.")
     print("Scale 4 runs the 2x model twice (noise on the first pass only).")
     return 0

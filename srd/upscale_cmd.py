@@ -1,0 +1,126 @@
+"""`srd upscale`: upscale a few files or folders once, never overwriting unless asked."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from srd.errors import SrdError, UsageError
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
+DEFAULT_MAX_PIXELS = 200_000_000
+
+
+def collect_inputs(inputs: list[Path]) -> list[tuple[Path, Path]]:
+    """(file, path relative to the named root) for each image file; folders are walked recursively."""
+    found: list[tuple[Path, Path]] = []
+    for item in inputs:
+        if item.is_dir():
+            for path in sorted(item.rglob("*")):
+                if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith("."):
+                    found.append((path, path.relative_to(item)))
+        elif item.exists():
+            found.append((item, Path(item.name)))
+        else:
+            raise UsageError(f"no such file or folder: {item}")
+    return found
+
+
+def output_name(rel: Path, scale: int, noise: int, suffix: str) -> Path:
+    tag = f"_x{scale}" + (f"_n{noise}" if noise >= 0 else "")
+    return rel.with_name(f"{rel.stem}{tag}{suffix}")
+
+
+def write_new_file(path: Path, data: bytes, *, overwrite: bool) -> None:
+    """Write atomically (temp file, fsync, then link into place); refuse to replace unless `overwrite`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # fails if the name exists: never replaces a file
+            except FileExistsError as exc:
+                raise UsageError(f"{path} exists (use --overwrite to replace it)") from exc
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+
+
+def _parse_size(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError as exc:
+        raise UsageError(f"--size must look like 1920x1080, got {text!r}") from exc
+    if w <= 0 or h <= 0:
+        raise UsageError("--size must be positive")
+    return w, h
+
+
+def upscale_command(args: argparse.Namespace) -> int:
+    """Run `srd upscale`; returns 0, or 1 when any input failed (each failure is printed)."""
+    from srd.engine import Engine, EngineSettings, scale_for_target
+    from srd.image_io import encode_image, output_suffix, read_image
+
+    target = _parse_size(args.size)
+    items = collect_inputs(args.inputs)
+    if not items:
+        raise UsageError("no image files found in the given inputs")
+    settings = EngineSettings(
+        model=args.model,
+        noise=args.noise,
+        scale=args.scale,
+        tta=args.tta,
+        tile=args.tile,
+        batch=args.batch,
+        device=args.device,
+    )
+    engines: dict[int, Engine] = {}
+    suffix = output_suffix(args.format)
+    failures = 0
+    tty = sys.stderr.isatty()
+    for index, (path, rel) in enumerate(items, 1):
+        started = time.perf_counter()
+        try:
+            image = read_image(path, max_pixels=DEFAULT_MAX_PIXELS)
+            scale = args.scale
+            if target is not None:
+                scale = scale_for_target(image.width, image.height, target)
+            if scale not in engines:
+                engines[scale] = Engine(replace(settings, scale=scale))
+            result = engines[scale].upscale(image, target)
+            out_dir = args.outdir if args.outdir is not None else path.parent
+            out_rel = output_name(
+                rel if args.outdir is not None else Path(rel.name), scale, args.noise, suffix
+            )
+            out_path = out_dir / out_rel
+            write_new_file(
+                out_path, encode_image(result, args.format, quality=args.quality), overwrite=args.overwrite
+            )
+        except SrdError as exc:
+            failures += 1
+            print(f"srd: {path}: {exc}", file=sys.stderr)
+            continue
+        elapsed = time.perf_counter() - started
+        line = f"[{index}/{len(items)}] {path} -> {out_path} ({elapsed:.2f} s)"
+        # On a terminal the line redraws in place as a progress indicator; in logs each file gets a line.
+        print(
+            "\r\033[K" + line if tty else line,
+            file=sys.stderr,
+            end="" if tty and index < len(items) else "\n",
+        )
+    if failures:
+        print(f"srd: {failures} of {len(items)} inputs failed", file=sys.stderr)
+    return 1 if failures else 0
