@@ -48,13 +48,22 @@ def _chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
-def _plain_png16(samples: npt.NDArray[np.uint16]) -> bytes:
+_ADAM7 = ((0, 0, 8, 8), (0, 4, 8, 8), (4, 0, 8, 4), (0, 2, 4, 4), (2, 0, 4, 2), (0, 1, 2, 2), (1, 0, 2, 1))
+
+
+def _plain_png16(samples: npt.NDArray[np.uint16], *, interlaced: bool = False) -> bytes:
     """An unfiltered 16-bit PNG written independently of srd.png16, as the reference for reading."""
     H, W, C = samples.shape
     color_type = {1: 0, 2: 4, 3: 2, 4: 6}[C]
-    rows = samples.astype(">u2").reshape(H, W * C).view(np.uint8)
-    raw = b"".join(b"\x00" + row.tobytes() for row in rows)
-    ihdr = struct.pack(">IIBBBBB", W, H, 16, color_type, 0, 0, 0)
+    big_endian = samples.astype(">u2")
+    # Adam7 passes as (y0, x0, dy, dx); a plain image is the single pass (0, 0, 1, 1).
+    passes = _ADAM7 if interlaced else ((0, 0, 1, 1),)
+    raw = b""
+    for y0, x0, dy, dx in passes:
+        sub = big_endian[y0::dy, x0::dx]
+        if sub.size:
+            raw += b"".join(b"\x00" + row.tobytes() for row in sub)
+    ihdr = struct.pack(">IIBBBBB", W, H, 16, color_type, 0, 0, int(interlaced))
     return (
         b"\x89PNG\r\n\x1a\n"
         + _chunk(b"IHDR", ihdr)
@@ -176,11 +185,13 @@ def test_other_lossless_formats_read_exactly(tmp_path: Path, fmt: str, options: 
 # ---------------------------------------------------------------- 16-bit
 
 
+@pytest.mark.parametrize("interlaced", [False, True])
 @pytest.mark.parametrize("channels", [1, 2, 3, 4])
-def test_16bit_png_reads_exactly(tmp_path: Path, channels: int) -> None:
-    """16-bit gray, gray+alpha, RGB and RGBA PNGs (written by an independent encoder) keep all 16 bits."""
-    samples = _random16((5, 7, channels))
-    got = read_image(_write(tmp_path, "w.png", _plain_png16(samples)), max_pixels=LIMIT)
+def test_16bit_png_reads_exactly(tmp_path: Path, channels: int, interlaced: bool) -> None:
+    """16-bit gray, gray+alpha, RGB, RGBA PNGs, plain and Adam7, from an independent encoder keep 16 bits."""
+    samples = _random16((11, 13, channels))
+    png = _plain_png16(samples, interlaced=interlaced)
+    got = read_image(_write(tmp_path, "w.png", png), max_pixels=LIMIT)
     color = 1 if channels <= 2 else 3
     assert got.bits == 16 and got.channels == color
     np.testing.assert_array_equal(got.pixels, samples[..., :color] / np.float32(65535))
@@ -201,6 +212,18 @@ def test_16bit_round_trip_is_exact(tmp_path: Path, channels: int) -> None:
     if first.alpha is not None:
         assert again.alpha is not None
         np.testing.assert_array_equal(again.alpha, first.alpha)
+
+
+def test_16bit_and_float_tiff_gray(tmp_path: Path) -> None:
+    """A 16-bit gray TIFF reads exactly at 16 bits; a float TIFF is clipped to 0..1 and kept at 16 bits."""
+    samples = _random16((4, 6))
+    got = read_image(_save(tmp_path, Image.fromarray(samples), "g.tiff"), max_pixels=LIMIT)
+    assert got.bits == 16
+    np.testing.assert_array_equal(got.pixels[..., 0], samples / np.float32(65535))
+    floats = np.array([[-0.5, 0.25, 2.0]], np.float32)
+    got = read_image(_save(tmp_path, Image.fromarray(floats), "f.tiff"), max_pixels=LIMIT)
+    assert got.bits == 16
+    np.testing.assert_array_equal(got.pixels[..., 0], [[0.0, 0.25, 1.0]])
 
 
 def test_png16_writer_is_read_by_pillow(tmp_path: Path) -> None:
