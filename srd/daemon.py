@@ -238,16 +238,19 @@ class Daemon:
             model=self.model_id,
             input_size=result["input_size"],
             output_size=result["output_size"],
+            input_bytes=result["input_bytes"],
             output_bytes=result["output_bytes"],
             ms=result["ms"],
             attempts=job.attempts,
         )
 
     def _failed(self, job: Job, result: dict[str, Any]) -> None:
+        # Messages name the file in work/; the user knows it by its inbox path.
+        reason = str(result["message"]).replace(str(job.input_path), job.rel_path)
         if result["permanent"] or job.attempts >= self.config.limits.attempts:
-            self._fail(job, result["type"], result["message"], result.get("traceback"))
+            self._fail(job, result["type"], reason, result.get("traceback"))
         else:
-            log.warning("job.retry", input=job.rel_path, error=result["message"], attempts=job.attempts)
+            log.warning("job.retry", input=job.rel_path, error=reason, attempts=job.attempts)
             self.retry.append(job)
 
     def _worker_lost(self, event: WorkerEvent, job: Job | None) -> None:

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from srd.errors import InputError, SrdError
+from srd.image_io import encode_image, read_image
+from srd.logs import configure_logging
 from srd.publish import write_file_synced
 
 Message = tuple[str, dict[str, Any]]
@@ -242,17 +244,16 @@ def worker_main(conn: Connection, settings: WorkerSettings, parent_pid: int) -> 
 
 
 def _build_engine(settings: WorkerSettings) -> Any:
-    from srd.logs import configure_logging  # noqa: PLC0415 -- the worker configures its own process
-
     configure_logging(settings.log_format, settings.log_level)
-    import jax  # noqa: PLC0415 -- JAX is imported only in the worker, never in the supervising daemon
+    # JAX is imported here only, so the supervising daemon never initialises it.
+    import jax
 
     if settings.compile_cache:
         Path(settings.compile_cache).mkdir(parents=True, exist_ok=True)
         jax.config.update("jax_compilation_cache_dir", settings.compile_cache)  # type: ignore[no-untyped-call]
         # Even quick compiles are worth caching: restarts after a crash should be ready in seconds.
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)  # type: ignore[no-untyped-call]
-    from srd.engine import Engine, EngineSettings  # noqa: PLC0415 -- after the cache is configured
+    from srd.engine import Engine, EngineSettings
 
     engine = Engine(
         EngineSettings(
@@ -271,10 +272,10 @@ def _build_engine(settings: WorkerSettings) -> Any:
 
 def run_job(engine: Any, spec: dict[str, Any]) -> Message:
     """Decode, upscale and encode one input into its fsynced temporary output; errors become messages."""
-    from srd.image_io import encode_image, read_image  # noqa: PLC0415 -- Pillow stays out of the daemon
-
     started = time.monotonic()
+    input_bytes = 0
     try:
+        input_bytes = os.lstat(spec["input"]).st_size
         image = read_image(Path(spec["input"]), max_pixels=spec["max_pixels"], max_bytes=spec["max_bytes"])
         upscaled = engine.upscale(image)
         data = encode_image(upscaled, spec["format"], quality=spec["quality"])
@@ -291,6 +292,7 @@ def run_job(engine: Any, spec: dict[str, Any]) -> Message:
     return "done", {
         "input_size": [image.width, image.height],
         "output_size": [upscaled.width, upscaled.height],
+        "input_bytes": input_bytes,
         "output_bytes": len(data),
         "ms": round((time.monotonic() - started) * 1000, 1),
     }
