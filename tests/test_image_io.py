@@ -320,12 +320,13 @@ def _jpeg_bytes() -> bytes:
         ("cut-pixels.png", _png_bytes()[:-2000]),
         ("cut-header.png", _png_bytes()[:20]),
         ("cut.jpg", _jpeg_bytes()[: len(_jpeg_bytes()) // 2]),
+        ("cut16.png", _plain_png16(_random16((64, 64, 3)))[:-3000]),
         ("bad-crc.png", _png_bytes()[:40] + b"\xff" + _png_bytes()[41:]),
         ("empty.png", b""),
     ],
 )
 def test_damaged_files_are_corrupt(tmp_path: Path, name: str, data: bytes) -> None:
-    """Truncated PNG and JPEG, a broken chunk and a zero-byte file raise CorruptImageError."""
+    """Truncated PNG (8 and 16-bit) and JPEG, a broken chunk and a zero-byte file raise CorruptImageError."""
     with pytest.raises(CorruptImageError):
         read_image(_write(tmp_path, name, data), max_pixels=LIMIT)
 
