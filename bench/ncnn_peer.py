@@ -203,7 +203,8 @@ class NcnnWaifu2x:
 def to_u8(values: F32Array) -> U8Image:
     """waifu2x-ncnn-vulkan's output conversion: ``(int)(v * 255.f + 0.5f)`` clamped to 0..255."""
     scaled = values.astype(np.float32) * np.float32(255.0) + np.float32(0.5)
-    return np.clip(np.trunc(scaled), 0, 255).astype(np.uint8)
+    pixels: U8Image = np.clip(np.trunc(scaled), 0, 255).astype(np.uint8)
+    return pixels
 
 
 def load_peer(

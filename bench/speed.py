@@ -1,0 +1,156 @@
+"""srd against ncnn on the same waifu2x model and image, on the CPU, float32, the same number of cores.
+
+Run from the repository root: ``python bench/speed.py [--sizes 256 512] [--big] [--threads 2]``.
+
+Both run pinned to the same ``--threads`` cores (the process's CPU affinity is set before JAX starts,
+and ncnn gets ``num_threads`` equal to it, Winograd on, fp16/bf16/int8 off). For each model and size:
+
+- network: the best of ``--repeat`` timed runs after a warm-up, the whole image as one tile. ncnn:
+  ``Extractor.extract`` on the padded float tile. srd: ``Engine.upscale`` with its tile set to the image
+  size, so it is one jitted call plus srd's own padding and copies (slightly favours ncnn);
+- whole image: waifu2x-ncnn-vulkan's CPU path (400 px tiles) against ``Engine.upscale`` with srd's
+  default tile, from uint8 RGB to uint8 RGB;
+- ratio = srd seconds / ncnn seconds (below 1 means srd is faster), and the largest 8-bit difference
+  between the two outputs, for the one-tile and the whole-image runs.
+
+The image is a real photograph (Set14 monarch, mirrored out to the size) when the shared data is there,
+otherwise seeded uniform noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from ncnn_peer import load_peer  # bench/ is not a package: imported via sys.path
+
+U8Image = npt.NDArray[np.uint8]
+DEFAULT_IMAGE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "set14" / "monarch.png"
+MODELS = ("upconv7-art", "cunet")
+
+
+def pin_cores(count: int) -> list[int]:
+    """Restrict this process (and the threads it starts later) to ``count`` cores; return them."""
+    available = sorted(os.sched_getaffinity(0))
+    if count > len(available):
+        raise SystemExit(f"--threads {count} but only {len(available)} cores are available")
+    chosen = available[:count]
+    os.sched_setaffinity(0, chosen)
+    return chosen
+
+
+def test_image(size: int, source: Path | None, seed: int = 0) -> tuple[U8Image, str]:
+    """A size x size uint8 RGB image: ``source`` mirrored out to the size, or seeded noise."""
+    if source is not None and source.is_file():
+        with Image.open(source) as img:
+            rgb = np.asarray(img.convert("RGB"), dtype=np.uint8)
+        reps_h, reps_w = -(-size // rgb.shape[0]), -(-size // rgb.shape[1])
+        big = np.pad(
+            rgb, ((0, (reps_h - 1) * rgb.shape[0]), (0, (reps_w - 1) * rgb.shape[1]), (0, 0)), "symmetric"
+        )
+        return np.ascontiguousarray(big[:size, :size]), source.name
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (size, size, 3), dtype=np.uint8), f"noise(seed={seed})"
+
+
+def best_of(repeat: int, run: Callable[[], object]) -> float:
+    """Minimum wall time of ``repeat`` calls after one untimed warm-up call."""
+    run()
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+class SrdRunner:
+    """srd's public engine for one model and tile, warmed up; times ``Engine.upscale`` on float pixels."""
+
+    def __init__(self, model: str, tile: int | None) -> None:
+        from srd.engine import Engine, EngineSettings
+
+        settings = EngineSettings(model=model, noise=-1, scale=2, tta=False, tile=tile, batch=1, device="cpu")
+        self.engine = Engine(settings)
+        self.engine.warmup()
+
+    def time(self, rgb: U8Image, repeat: int) -> tuple[float, U8Image]:
+        """Best ``Engine.upscale`` time on ``rgb`` (8-bit conversions not timed) and its 8-bit output."""
+        from srd.raster import RasterImage
+
+        image = RasterImage(pixels=rgb.astype(np.float32) / np.float32(255.0))
+        seconds = best_of(repeat, lambda: self.engine.upscale(image))
+        result = self.engine.upscale(image)
+        pixels: U8Image = np.floor(np.clip(result.pixels, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        return seconds, pixels
+
+
+def max_diff(a: U8Image, b: U8Image) -> int:
+    """Largest absolute difference between two 8-bit images of the same shape."""
+    if a.shape != b.shape:
+        raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
+    return int(np.abs(a.astype(np.int16) - b.astype(np.int16)).max())
+
+
+def bench_one(model: str, size: int, args: argparse.Namespace) -> str:
+    """Time one (model, size) pair and return its report line."""
+    image, label = test_image(size, args.image)
+    peer_full = load_peer(model, num_threads=args.threads, winograd=True)
+    peer_one = load_peer(model, tilesize=size, num_threads=args.threads, winograd=True)
+    tile, _, _ = peer_one.padded_tile(image, 0, 0)
+    ncnn_net = best_of(args.repeat, lambda: peer_one.run_float(tile))
+    ncnn_one_out = peer_one.process(image)
+    ncnn_whole = best_of(args.repeat, lambda: peer_full.process(image))
+    ncnn_out = peer_full.process(image)
+    if args.no_srd:
+        return f"{model:<12}{size:>6}  ncnn net {ncnn_net:8.3f}s  whole {ncnn_whole:8.3f}s  ({label})"
+    srd_net, srd_one_out = SrdRunner(model, size).time(image, args.repeat)
+    srd_whole, srd_out = SrdRunner(model, args.srd_tile).time(image, args.repeat)
+    one_diff, whole_diff = max_diff(srd_one_out, ncnn_one_out), max_diff(srd_out, ncnn_out)
+    return (
+        f"{model:<12}{size:>6}"
+        f"{ncnn_net:>9.3f}{srd_net:>9.3f}{srd_net / ncnn_net:>7.2f}{one_diff:>6}"
+        f"{ncnn_whole:>10.3f}{srd_whole:>9.3f}{srd_whole / ncnn_whole:>7.2f}{whole_diff:>6}   {label}"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="*", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--sizes", nargs="*", type=int, default=[256, 512])
+    parser.add_argument("--big", action="store_true", help="add 1024x1024")
+    parser.add_argument("--threads", type=int, default=2, help="cores for both ncnn and srd")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs after the warm-up; the best counts")
+    parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE, help="source photo (noise if absent)")
+    parser.add_argument("--srd-tile", type=int, default=None, help="srd's tile for the whole-image run")
+    parser.add_argument("--no-srd", action="store_true", help="time ncnn alone")
+    args = parser.parse_args(argv)
+    cores = pin_cores(args.threads)
+    sizes = [*args.sizes, *([1024] if args.big else [])]
+    print(
+        f"os.cpu_count()={os.cpu_count()}, pinned to cores {cores}, threads={args.threads}, fp32, best of "
+        f"{args.repeat} after warm-up; XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r} (before srd import)"
+    )
+    print(
+        f"{'model':<12}{'size':>6}{'ncnn':>9}{'srd':>9}{'ratio':>7}{'diff':>6}"
+        f"{'ncnn':>10}{'srd':>9}{'ratio':>7}{'diff':>6}"
+    )
+    print(f"{'':<18}{'--- network, one tile (s) ---':<31}{'--- whole image (s) ---':<31}")
+    for model in args.models:
+        for size in sizes:
+            print(bench_one(model, size, args), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
