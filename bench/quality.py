@@ -122,7 +122,7 @@ def ncnn_upscaler(model: str, scale: int, threads: int) -> Upscaler:
 
 def srd_upscaler(model: str, scale: int, tile: int) -> Upscaler:
     """srd's public engine API, RGB in and 8-bit RGB out (rounded half up like srd's encoder)."""
-    from srd.engine import Engine, EngineSettings  # noqa: PLC0415  (optional: absent before the engine lands)
+    from srd.engine import Engine, EngineSettings  # late: absent before the engine lands
 
     engine = Engine(EngineSettings(model=model, noise=-1, scale=scale, tta=False, tile=tile, batch=1))
     engine.warmup()
@@ -139,7 +139,7 @@ def srd_upscaler(model: str, scale: int, tile: int) -> Upscaler:
 def srd_available() -> str | None:
     """None when srd.engine imports, otherwise why not."""
     try:
-        import srd.engine  # noqa: F401, PLC0415
+        import srd.engine  # noqa: F401
     except ImportError as exc:
         return str(exc)
     return None

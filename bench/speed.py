@@ -78,7 +78,7 @@ class SrdRunner:
     """srd's public engine for one model and tile, warmed up; times ``Engine.upscale`` on float pixels."""
 
     def __init__(self, model: str, tile: int | None) -> None:
-        from srd.engine import Engine, EngineSettings
+        from srd.engine import Engine, EngineSettings  # late: JAX must start after pin_cores
 
         settings = EngineSettings(model=model, noise=-1, scale=2, tta=False, tile=tile, batch=1, device="cpu")
         self.engine = Engine(settings)
