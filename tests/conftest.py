@@ -1,0 +1,31 @@
+"""Shared fixtures: where ../shared lives, and bench/ on sys.path so tests can use the ncnn peer."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+WAIFU2X_JSON = SHARED / "models" / "waifu2x"
+
+sys.path.insert(0, str(REPO / "bench"))
+
+
+@pytest.fixture(scope="session")
+def waifu2x_json() -> Path:
+    """The folder of waifu2x JSON models in ../shared, or skip when it is absent."""
+    if not WAIFU2X_JSON.is_dir():
+        pytest.skip("../shared/models/waifu2x is not present beside the repo")
+    return WAIFU2X_JSON
+
+
+@pytest.fixture(scope="session")
+def sample_images() -> Path:
+    """../shared/images/waifu2x (tone.png), or skip."""
+    folder = SHARED / "images" / "waifu2x"
+    if not folder.is_dir():
+        pytest.skip("../shared/images is not present beside the repo")
+    return folder
