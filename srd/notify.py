@@ -57,6 +57,12 @@ class Notifier:
     def stopping(self, status: str = "stopping") -> bool:
         return self.send(stopping=1, status=status)
 
+    def __enter__(self) -> Notifier:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def close(self) -> None:
         if self._socket is not None:
             self._socket.close()

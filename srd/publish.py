@@ -101,9 +101,10 @@ def is_published_temp(temp: Path) -> bool:
 def find_other_name(temp: Path) -> Path | None:
     """The other name of a published temporary file, found by inode in the same folder."""
     info = os.lstat(temp)
-    for entry in os.scandir(temp.parent):
-        if entry.name != temp.name and entry.inode() == info.st_ino:
-            return Path(entry.path)
+    with os.scandir(temp.parent) as entries:
+        for entry in entries:
+            if entry.name != temp.name and entry.inode() == info.st_ino:
+                return Path(entry.path)
     return None
 
 

@@ -54,7 +54,8 @@ def scan_inbox(path_filter: PathFilter, start: Path | None = None) -> Iterator[P
     while stack:
         directory = stack.pop()
         try:
-            entries = list(os.scandir(directory))
+            with os.scandir(directory) as iterator:
+                entries = list(iterator)
         except (FileNotFoundError, NotADirectoryError, PermissionError):
             continue
         for entry in sorted(entries, key=lambda e: e.name):
