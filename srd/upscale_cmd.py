@@ -87,7 +87,8 @@ def upscale_command(args: argparse.Namespace) -> int:
         batch=args.batch,
         device=args.device,
     )
-    engines: dict[int, Engine] = {}
+    # A bad model or setting is the command's error, not a per-file one: fail before touching any file.
+    engines: dict[int, Engine] = {} if target is not None else {args.scale: Engine(settings)}
     suffix = output_suffix(args.format)
     failures = 0
     tty = sys.stderr.isatty()
