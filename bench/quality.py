@@ -43,7 +43,6 @@ Upscaler = Callable[[U8Image], U8Image]
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SETS = ("set5", "set14")
 MODELS = ("upconv7-art", "upconv7-photo", "cunet")
-SRD_TILE = 400  # ncnn's CPU tile: cunet's global pooling makes its output depend on the tile
 
 
 def load_set(folder: Path) -> list[tuple[str, U8Image]]:
@@ -120,7 +119,7 @@ def ncnn_upscaler(model: str, scale: int, threads: int) -> Upscaler:
     return load_peer(model, -1, scale, num_threads=threads).process
 
 
-def srd_upscaler(model: str, scale: int, tile: int) -> Upscaler:
+def srd_upscaler(model: str, scale: int, tile: int | None) -> Upscaler:
     """srd's public engine API, RGB in and 8-bit RGB out (rounded half up like srd's encoder)."""
     from srd.engine import Engine, EngineSettings  # late: absent before the engine lands
 
@@ -166,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scale", type=int, default=2, choices=(2,))
     parser.add_argument("--models", nargs="*", default=list(MODELS), choices=MODELS)
     parser.add_argument("--threads", type=int, default=2, help="ncnn threads")
-    parser.add_argument("--srd-tile", type=int, default=SRD_TILE)
+    parser.add_argument("--srd-tile", type=int, default=None, help="srd's tile (default: the engine's own)")
     parser.add_argument("--no-srd", action="store_true", help="skip srd even when srd.engine is present")
     parser.add_argument("--per-image", action="store_true", help="also print every image's PSNR")
     args = parser.parse_args(argv)
