@@ -18,6 +18,7 @@ from srd.weights.registry import LoadedModel, load_step
 # srd's results match it. The other networks are tile-independent; 256 keeps memory small and cores busy.
 _DEFAULT_TILE = {"cunet": 400}
 _FALLBACK_TILE = 256
+_MIN_BUCKET = 64
 
 
 @dataclass(frozen=True)
@@ -68,17 +69,35 @@ class Engine:
         self.settings = settings
         self.passes = plan_passes(settings)
         self._device = pick_device(settings.device)
-        self._runners: dict[str, TileRunner] = {}
-        for model in self.passes:
-            if model.label not in self._runners:
-                tile = round_tile(
-                    settings.tile or _DEFAULT_TILE.get(model.spec.arch, _FALLBACK_TILE), model.spec
-                )
-                self._runners[model.label] = TileRunner(
-                    model.spec, model.weights, tile, settings.batch, self._device
-                )
-        # Alpha is upscaled by a noise-free pass (waifu2x's model2x), which the plan may not contain.
+        self._runners: dict[tuple[str, int], TileRunner] = {}
+        self._weights = {m.label: jax.device_put(m.weights, self._device) for m in self.passes}
+        # Alpha is upscaled by the last pass's network (waifu2x uses its noise-free 2x model; on an
+        # alpha channel the two agree closely), so no extra model is loaded or compiled for it.
         self._alpha_model = self.passes[-1]
+
+    def tile_sizes(self, model: LoadedModel) -> tuple[int, ...]:
+        """Tile sizes this engine may use for a model, largest first: the configured (or default) tile
+        and its halves down to 64 px, so small images do not pay for a large tile of padding."""
+        top = round_tile(self.settings.tile or _DEFAULT_TILE.get(model.spec.arch, _FALLBACK_TILE), model.spec)
+        sizes = [top]
+        while sizes[-1] // 2 >= _MIN_BUCKET:
+            sizes.append(round_tile(sizes[-1] // 2, model.spec))
+        return tuple(dict.fromkeys(sizes))
+
+    def _runner(self, model: LoadedModel, height: int, width: int) -> TileRunner:
+        """The cheapest tile size for this image (padded pixels computed), compiled on first use."""
+        batch, context = self.settings.batch, model.spec.context
+
+        def cost(tile: int) -> int:
+            tiles = -(-height // tile) * -(-width // tile)
+            return -(-tiles // batch) * batch * (tile + 2 * context) ** 2
+
+        tile = min(self.tile_sizes(model), key=cost)
+        key = (model.label, tile)
+        if key not in self._runners:
+            weights = self._weights[model.label]
+            self._runners[key] = TileRunner(model.spec, weights, tile, batch, self._device)
+        return self._runners[key]
 
     @property
     def model_id(self) -> str:
@@ -94,16 +113,19 @@ class Engine:
         return sum(r.trace_count for r in self._runners.values())
 
     def warmup(self) -> None:
-        """Compile every runner now (the daemon does this before reporting READY)."""
-        for runner in self._runners.values():
-            runner.warmup()
+        """Compile every tile size of every pass now (the daemon does this before reporting READY)."""
+        for model in self.passes:
+            for tile in self.tile_sizes(model):
+                self._runner(model, tile, tile).warmup()
 
     def _run(self, model: LoadedModel, rgb: Array32) -> Array32:
-        runner = self._runners[model.label]
+        def network(image: Array32) -> Array32:
+            return self._runner(model, image.shape[0], image.shape[1]).upscale(image)
+
         tta = self.settings.tta
         if model.luminance:
-            return upscale_luminance(runner.upscale, rgb, pre_upscale=model.pre_upscale, tta=tta)
-        return upscale_rgb(runner.upscale, rgb, pre_upscale=model.pre_upscale, tta=tta)
+            return upscale_luminance(network, rgb, pre_upscale=model.pre_upscale, tta=tta)
+        return upscale_rgb(network, rgb, pre_upscale=model.pre_upscale, tta=tta)
 
     def _upscale_alpha(self, alpha: Array32) -> Array32:
         model = self._alpha_model

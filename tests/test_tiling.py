@@ -87,3 +87,16 @@ def test_one_trace_for_many_image_sizes() -> None:
         out = engine.upscale(RasterImage(rng.random((h, w, 3), dtype=np.float32)))
         assert out.pixels.shape == (2 * h, 2 * w, 3)
     assert engine.trace_count == 1
+
+
+def test_small_images_use_a_smaller_tile_and_compiles_stay_bounded() -> None:
+    """Tile sizes come from a fixed set (the tile and its halves to 64), so compiles are bounded."""
+    engine = Engine(EngineSettings(model="upconv7-art", tile=256))
+    model = engine.passes[0]
+    assert engine.tile_sizes(model) == (256, 128, 64)
+    assert engine._runner(model, 40, 30).tile == 64
+    assert engine._runner(model, 1000, 700).tile == 256
+    rng = np.random.default_rng(2)
+    for h, w in [(10, 17), (50, 64), (70, 5), (130, 20), (64, 64), (33, 90)]:
+        engine.upscale(RasterImage(rng.random((h, w, 3), dtype=np.float32)))
+    assert engine.trace_count <= len(engine.tile_sizes(model))
