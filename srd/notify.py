@@ -18,6 +18,8 @@ class Notifier:
         self._socket: socket.socket | None = None
         if self.address is not None:
             self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            # A listener that stops reading must never block the main loop; a dropped datagram is harmless.
+            self._socket.setblocking(False)
 
     @property
     def enabled(self) -> bool:

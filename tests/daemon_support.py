@@ -1,0 +1,175 @@
+"""Helpers for the end-to-end daemon tests: configs in tmp folders, real PNGs, a real `srd run` process."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from PIL import Image
+
+STARTUP_TIMEOUT = 120.0
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:
+    """Poll `predicate` until it is truthy; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def make_png(path: Path, size: tuple[int, int] = (32, 32), seed: int = 0) -> Path:
+    """Write a small noisy RGB PNG (noise, so outputs differ and compress realistically)."""
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def png_bytes(size: tuple[int, int] = (32, 32), seed: int = 0) -> bytes:
+    """The bytes of a PNG like make_png's, for tests that write files themselves."""
+    rng = np.random.default_rng(seed)
+    buffer = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def write_config(root: Path, cache: Path, **overrides: Any) -> Path:
+    """A daemon config for folders under `root` with fast test settings; `overrides` are top-level keys."""
+    document: dict[str, Any] = {
+        "inbox": "inbox",
+        "outbox": "outbox",
+        "errors": "errors",
+        "work": "work",
+        "archive": "archive",
+        "watch": {"settle_seconds": 0.5, "rescan_interval": 2, "poll_interval": 0.2},
+        "model": {"name": "upconv7-art", "scale": 2, "noise": -1},
+        "engine": {"device": "cpu", "tile": 64, "compile_cache": str(cache)},
+        "limits": {"max_pixels": 1_000_000, "job_timeout": 120, "stop_grace": 20},
+        "logging": {"format": "json", "level": "info"},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(document.get(key), dict):
+            document[key] = {**document[key], **value}
+        else:
+            document[key] = value
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "srd.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+class DaemonProcess:
+    """`python -m srd run --config ...` as a child process, its JSON log captured to a file."""
+
+    def __init__(self, config: Path, env: dict[str, str] | None = None, log_name: str = "daemon.log") -> None:
+        self.config = config
+        self.log_path = config.parent / log_name
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "srd", "run", "--config", str(config)],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
+
+    def events(self) -> list[dict[str, Any]]:
+        records = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            if line.startswith("{"):
+                try:
+                    records.append(json.loads(line))
+                except ValueError:
+                    continue
+        return records
+
+    def has_event(self, name: str) -> bool:
+        return any(record.get("event") == name for record in self.events())
+
+    def wait_ready(self) -> DaemonProcess:
+        def ready() -> bool:
+            if self.process.poll() is not None:
+                raise AssertionError(f"daemon exited {self.process.returncode}:\n{self.log_path.read_text()}")
+            return self.has_event("daemon.ready")
+
+        wait_for(ready, STARTUP_TIMEOUT, "daemon.ready")
+        return self
+
+    def job_lines(self) -> list[dict[str, Any]]:
+        return [record for record in self.events() if record.get("event") == "job"]
+
+    def stop(self, timeout: float = 60.0) -> int:
+        """SIGTERM and wait; returns the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        finally:
+            self._log.close()
+
+    def kill(self) -> None:
+        """SIGKILL, as a power cut would; the worker dies with it (PR_SET_PDEATHSIG)."""
+        self.process.kill()
+        self.process.wait(30)
+        self._log.close()
+
+
+class FakeNotifySocket:
+    """A datagram socket standing in for systemd's $NOTIFY_SOCKET; a thread reads it as systemd would."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.socket.bind(str(path))
+        self.socket.settimeout(0.1)
+        self.messages: list[str] = []
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while not self._closed.is_set():
+            try:
+                data = self.socket.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with self._lock:
+                self.messages.append(data.decode())
+
+    def drain(self) -> list[str]:
+        with self._lock:
+            return list(self.messages)
+
+    def saw(self, line: str) -> bool:
+        return any(line in message.splitlines() for message in self.drain())
+
+    def close(self) -> None:
+        self._closed.set()
+        self._reader.join()
+        self.socket.close()
+
+
+def files_under(folder: Path) -> list[str]:
+    """Every file (or symlink) below `folder`, relative, sorted; hidden ones included."""
+    if not folder.exists():
+        return []
+    return sorted(
+        p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() or p.is_symlink()
+    )
