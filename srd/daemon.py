@@ -62,7 +62,7 @@ class Daemon:
             startup_timeout=limits.startup_timeout,
             heartbeat_timeout=limits.heartbeat_timeout,
         )
-        self.status_file = StatusFile(config.status_file)
+        self.status_file = StatusFile(config.status_file, interval=0.5)
         self.retry: deque[Job] = deque()  # claimed jobs to run (again) before taking new files
         self.ready: deque[SettledFile] = deque()
         self.ready_paths: set[Path] = set()

@@ -121,6 +121,13 @@ class DaemonProcess:
         finally:
             self._log.close()
 
+    def wait_exit(self, timeout: float = 60.0) -> int:
+        """Wait for a daemon expected to exit on its own; returns the exit code."""
+        try:
+            return self.process.wait(timeout)
+        finally:
+            self._log.close()
+
     def kill(self) -> None:
         """SIGKILL, as a power cut would; the worker dies with it (PR_SET_PDEATHSIG)."""
         self.process.kill()

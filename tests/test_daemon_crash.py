@@ -1,0 +1,147 @@
+"""End-to-end tests of crashes and concurrency: kill -9 mid-job, a killed worker, two daemons, SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from daemon_support import DaemonProcess, files_under, make_png, wait_for, write_config
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.getbasetemp() / "jax-cache"
+
+
+def stems(folder: Path) -> list[str]:
+    """Stems of the finished files in a folder tree (error reports excluded)."""
+    return [Path(name).name.split(".")[0] for name in files_under(folder) if not name.endswith(".error.json")]
+
+
+def status(root: Path) -> dict[str, object]:
+    try:
+        document = json.loads((root / "work" / "status.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def queue_drained(root: Path, count: int) -> bool:
+    """All `count` inputs accounted for in outbox or errors, and nothing left in the inbox or work/."""
+    work_jobs = [p for p in (root / "work").iterdir() if p.is_dir()] if (root / "work").exists() else []
+    finished = len(stems(root / "outbox")) + len(stems(root / "errors"))
+    return not files_under(root / "inbox") and not work_jobs and finished >= count
+
+
+def assert_each_input_once(root: Path, names: list[str]) -> None:
+    """Every input is in exactly one of outbox or errors, once, and no hidden temporary file is visible."""
+    seen = Counter(stems(root / "outbox")) + Counter(stems(root / "errors"))
+    assert seen == Counter(Path(n).stem for n in names), seen
+    assert [n for n in files_under(root / "outbox") if Path(n).name.startswith(".")] == []
+
+
+def pid_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+
+
+def test_kill_9_mid_job_loses_and_duplicates_nothing(tmp_path: Path, cache: Path) -> None:
+    """SIGKILL the daemon while it works, start it again: each input ends in outbox or errors exactly once."""
+    names = [f"k{i:02d}.png" for i in range(12)]
+    for index, name in enumerate(names):
+        make_png(tmp_path / "inbox" / name, size=(128, 128), seed=index)
+    config = write_config(tmp_path, cache, watch={"settle_seconds": 0.2})
+    first = DaemonProcess(config).wait_ready()
+    wait_for(first.job_lines, 120, "the first finished job")
+    wait_for(lambda: status(tmp_path).get("worker_pid"), 10, "the worker pid")
+    worker_pid = status(tmp_path)["worker_pid"]
+    assert isinstance(worker_pid, int)
+    first.kill()
+    wait_for(lambda: pid_gone(worker_pid), 10, "the worker to die with the daemon")
+    assert len(first.job_lines()) < len(names), "the kill came too late to test anything"
+
+    second = DaemonProcess(config, log_name="daemon2.log").wait_ready()
+    wait_for(lambda: queue_drained(tmp_path, len(names)), 180, "every input to finish")
+    assert second.stop() == 0
+    assert_each_input_once(tmp_path, names)
+    assert files_under(tmp_path / "errors") == []
+    assert sorted(files_under(tmp_path / "archive")) == names
+
+
+def test_killed_worker_is_restarted_and_the_job_retried(tmp_path: Path, cache: Path) -> None:
+    """kill -9 of the worker mid-job: the daemon restarts it and the job finishes on its second attempt."""
+    config = write_config(tmp_path, cache, watch={"settle_seconds": 0.2})
+    daemon = DaemonProcess(config).wait_ready()
+    first_pid = status(tmp_path).get("worker_pid") or daemon.events()[0].get("pid")
+    make_png(tmp_path / "inbox" / "victim.png", size=(256, 256), seed=1)
+    wait_for(lambda: status(tmp_path).get("in_flight"), 60, "the job to be in flight")
+    assert isinstance(first_pid, int)
+    os.kill(first_pid, signal.SIGKILL)
+    wait_for(daemon.job_lines, 120, "the victim.png job line")
+    assert daemon.has_event("worker.lost")
+    (line,) = daemon.job_lines()
+    assert line["outcome"] == "ok" and line["attempts"] == 2
+    assert daemon.stop() == 0
+
+
+def test_two_daemons_on_one_inbox_process_each_file_once(tmp_path: Path, cache: Path) -> None:
+    """Two daemons sharing inbox and outbox (own work folders) never process the same file twice."""
+    shared = {"inbox": "../inbox", "outbox": "../outbox", "errors": "../errors", "archive": "../archive"}
+    config_a = write_config(tmp_path / "a", cache, **shared)
+    config_b = write_config(tmp_path / "b", cache, **shared)
+    daemon_a = DaemonProcess(config_a)
+    daemon_b = DaemonProcess(config_b)
+    daemon_a.wait_ready()
+    daemon_b.wait_ready()
+    names = [f"t{i:02d}.png" for i in range(40)]
+    staging = tmp_path / "staging"
+    for index, name in enumerate(names):
+        make_png(staging / name, size=(24, 24), seed=index)
+    for name in names:
+        (staging / name).rename(tmp_path / "inbox" / name)
+
+    def all_out() -> bool:
+        return len(files_under(tmp_path / "outbox")) + len(files_under(tmp_path / "errors")) >= len(names)
+
+    wait_for(all_out, 120, "40 outputs")
+    assert daemon_a.stop() == 0 and daemon_b.stop() == 0
+    assert files_under(tmp_path / "outbox") == names
+    assert files_under(tmp_path / "errors") == []
+    processed = [j["input"] for d in (daemon_a, daemon_b) for j in d.job_lines()]
+    assert sorted(processed) == names
+
+
+def test_a_second_daemon_on_the_same_work_folder_is_refused(tmp_path: Path, cache: Path) -> None:
+    """Starting a daemon on a work folder another one holds exits 73 with a clear message."""
+    config = write_config(tmp_path, cache)
+    first = DaemonProcess(config).wait_ready()
+    second = DaemonProcess(config, log_name="second.log")
+    assert second.wait_exit() == 73
+    assert "in use" in second.log_path.read_text()
+    assert first.stop() == 0
+
+
+def test_sigterm_past_the_grace_period_leaves_the_job_for_the_next_start(tmp_path: Path, cache: Path) -> None:
+    """With no grace, SIGTERM mid-job exits 0 and leaves the job in work/; the next start finishes it."""
+    config = write_config(tmp_path, cache, watch={"settle_seconds": 0.2}, limits={"stop_grace": 0})
+    daemon = DaemonProcess(config).wait_ready()
+    make_png(tmp_path / "inbox" / "slow.png", size=(512, 512), seed=2)
+    wait_for(lambda: status(tmp_path).get("in_flight"), 60, "the job to be in flight")
+    assert daemon.stop() == 0
+    if not daemon.has_event("job.left_in_work"):
+        pytest.fail("the job finished before SIGTERM arrived; use a bigger image")
+    (job_dir,) = [p for p in (tmp_path / "work").iterdir() if p.is_dir()]
+    assert json.loads((job_dir / "job.json").read_text())["attempts"] == 0
+    again = DaemonProcess(config, log_name="daemon2.log").wait_ready()
+    wait_for(lambda: queue_drained(tmp_path, 1), 120, "the left job to finish")
+    assert again.stop() == 0
+    assert files_under(tmp_path / "outbox") == ["slow.png"]
