@@ -180,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     why_no_srd = "disabled by --no-srd" if args.no_srd else srd_available()
     runner_names = ["ncnn"] if why_no_srd is not None else ["srd", "ncnn"]
     columns = [f"{set_name} {runner}" for set_name in SETS for runner in runner_names]
-    print(f"{'model (noise -1)':<26}" + "".join(f"{c:>13}" for c in columns) + "   seconds")
+    print(f"{'model (noise -1)':<26}" + "".join(f"{c:>13}" for c in columns) + "   gap, seconds")
     for model in args.models:
         results: dict[str, dict[str, list[tuple[str, float]]]] = {}
         seconds: dict[str, float] = {}
@@ -199,6 +199,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             for runner in runner_names
         ]
         timing = " ".join(f"{runner}={seconds[runner]:.1f}" for runner in runner_names)
+        if len(runner_names) == 2:
+            gap = max(abs(means[i] - means[i + 1]) for i in range(0, len(means), 2))
+            timing = f"|srd-ncnn| <= {gap:.3f} dB   " + timing
         print(f"{'  ' + model:<26}" + "".join(f"{v:>13.2f}" for v in means) + f"   {timing}", flush=True)
         if args.per_image:
             for runner in runner_names:

@@ -5,11 +5,13 @@ Run from the repository root: ``python bench/speed.py [--sizes 256 512] [--big] 
 Both run pinned to the same ``--threads`` cores (the process's CPU affinity is set before JAX starts,
 and ncnn gets ``num_threads`` equal to it, Winograd on, fp16/bf16/int8 off). For each model and size:
 
-- network: the best of ``--repeat`` timed runs after a warm-up, the whole image as one tile. ncnn:
+- network: the best of ``--repeat`` timed runs after a warm-up (ncnn and srd taking turns, so load
+  from elsewhere hits both alike), the whole image as one tile. ncnn:
   ``Extractor.extract`` on the padded float tile. srd: ``Engine.upscale`` with its tile set to the image
   size, so it is one jitted call plus srd's own padding and copies (slightly favours ncnn);
-- whole image: waifu2x-ncnn-vulkan's CPU path (400 px tiles) against ``Engine.upscale`` with srd's
-  default tile, from uint8 RGB to uint8 RGB;
+- whole image: waifu2x-ncnn-vulkan's CPU path (400 px tiles, uint8 in and out) against
+  ``Engine.upscale`` with srd's default tile (float pixels in and out: srd's 8-bit conversions
+  belong to image I/O and are not timed);
 - ratio = srd seconds / ncnn seconds (below 1 means srd is faster), and the largest 8-bit difference
   between the two outputs, for the one-tile and the whole-image runs.
 
@@ -33,6 +35,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ncnn_peer import load_peer  # bench/ is not a package: imported via sys.path
+
+from srd.raster import RasterImage  # numpy only: safe before pin_cores
 
 U8Image = npt.NDArray[np.uint8]
 DEFAULT_IMAGE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "set14" / "monarch.png"
@@ -63,36 +67,42 @@ def test_image(size: int, source: Path | None, seed: int = 0) -> tuple[U8Image, 
     return rng.integers(0, 256, (size, size, 3), dtype=np.uint8), f"noise(seed={seed})"
 
 
-def best_of(repeat: int, run: Callable[[], object]) -> float:
-    """Minimum wall time of ``repeat`` calls after one untimed warm-up call."""
-    run()
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
+def best_times(repeat: int, runs: dict[str, Callable[[], object]]) -> dict[str, float]:
+    """Minimum wall time of each run over ``repeat`` rounds, after one untimed warm-up call of each.
+
+    The runs take turns within every round, so a burst of load from elsewhere on the machine hits
+    both sides alike instead of one of them.
+    """
+    for run in runs.values():
         run()
-        times.append(time.perf_counter() - started)
-    return min(times)
+    best = dict.fromkeys(runs, float("inf"))
+    for _ in range(repeat):
+        for name, run in runs.items():
+            started = time.perf_counter()
+            run()
+            best[name] = min(best[name], time.perf_counter() - started)
+    return best
 
 
 class SrdRunner:
-    """srd's public engine for one model and tile, warmed up; times ``Engine.upscale`` on float pixels."""
+    """srd's public engine for one model and tile, warmed up, on float pixels made once from 8 bits."""
 
-    def __init__(self, model: str, tile: int | None) -> None:
+    def __init__(self, model: str, tile: int | None, rgb: U8Image) -> None:
         from srd.engine import Engine, EngineSettings  # late: JAX must start after pin_cores
 
         settings = EngineSettings(model=model, noise=-1, scale=2, tta=False, tile=tile, batch=1, device="cpu")
         self.engine = Engine(settings)
         self.engine.warmup()
+        self.image = RasterImage(pixels=rgb.astype(np.float32) / np.float32(255.0))
 
-    def time(self, rgb: U8Image, repeat: int) -> tuple[float, U8Image]:
-        """Best ``Engine.upscale`` time on ``rgb`` (8-bit conversions not timed) and its 8-bit output."""
-        from srd.raster import RasterImage
+    def run(self) -> RasterImage:
+        """One ``Engine.upscale`` of the image (what is timed)."""
+        return self.engine.upscale(self.image)
 
-        image = RasterImage(pixels=rgb.astype(np.float32) / np.float32(255.0))
-        seconds = best_of(repeat, lambda: self.engine.upscale(image))
-        result = self.engine.upscale(image)
-        pixels: U8Image = np.floor(np.clip(result.pixels, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-        return seconds, pixels
+    def output_u8(self) -> U8Image:
+        """The result as 8-bit RGB, rounded half up like srd's encoder."""
+        pixels: U8Image = np.floor(np.clip(self.run().pixels, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        return pixels
 
 
 def max_diff(a: U8Image, b: U8Image) -> int:
@@ -108,19 +118,24 @@ def bench_one(model: str, size: int, args: argparse.Namespace) -> str:
     peer_full = load_peer(model, num_threads=args.threads, winograd=True)
     peer_one = load_peer(model, tilesize=size, num_threads=args.threads, winograd=True)
     tile, _, _ = peer_one.padded_tile(image, 0, 0)
-    ncnn_net = best_of(args.repeat, lambda: peer_one.run_float(tile))
-    ncnn_one_out = peer_one.process(image)
-    ncnn_whole = best_of(args.repeat, lambda: peer_full.process(image))
-    ncnn_out = peer_full.process(image)
+    load = f"load {os.getloadavg()[0]:.1f}"
     if args.no_srd:
-        return f"{model:<12}{size:>6}  ncnn net {ncnn_net:8.3f}s  whole {ncnn_whole:8.3f}s  ({label})"
-    srd_net, srd_one_out = SrdRunner(model, size).time(image, args.repeat)
-    srd_whole, srd_out = SrdRunner(model, args.srd_tile).time(image, args.repeat)
-    one_diff, whole_diff = max_diff(srd_one_out, ncnn_one_out), max_diff(srd_out, ncnn_out)
+        t = best_times(
+            args.repeat, {"net": lambda: peer_one.run_float(tile), "whole": lambda: peer_full.process(image)}
+        )
+        return f"{model:<12}{size:>6}{t['net']:>9.3f}{'-':>22}{t['whole']:>10.3f}{'-':>22}   {label}, {load}"
+    srd_one = SrdRunner(model, size, image)
+    net = best_times(args.repeat, {"ncnn": lambda: peer_one.run_float(tile), "srd": srd_one.run})
+    one_diff = max_diff(srd_one.output_u8(), peer_one.process(image))
+    del srd_one  # one big-tile engine at a time: cunet at 1024 is several GB
+    srd_full = SrdRunner(model, args.srd_tile, image)
+    whole = best_times(args.repeat, {"ncnn": lambda: peer_full.process(image), "srd": srd_full.run})
+    whole_diff = max_diff(srd_full.output_u8(), peer_full.process(image))
     return (
         f"{model:<12}{size:>6}"
-        f"{ncnn_net:>9.3f}{srd_net:>9.3f}{srd_net / ncnn_net:>7.2f}{one_diff:>6}"
-        f"{ncnn_whole:>10.3f}{srd_whole:>9.3f}{srd_whole / ncnn_whole:>7.2f}{whole_diff:>6}   {label}"
+        f"{net['ncnn']:>9.3f}{net['srd']:>9.3f}{net['srd'] / net['ncnn']:>7.2f}{one_diff:>6}"
+        f"{whole['ncnn']:>10.3f}{whole['srd']:>9.3f}{whole['srd'] / whole['ncnn']:>7.2f}{whole_diff:>6}"
+        f"   {label}, {load}"
     )
 
 
@@ -130,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sizes", nargs="*", type=int, default=[256, 512])
     parser.add_argument("--big", action="store_true", help="add 1024x1024")
     parser.add_argument("--threads", type=int, default=2, help="cores for both ncnn and srd")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs after the warm-up; the best counts")
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs after the warm-up; the best counts")
     parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE, help="source photo (noise if absent)")
     parser.add_argument("--srd-tile", type=int, default=None, help="srd's tile for the whole-image run")
     parser.add_argument("--no-srd", action="store_true", help="time ncnn alone")
@@ -139,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = [*args.sizes, *([1024] if args.big else [])]
     print(
         f"os.cpu_count()={os.cpu_count()}, pinned to cores {cores}, threads={args.threads}, fp32, best of "
-        f"{args.repeat} after warm-up; XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r} (before srd import)"
+        f"{args.repeat} after warm-up; XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}"
     )
     print(
         f"{'model':<12}{'size':>6}{'ncnn':>9}{'srd':>9}{'ratio':>7}{'diff':>6}"
