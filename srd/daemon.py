@@ -255,8 +255,11 @@ class Daemon:
 
     def _worker_lost(self, event: WorkerEvent, job: Job | None) -> None:
         log.error("worker.lost", reason=event.kind, input=job.rel_path if job else None, **event.payload)
-        if job is not None:
-            self.retry.append(job)  # the attempt is counted; _dispatch_next gives up after `attempts`
+        if job is not None and job.attempts >= self.config.limits.attempts:
+            reason = f"gave up after {job.attempts} attempts; the last one ended with the worker {event.kind}"
+            self._fail(job, "AttemptsExhausted", reason)
+        elif job is not None:
+            self.retry.append(job)
         elif self.state == "starting" or event.kind == "start_timeout":
             self.worker_start_failures += 1
             if self.worker_start_failures >= MAX_WORKER_START_FAILURES:

@@ -145,3 +145,18 @@ def test_sigterm_past_the_grace_period_leaves_the_job_for_the_next_start(tmp_pat
     wait_for(lambda: queue_drained(tmp_path, 1), 120, "the left job to finish")
     assert again.stop() == 0
     assert files_under(tmp_path / "outbox") == ["slow.png"]
+
+
+def test_a_job_over_its_timeout_goes_to_errors_after_its_attempts(tmp_path: Path, cache: Path) -> None:
+    """A job that outlives limits.job_timeout gets the worker killed and, attempts used up, goes to errors."""
+    limits = {"job_timeout": 1, "attempts": 1}
+    config = write_config(tmp_path, cache, watch={"settle_seconds": 0.2}, limits=limits)
+    daemon = DaemonProcess(config).wait_ready()
+    make_png(tmp_path / "inbox" / "big.png", size=(512, 512), seed=3)
+    make_png(tmp_path / "inbox" / "small.png", size=(16, 16), seed=4)
+    report = tmp_path / "errors" / "big.png.error.json"
+    wait_for(report.exists, 120, "big.png.error.json")
+    assert json.loads(report.read_text())["error_type"] == "AttemptsExhausted"
+    assert any(e.get("reason") == "timeout" for e in daemon.events() if e.get("event") == "worker.lost")
+    wait_for((tmp_path / "outbox" / "small.png").exists, 120, "small.png output after the restart")
+    assert daemon.stop() == 0

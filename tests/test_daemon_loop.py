@@ -1,0 +1,51 @@
+"""In-process tests of the daemon's main-loop duties that need no model: watcher liveness and the inbox."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from srd.config import parse_config
+from srd.daemon import Daemon
+from srd.errors import WatchError
+from srd.folders import prepare_folders
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[Daemon]:
+    document = {"inbox": "in", "outbox": "out", "errors": "err", "work": "work", "archive": "delete"}
+    config = parse_config(document, tmp_path)
+    prepare_folders(config)
+    instance = Daemon(config)
+    instance.watcher.start()
+    yield instance
+    instance.watcher.stop()
+    instance.notifier.close()
+
+
+def test_dead_observer_is_restarted_and_the_inbox_rescanned(daemon: Daemon) -> None:
+    """When the observer is found dead, the loop starts a new one and rescans, so nothing is missed."""
+    daemon.watcher.stop()  # as if its thread had died
+    (daemon.config.inbox / "missed.png").write_bytes(b"x")
+    assert not daemon.watcher.alive
+    daemon._check_inbox_and_observer()
+    assert daemon.watcher.alive
+    assert daemon.config.inbox / "missed.png" in daemon.tracker
+
+
+def test_an_observer_that_keeps_dying_stops_the_daemon(daemon: Daemon) -> None:
+    """After repeated observer deaths the daemon gives up with WatchError (exit 74) for systemd to see."""
+    with pytest.raises(WatchError, match="keeps dying"):
+        for _ in range(10):
+            daemon.watcher.stop()
+            daemon._check_inbox_and_observer()
+
+
+def test_a_vanished_inbox_stops_the_daemon(daemon: Daemon) -> None:
+    """An inbox that disappears (unmounted share) is a WatchError, not a daemon that sees nothing."""
+    shutil.rmtree(daemon.config.inbox)
+    with pytest.raises(WatchError, match="disappeared"):
+        daemon._check_inbox_and_observer()
