@@ -173,6 +173,11 @@ class FakeNotifySocket:
         self.socket.close()
 
 
+def visible_files(folder: Path) -> list[str]:
+    """files_under without hidden names: what a user of the folder sees as finished files."""
+    return [name for name in files_under(folder) if not Path(name).name.startswith(".")]
+
+
 def files_under(folder: Path) -> list[str]:
     """Every file (or symlink) below `folder`, relative, sorted; hidden ones included."""
     if not folder.exists():

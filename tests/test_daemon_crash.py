@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from daemon_support import DaemonProcess, files_under, make_png, wait_for, write_config
+from daemon_support import DaemonProcess, files_under, make_png, visible_files, wait_for, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +21,8 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def stems(folder: Path) -> list[str]:
     """Stems of the finished files in a folder tree (error reports excluded)."""
-    return [Path(name).name.split(".")[0] for name in files_under(folder) if not name.endswith(".error.json")]
+    names = visible_files(folder)
+    return [Path(name).name.split(".")[0] for name in names if not name.endswith(".error.json")]
 
 
 def status(root: Path) -> dict[str, object]:
@@ -110,7 +111,8 @@ def test_two_daemons_on_one_inbox_process_each_file_once(tmp_path: Path, cache: 
         (staging / name).rename(tmp_path / "inbox" / name)
 
     def all_out() -> bool:
-        return len(files_under(tmp_path / "outbox")) + len(files_under(tmp_path / "errors")) >= len(names)
+        finished = visible_files(tmp_path / "outbox") + visible_files(tmp_path / "errors")
+        return len(finished) >= len(names)
 
     wait_for(all_out, 120, "40 outputs")
     assert daemon_a.stop() == 0 and daemon_b.stop() == 0
