@@ -13,7 +13,7 @@ from typing import Any
 import structlog
 
 from srd.config import Config, load_config
-from srd.errors import NotARegularFileError, SrdError, WatchError, WorkerError
+from srd.errors import ConfigError, NotARegularFileError, SrdError, WatchError, WorkerError
 from srd.folders import prepare_folders
 from srd.jobs import Job, SettledFile, SettleTracker, WorkLock, claim_job, recover_jobs
 from srd.logs import configure_logging
@@ -28,23 +28,9 @@ MAX_OBSERVER_RESTARTS = 5  # within OBSERVER_RESTART_WINDOW seconds, before givi
 OBSERVER_RESTART_WINDOW = 300.0
 MAX_WORKER_START_FAILURES = 3  # in a row, before the daemon exits and lets systemd decide
 DEFAULT_WATCHDOG_PING = 5.0
+_SETTINGS_ERRORS = frozenset({"ModelError", "UsageError"})
 
 log = structlog.get_logger("srd.daemon")
-
-
-def _worker_settings(config: Config) -> WorkerSettings:
-    return WorkerSettings(
-        model=config.model.name,
-        noise=config.model.noise,
-        scale=config.model.scale,
-        tta=config.model.tta,
-        device=config.engine.device,
-        tile=config.engine.tile,
-        batch=config.engine.batch,
-        compile_cache=str(config.engine.compile_cache) if config.engine.compile_cache else None,
-        log_format=config.logging.format,
-        log_level=config.logging.level,
-    )
 
 
 class Daemon:
@@ -57,7 +43,7 @@ class Daemon:
         self.tracker = SettleTracker(config.watch.settle_seconds)
         limits = config.limits
         self.supervisor = WorkerSupervisor(
-            _worker_settings(config),
+            WorkerSettings.from_config(config),
             job_timeout=limits.job_timeout,
             startup_timeout=limits.startup_timeout,
             heartbeat_timeout=limits.heartbeat_timeout,
@@ -159,15 +145,26 @@ class Daemon:
     # -- jobs ----------------------------------------------------------------------------------------------
 
     def _next_job(self) -> Job | None:
-        if self.retry:
-            return self.retry.popleft()
+        while self.retry:
+            retried = self.retry.popleft()
+            # A retried job may have been published before something failed: finish it, never redo it.
+            output = recover_job(retried, self.config)
+            if output is None:
+                return retried
+            log.info("job.recovered", input=retried.rel_path, output=str(output), job_id=retried.job_id)
+            self.done += 1
         while self.ready:
             settled = self.ready.popleft()
             self.ready_paths.discard(settled.path)
             if not settled.unchanged():
                 self.tracker.nominate(settled.path)  # written to again since it settled
                 continue
-            job = claim_job(self.config.inbox, self.config.work, settled.path, settled.first_seen)
+            try:
+                job = claim_job(self.config.inbox, self.config.work, settled.path, settled.first_seen)
+            except OSError as exc:
+                # E.g. a file we may not rename: skip it (the next rescan retries) rather than stop the loop.
+                log.warning("job.claim_failed", input=str(settled.path), error=str(exc))
+                continue
             if job is None:
                 log.info("job.claimed_elsewhere", input=str(settled.path))
                 continue
@@ -213,14 +210,20 @@ class Daemon:
             if self.state == "starting":
                 self._announce_ready()
         elif event.kind == "fatal":
-            message = f"the worker cannot start: {event.payload['message']}"
-            raise WorkerError(message, event.payload["exit_code"])
+            self._worker_cannot_start(event.payload)
         elif event.kind == "done" and job is not None:
             self._complete(job, event.payload)
         elif event.kind == "failed" and job is not None:
             self._failed(job, event.payload)
         elif event.kind in ("crashed", "timeout", "hung", "start_timeout"):
             self._worker_lost(event, job)
+
+    def _worker_cannot_start(self, payload: dict[str, Any]) -> None:
+        if payload["type"] in _SETTINGS_ERRORS:
+            # An unknown model or an impossible tile is the config's fault: exit 78 so systemd stops retrying.
+            raise ConfigError(f"At 'model'/'engine': {payload['message']}")
+        log.error("worker.fatal", error=payload["message"], traceback=payload.get("traceback"))
+        raise WorkerError(f"the worker cannot start: {payload['message']}", payload["exit_code"])
 
     def _complete(self, job: Job, result: dict[str, Any]) -> None:
         try:

@@ -82,6 +82,9 @@ def claim_job(inbox: Path, work: Path, path: Path, first_seen: float) -> Job | N
     except FileNotFoundError:
         shutil.rmtree(directory, ignore_errors=True)
         return None
+    except OSError:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
     fsync_dir(directory)
     fsync_dir(path.parent)
     return job

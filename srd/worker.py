@@ -21,6 +21,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
+from srd.config import Config
 from srd.errors import InputError, SrdError
 from srd.image_io import encode_image, read_image
 from srd.logs import configure_logging
@@ -45,6 +46,21 @@ class WorkerSettings:
     log_format: str
     log_level: str
     heartbeat_interval: float = 1.0
+
+    @classmethod
+    def from_config(cls, config: Config) -> WorkerSettings:
+        return cls(
+            model=config.model.name,
+            noise=config.model.noise,
+            scale=config.model.scale,
+            tta=config.model.tta,
+            device=config.engine.device,
+            tile=config.engine.tile,
+            batch=config.engine.batch,
+            compile_cache=str(config.engine.compile_cache) if config.engine.compile_cache else None,
+            log_format=config.logging.format,
+            log_level=config.logging.level,
+        )
 
 
 @dataclass(frozen=True)
@@ -111,15 +127,19 @@ class WorkerSupervisor:
         if self._conn is None or self._process is None:
             return []
         events: list[WorkerEvent] = []
+        conn, process = self._conn, self._process
         try:
-            if self._conn.poll(timeout):
-                while self._conn.poll(0):
-                    events.extend(self._receive(self._conn.recv()))
+            if conn.poll(timeout):
+                # A "fatal" message reaps the worker and closes the pipe, ending this loop.
+                while self._conn is conn and conn.poll(0):
+                    events.extend(self._receive(conn.recv()))
         except (EOFError, OSError):
             pass  # the worker is gone; is_alive below reports it
-        if self._conn is not None and not self._process.is_alive():
-            events.append(self._reap("crashed", {"exitcode": self._process.exitcode}))
-        elif self._conn is not None:
+        if self._conn is not conn:
+            return events
+        if not process.is_alive():
+            events.append(self._reap("crashed", {"exitcode": process.exitcode}))
+        else:
             overdue = self._overdue()
             if overdue is not None:
                 events.append(self._reap(*overdue))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,3 +51,22 @@ def test_a_vanished_inbox_stops_the_daemon(daemon: Daemon) -> None:
     shutil.rmtree(daemon.config.inbox)
     with pytest.raises(WatchError, match="disappeared"):
         daemon._check_inbox_and_observer()
+
+
+@pytest.mark.slow
+def test_unknown_model_exits_with_the_config_error_code(tmp_path: Path) -> None:
+    """A model name the worker cannot load ends `srd run` with exit 78, so systemd does not restart it."""
+    config = tmp_path / "srd.yaml"
+    config.write_text(
+        "inbox: in\noutbox: out\nerrors: err\nwork: work\narchive: delete\n"
+        "model: {name: no-such-model}\nlogging: {format: json}\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "srd", "run", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 78, result.stdout + result.stderr
+    assert "no-such-model" in result.stderr
