@@ -95,7 +95,7 @@ def test_killed_worker_is_restarted_and_the_job_retried(tmp_path: Path, cache: P
 
 
 def test_two_daemons_on_one_inbox_process_each_file_once(tmp_path: Path, cache: Path) -> None:
-    """Two daemons sharing inbox and outbox (own work folders) never process the same file twice."""
+    """Two daemons on one inbox (own work folders) process each file once; a shared work/ is refused."""
     shared = {"inbox": "../inbox", "outbox": "../outbox", "errors": "../errors", "archive": "../archive"}
     config_a = write_config(tmp_path / "a", cache, **shared)
     config_b = write_config(tmp_path / "b", cache, **shared)
@@ -103,6 +103,9 @@ def test_two_daemons_on_one_inbox_process_each_file_once(tmp_path: Path, cache: 
     daemon_b = DaemonProcess(config_b)
     daemon_a.wait_ready()
     daemon_b.wait_ready()
+    intruder = DaemonProcess(config_a, log_name="intruder.log")
+    assert intruder.wait_exit() == 73, "a third daemon must not share daemon a's work folder"
+    assert "in use" in intruder.log_path.read_text()
     names = [f"t{i:02d}.png" for i in range(40)]
     staging = tmp_path / "staging"
     for index, name in enumerate(names):
@@ -122,21 +125,11 @@ def test_two_daemons_on_one_inbox_process_each_file_once(tmp_path: Path, cache: 
     assert sorted(processed) == names
 
 
-def test_a_second_daemon_on_the_same_work_folder_is_refused(tmp_path: Path, cache: Path) -> None:
-    """Starting a daemon on a work folder another one holds exits 73 with a clear message."""
-    config = write_config(tmp_path, cache)
-    first = DaemonProcess(config).wait_ready()
-    second = DaemonProcess(config, log_name="second.log")
-    assert second.wait_exit() == 73
-    assert "in use" in second.log_path.read_text()
-    assert first.stop() == 0
-
-
 def test_sigterm_past_the_grace_period_leaves_the_job_for_the_next_start(tmp_path: Path, cache: Path) -> None:
     """With no grace, SIGTERM mid-job exits 0 and leaves the job in work/; the next start finishes it."""
     config = write_config(tmp_path, cache, watch={"settle_seconds": 0.2}, limits={"stop_grace": 0})
     daemon = DaemonProcess(config).wait_ready()
-    make_png(tmp_path / "inbox" / "slow.png", size=(512, 512), seed=2)
+    make_png(tmp_path / "inbox" / "slow.png", size=(384, 384), seed=2)
     wait_for(lambda: status(tmp_path).get("in_flight"), 60, "the job to be in flight")
     assert daemon.stop() == 0
     if not daemon.has_event("job.left_in_work"):
@@ -154,7 +147,7 @@ def test_a_job_over_its_timeout_goes_to_errors_after_its_attempts(tmp_path: Path
     limits = {"job_timeout": 1, "attempts": 1}
     config = write_config(tmp_path, cache, watch={"settle_seconds": 0.2}, limits=limits)
     daemon = DaemonProcess(config).wait_ready()
-    make_png(tmp_path / "inbox" / "big.png", size=(512, 512), seed=3)
+    make_png(tmp_path / "inbox" / "big.png", size=(384, 384), seed=3)
     make_png(tmp_path / "inbox" / "small.png", size=(16, 16), seed=4)
     report = tmp_path / "errors" / "big.png.error.json"
     wait_for(report.exists, 120, "big.png.error.json")
