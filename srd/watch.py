@@ -7,14 +7,18 @@ import os
 import queue
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
+import structlog
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.inotify import InotifyObserver
 from watchdog.observers.polling import PollingObserver
 
 from srd.config import WatchConfig
+
+log = structlog.get_logger("srd.watch")
 
 
 class PathFilter:
@@ -99,8 +103,18 @@ class InboxWatcher:
         self.backend = ""
 
     def start(self) -> None:
-        observer, backend = _make_observer(self.config)
-        observer.schedule(_Nominator(self.events), str(self.inbox), recursive=self.config.recursive)
+        try:
+            self._start(self.config)
+        except OSError as exc:
+            if self.config.mode != "auto":
+                raise
+            # Out of inotify watches or instances: polling is slower but sees everything.
+            log.warning("watch.inotify_unavailable", error=str(exc), fallback="polling")
+            self._start(replace(self.config, mode="polling"))
+
+    def _start(self, config: WatchConfig) -> None:
+        observer, backend = _make_observer(config)
+        observer.schedule(_Nominator(self.events), str(self.inbox), recursive=config.recursive)
         observer.start()
         self._observer, self.backend = observer, backend
 

@@ -125,6 +125,7 @@ class WorkerSupervisor:
     def poll(self, timeout: float) -> list[WorkerEvent]:
         """Wait up to `timeout` for the worker; return what happened (possibly nothing)."""
         if self._conn is None or self._process is None:
+            time.sleep(timeout)  # nothing to wait on; keep the caller's loop from spinning
             return []
         events: list[WorkerEvent] = []
         conn, process = self._conn, self._process
