@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from srd.model.graph import (
@@ -19,9 +21,25 @@ from srd.model.graph import (
     GlobalAvgPool,
     NetworkSpec,
     Op,
+    Weights,
+)
+from srd.model.winograd import (
+    EpilogueFn,
+    depth_to_space,
+    subpixel_kernel,
+    transform_kernel,
+    transform_kernel_traced,
+    winograd_conv3x3,
 )
 
 JaxWeights = Mapping[str, Mapping[str, jax.Array]]
+ConvAlgorithm = Literal["direct", "winograd"]
+CONV_ALGORITHMS: tuple[ConvAlgorithm, ...] = ("direct", "winograd")
+# "direct" stays the default: on a 2-core AVX-512 machine XLA's fused Winograd transforms are memory-bound
+# and the layer as a whole is no faster than YNNPACK's direct convolution (see bench/winograd_micro.py).
+DEFAULT_CONV_ALGORITHM: ConvAlgorithm = "direct"
+WINOGRAD_TILE = 4  # F(4x4, 3x3): 4x fewer multiplies than direct, float32 error ~1e-6 relative
+WINOGRAD_MIN_CHANNELS = 8  # below this the transforms cost more than the matmul saves
 _DIMS = ("NHWC", "HWIO", "NHWC")
 
 
@@ -39,30 +57,101 @@ def activate(x: jax.Array, activation: Activation, slope: float) -> jax.Array:
     raise AssertionError(activation)
 
 
-def conv2d(x: jax.Array, w: jax.Array, b: jax.Array | None, op: Conv) -> jax.Array:
-    """A convolution or transposed convolution with bias and activation, NHWC in and out."""
+def conv2d(
+    x: jax.Array,
+    w: jax.Array,
+    b: jax.Array | None,
+    op: Conv,
+    conv_algorithm: ConvAlgorithm = "direct",
+    prepared: Mapping[str, jax.Array] | None = None,
+) -> jax.Array:
+    """A convolution or transposed convolution with bias and activation, NHWC in and out.
+
+    "direct" is lax.conv as written. "winograd" runs stride-1 3x3 convolutions with 8 or more input
+    channels as Winograd F(4x4, 3x3) and kernel-equals-stride transposed convolutions as one matmul;
+    `prepared` holds that layer's transforms from `prepare_weights` (else they are traced).
+    """
+
+    def epilogue(y: jax.Array) -> jax.Array:
+        return activate(y if b is None else y + b, op.activation, op.slope)
+
+    if conv_algorithm == "winograd":
+        return _fast_conv(x, w, op, prepared or {}, epilogue)
+    return epilogue(_direct_conv(x, w, op))
+
+
+def _direct_conv(x: jax.Array, w: jax.Array, op: Conv) -> jax.Array:
     top, bottom, left, right = op.pads
     if op.transposed:
         # Transposed conv = conv of the stride-dilated input with the spatially flipped kernel, padded by
         # k-1 and then cut by the layer's pad (w is stored HWIO with the flip already applied).
         kh, kw = op.kernel
         padding = ((kh - 1 - top, kh - 1 - bottom), (kw - 1 - left, kw - 1 - right))
-        y = lax.conv_general_dilated(
+        return lax.conv_general_dilated(
             x, w, window_strides=(1, 1), padding=padding, lhs_dilation=op.stride, dimension_numbers=_DIMS
         )
-    else:
-        y = lax.conv_general_dilated(
-            x, w, window_strides=op.stride, padding=((top, bottom), (left, right)), dimension_numbers=_DIMS
-        )
-    if b is not None:
-        y = y + b
-    return activate(y, op.activation, op.slope)
+    return lax.conv_general_dilated(
+        x, w, window_strides=op.stride, padding=((top, bottom), (left, right)), dimension_numbers=_DIMS
+    )
 
 
-def _run_op(op: Op, blobs: dict[str, jax.Array], weights: JaxWeights) -> jax.Array:
+def uses_winograd(op: Conv, in_channels: int) -> bool:
+    """Whether "winograd" runs this layer as Winograd F(4x4, 3x3)."""
+    square3 = op.kernel == (3, 3) and op.stride == (1, 1) and not op.transposed
+    return square3 and in_channels >= WINOGRAD_MIN_CHANNELS
+
+
+def uses_subpixel_matmul(op: Conv) -> bool:
+    """Whether "winograd" runs this transposed convolution (kernel = stride, no crop) as one matmul."""
+    return op.transposed and op.kernel == op.stride and op.pads == (0, 0, 0, 0)
+
+
+def _fast_conv(
+    x: jax.Array, w: jax.Array, op: Conv, prepared: Mapping[str, jax.Array], epilogue: EpilogueFn
+) -> jax.Array:
+    if uses_winograd(op, x.shape[-1]):
+        top, bottom, left, right = op.pads
+        x = jnp.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0))) if any(op.pads) else x
+        u = prepared.get("wino")
+        if u is None:
+            u = transform_kernel_traced(w, WINOGRAD_TILE)
+        return winograd_conv3x3(x, u, WINOGRAD_TILE, epilogue)
+    if uses_subpixel_matmul(op):
+        # Each input pixel feeds its own stride x stride output block: one matmul, then depth-to-space.
+        w1 = prepared.get("subpixel")
+        if w1 is None:
+            w1 = subpixel_kernel(w, op.kernel, op.stride, op.pads)
+        return epilogue(depth_to_space(x @ w1[0, 0], op.stride))
+    return epilogue(_direct_conv(x, w, op))
+
+
+def prepare_weights(spec: NetworkSpec, weights: Weights, conv_algorithm: ConvAlgorithm) -> Weights:
+    """Weights plus, for "winograd", each layer's transformed kernel, computed once in float64.
+
+    Adds "wino" (F(4x4, 3x3) kernel, 36 x C x K) and "subpixel" (transposed kernels as one matmul);
+    `apply_network` uses them when present and traces the same transforms when not.
+    """
+    if conv_algorithm != "winograd":
+        return weights
+    prepared: Weights = {name: dict(layer) for name, layer in weights.items()}
+    for op in spec.ops:
+        if not isinstance(op, Conv):
+            continue
+        layer = prepared[op.name]
+        w = np.asarray(layer["w"])
+        if uses_winograd(op, w.shape[2]):
+            layer["wino"] = transform_kernel(w, WINOGRAD_TILE)
+        elif uses_subpixel_matmul(op):
+            layer["subpixel"] = np.asarray(subpixel_kernel(jnp.asarray(w), op.kernel, op.stride, op.pads))
+    return prepared
+
+
+def _run_op(
+    op: Op, blobs: dict[str, jax.Array], weights: JaxWeights, conv_algorithm: ConvAlgorithm
+) -> jax.Array:
     if isinstance(op, Conv):
         layer = weights[op.name]
-        return conv2d(blobs[op.src], layer["w"], layer.get("b"), op)
+        return conv2d(blobs[op.src], layer["w"], layer.get("b"), op, conv_algorithm, layer)
     if isinstance(op, GlobalAvgPool):
         return jnp.mean(blobs[op.src], axis=(1, 2))
     if isinstance(op, Dense):
@@ -98,12 +187,17 @@ def _eltwise(op: Eltwise, xs: list[jax.Array]) -> jax.Array:
     return acc
 
 
-def apply_network(spec: NetworkSpec, weights: JaxWeights, x: jax.Array) -> jax.Array:
+def apply_network(
+    spec: NetworkSpec,
+    weights: JaxWeights,
+    x: jax.Array,
+    conv_algorithm: ConvAlgorithm = DEFAULT_CONV_ALGORITHM,
+) -> jax.Array:
     """Run the network on a batch of padded tiles (B, H, W, C_in) and return (B, H', W', C_out).
 
     The output is not clamped: callers clamp to 0..1 after any averaging (TTA) as waifu2x does.
     """
     blobs: dict[str, jax.Array] = {spec.input: x}
     for op in spec.ops:
-        blobs[op.dst] = _run_op(op, blobs, weights)
+        blobs[op.dst] = _run_op(op, blobs, weights, conv_algorithm)
     return blobs[spec.output]
