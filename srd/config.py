@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from srd.errors import ConfigError
+from srd.errors import ConfigError, FolderError
 
 DEFAULT_PATTERNS = ("*.png", "*.jpg", "*.jpeg", "*.webp", "*.bmp", "*.tif", "*.tiff", "*.gif")
 DEFAULT_IGNORE = (".*", "*.part", "*.tmp", "*.crdownload")
@@ -343,6 +343,23 @@ def parse_config(raw: object, base: Path) -> Config:
     )
 
 
+def layout_problems(config: Config) -> list[str]:
+    """Folders placed inside the inbox, where srd would pick up its own files (checked before start)."""
+    inbox = config.inbox.resolve()
+    folders = {
+        "outbox": config.outbox,
+        "errors": config.errors,
+        "work": config.work,
+        "archive": config.archive,
+    }
+    folders["status_file"] = config.status_file
+    return [
+        f"At '{key}': {folder} is inside the inbox {config.inbox}; srd would pick up its own files"
+        for key, folder in folders.items()
+        if folder is not None and (folder.resolve() == inbox or inbox in folder.resolve().parents)
+    ]
+
+
 def load_config(path: Path) -> Config:
     """Read and validate a YAML config file."""
     try:
@@ -363,6 +380,10 @@ def check_config_command(path: Path) -> int:
     except ConfigError as exc:
         print(f"{path}: {exc}", file=sys.stderr)
         return exc.exit_code
+    problems = layout_problems(config)
+    if problems:
+        print(f"{path}: invalid folder layout:\n  " + "\n  ".join(problems), file=sys.stderr)
+        return FolderError.exit_code
     archive = config.archive if config.archive is not None else "delete originals"
     print(f"{path}: OK (inbox {config.inbox}, outbox {config.outbox}, archive {archive})")
     return 0

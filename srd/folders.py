@@ -6,7 +6,7 @@ import os
 import secrets
 from pathlib import Path
 
-from srd.config import Config
+from srd.config import Config, layout_problems
 from srd.errors import FolderError
 
 
@@ -21,10 +21,6 @@ def _folders(config: Config) -> dict[str, Path]:
     if config.archive is not None:
         folders["archive"] = config.archive
     return folders
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
 
 
 def _probe(name: str, folder: Path) -> None:
@@ -51,12 +47,7 @@ def prepare_folders(config: Config) -> None:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise FolderError(f"cannot create {name} folder {folder}: {exc.strerror or exc}") from exc
-    inbox = config.inbox.resolve()
-    problems = [
-        f"{name} folder {folder} is inside the inbox {config.inbox}; srd would pick up its own files"
-        for name, folder in folders.items()
-        if name != "inbox" and _inside(folder.resolve(), inbox)
-    ]
+    problems = layout_problems(config)
     if problems:
         raise FolderError("; ".join(problems))
     if os.stat(config.work).st_dev != os.stat(config.inbox).st_dev:

@@ -118,3 +118,14 @@ def test_srd_check_config_cli_reports_every_bad_key(tmp_path: Path) -> None:
     assert result.returncode == 78
     for fragment in ("At 'errors':", "At 'colour': unknown key", "At 'model.noise':", "At 'model.size':"):
         assert fragment in result.stderr
+
+
+def test_check_config_reports_folders_inside_the_inbox(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """check-config names every folder placed inside the inbox and exits 73 like `srd run` would."""
+    path = tmp_path / "srd.yaml"
+    path.write_text("inbox: in\noutbox: in/out\nerrors: err\nwork: in/.work\narchive: delete\n")
+    assert check_config_command(path) == 73
+    err = capsys.readouterr().err
+    assert "At 'outbox':" in err and "At 'work':" in err and "At 'errors'" not in err

@@ -69,7 +69,7 @@ def test_folders_are_created_and_probed(tmp_path: Path) -> None:
 def test_folders_inside_the_inbox_are_refused(tmp_path: Path, key: str) -> None:
     """Any output folder inside the inbox is a FolderError naming it."""
     document = {"inbox": "i", "outbox": "o", "errors": "e", "work": "w", "archive": "a", key: "i/nested"}
-    with pytest.raises(FolderError, match=f"{key} folder .* inside the inbox"):
+    with pytest.raises(FolderError, match=f"At '{key}': .* inside the inbox"):
         prepare_folders(parse_config(document, tmp_path))
 
 
