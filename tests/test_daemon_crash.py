@@ -78,19 +78,31 @@ def test_kill_9_mid_job_loses_and_duplicates_nothing(tmp_path: Path, cache: Path
     assert sorted(files_under(tmp_path / "archive")) == names
 
 
-def test_killed_worker_is_restarted_and_the_job_retried(tmp_path: Path, cache: Path) -> None:
-    """kill -9 of the worker mid-job: the daemon restarts it and the job finishes on its second attempt."""
-    config = write_config(tmp_path, cache, watch={"settle_seconds": 0.2})
+def worker_pids(daemon: DaemonProcess) -> list[int]:
+    """Pids of every worker the daemon has started, from its worker.ready log lines."""
+    return [int(e["pid"]) for e in daemon.events() if e.get("event") == "worker.ready"]
+
+
+def test_killed_or_frozen_worker_is_restarted(tmp_path: Path, cache: Path) -> None:
+    """A worker killed mid-job is restarted and the job retried; a frozen one is caught by its heartbeat."""
+    limits = {"heartbeat_timeout": 5}
+    config = write_config(tmp_path, cache, watch={"settle_seconds": 0.2}, limits=limits)
     daemon = DaemonProcess(config).wait_ready()
-    first_pid = status(tmp_path).get("worker_pid") or daemon.events()[0].get("pid")
     make_png(tmp_path / "inbox" / "victim.png", size=(256, 256), seed=1)
     wait_for(lambda: status(tmp_path).get("in_flight"), 60, "the job to be in flight")
-    assert isinstance(first_pid, int)
-    os.kill(first_pid, signal.SIGKILL)
+    os.kill(worker_pids(daemon)[-1], signal.SIGKILL)
     wait_for(daemon.job_lines, 120, "the victim.png job line")
-    assert daemon.has_event("worker.lost")
     (line,) = daemon.job_lines()
     assert line["outcome"] == "ok" and line["attempts"] == 2
+
+    frozen = worker_pids(daemon)[-1]
+    os.kill(frozen, signal.SIGSTOP)  # alive but silent, as a deadlocked process would be
+    wait_for(lambda: len(worker_pids(daemon)) == 3, 120, "a third worker after the frozen one")
+    lost = [e["reason"] for e in daemon.events() if e.get("event") == "worker.lost"]
+    assert lost == ["crashed", "hung"]
+    wait_for(lambda: pid_gone(frozen), 10, "the frozen worker to be killed")
+    make_png(tmp_path / "inbox" / "after.png", seed=2)
+    wait_for((tmp_path / "outbox" / "after.png").exists, 60, "after.png output")
     assert daemon.stop() == 0
 
 
