@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from daemon_support import DaemonProcess, make_png, wait_for
 
 from srd.config import check_config_command, load_config, parse_config
 from srd.errors import ConfigError
@@ -129,3 +131,15 @@ def test_check_config_reports_folders_inside_the_inbox(
     assert check_config_command(path) == 73
     err = capsys.readouterr().err
     assert "At 'outbox':" in err and "At 'work':" in err and "At 'errors'" not in err
+
+
+@pytest.mark.slow
+def test_example_config_runs_as_is(tmp_path: Path) -> None:
+    """A copy of config.example.yaml starts the daemon unchanged, creates ./var/ and upscales a file."""
+    config = tmp_path / "config.example.yaml"
+    shutil.copy(REPO / "config.example.yaml", config)
+    daemon = DaemonProcess(config).wait_ready()
+    make_png(tmp_path / "var" / "inbox" / "example.png", seed=1)
+    wait_for((tmp_path / "var" / "archive" / "example.png").exists, 120, "the example job to finish")
+    assert (tmp_path / "var" / "outbox" / "example.png").exists()
+    assert daemon.stop() == 0
