@@ -62,38 +62,65 @@ class TileRunner:
 
     def upscale(self, image: Array32) -> Array32:
         """Run the network over an H x W x C float32 image; returns (s*H) x (s*W) x C_out, unclamped."""
+        h, w = image.shape[:2]
+        s = self.spec.scale
+        out = np.empty((h * s, w * s, self.spec.out_channels), np.float32)
+        row = 0
+        for band in self.upscale_bands(image):
+            out[row : row + band.shape[0]] = band
+            row += band.shape[0]
+        return out
+
+    def upscale_bands(self, image: Array32) -> Iterator[Array32]:
+        """Like `upscale`, but yields the output one band of tile rows at a time, top to bottom, so a
+        caller can encode or quantise it without the whole output in memory. Input padding is built per
+        band (edge-replicated by index clamping), never for the whole image."""
         if image.ndim != 3 or image.shape[2] != self.spec.in_channels:
             raise ValueError(f"expected H x W x {self.spec.in_channels}, got {image.shape}")
         h, w = image.shape[:2]
         t, c, s = self.tile, self.spec.context, self.spec.scale
         rows, cols = -(-h // t), -(-w // t)
-        padded = np.pad(image, ((c, rows * t - h + c), (c, cols * t - w + c), (0, 0)), mode="edge")
-        out = np.empty((rows * t * s, cols * t * s, self.spec.out_channels), np.float32)
-        positions = [(r, q) for r in range(rows) for q in range(cols)]
-        pending: tuple[list[tuple[int, int]], jax.Array] | None = None
-        for chunk in _chunks(positions, self.batch):
-            batch = np.stack([padded[r * t : r * t + t + 2 * c, q * t : q * t + t + 2 * c] for r, q in chunk])
-            if len(chunk) < self.batch:
-                filler = np.zeros((self.batch - len(chunk), *batch.shape[1:]), np.float32)
-                batch = np.concatenate([batch, filler])
-            result = self._run(batch)  # dispatched asynchronously: the next batch is cut while this runs
-            if pending is not None:
-                _place(out, *pending, t * s)
-            pending = (chunk, result)
+        col_index = np.clip(np.arange(-c, cols * t + c), 0, w - 1)
+        pending: tuple[int, list[int], jax.Array] | None = None
+        band_out: dict[int, Array32] = {}
+        for r in range(rows):
+            row_index = np.clip(np.arange(r * t - c, r * t + t + c), 0, h - 1)
+            band = image[row_index][:, col_index]
+            band_out[r] = np.empty((t * s, cols * t * s, self.spec.out_channels), np.float32)
+            for start in range(0, cols, self.batch):
+                chunk = list(range(start, min(start + self.batch, cols)))
+                batch = np.stack([band[:, q * t : q * t + t + 2 * c] for q in chunk])
+                if len(chunk) < self.batch:
+                    filler = np.zeros((self.batch - len(chunk), *batch.shape[1:]), np.float32)
+                    batch = np.concatenate([batch, filler])
+                result = self._run(batch)  # asynchronous: the next batch is cut while this one runs
+                if pending is not None:
+                    yield from self._place(band_out, *pending, t * s, h * s, w * s)
+                pending = (r, chunk, result)
         if pending is not None:
-            _place(out, *pending, t * s)
-        return out[: h * s, : w * s]
+            yield from self._place(band_out, *pending, t * s, h * s, w * s, last=True)
 
-
-def _chunks(items: list[tuple[int, int]], size: int) -> Iterator[list[tuple[int, int]]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _place(out: Array32, chunk: list[tuple[int, int]], result: jax.Array, step: int) -> None:
-    tiles = np.asarray(result)
-    for k, (r, q) in enumerate(chunk):
-        out[r * step : (r + 1) * step, q * step : (q + 1) * step] = tiles[k]
+    def _place(
+        self,
+        bands: dict[int, Array32],
+        r: int,
+        chunk: list[int],
+        result: jax.Array,
+        step: int,
+        out_h: int,
+        out_w: int,
+        *,
+        last: bool = False,
+    ) -> Iterator[Array32]:
+        """Copy a finished batch into its band; yield the band (cropped) once its last tile is in."""
+        tiles = np.asarray(result)
+        band = bands[r]
+        for k, q in enumerate(chunk):
+            band[:, q * step : (q + 1) * step] = tiles[k]
+        cols = band.shape[1] // step
+        if chunk[-1] == cols - 1 or last:
+            del bands[r]
+            yield band[: min(step, out_h - r * step), :out_w]
 
 
 def upscale_untiled(spec: NetworkSpec, weights: Weights, image: Array32) -> Array32:

@@ -1,0 +1,104 @@
+"""A streaming PNG encoder (8 or 16 bits, 1-4 channels) that writes rows as they are produced.
+
+The upscaler produces an image one band of tile rows at a time; writing each band straight into the
+file's zlib stream means a huge output never has to exist whole in memory (Pillow would need the whole
+image, at 4 bytes a pixel for RGB). Filters are chosen per row by libpng's minimum-sum heuristic.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from typing import BinaryIO
+
+import numpy as np
+import numpy.typing as npt
+
+SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_COLOR_TYPE = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> PNG colour type (gray, gray+alpha, RGB, RGBA)
+_IDAT_SIZE = 1 << 20
+_FILTER_BLOCK_BYTES = 1 << 22  # rows filtered together; bounds the 5 candidate arrays to ~40 MB
+
+
+def chunk(kind: bytes, body: bytes) -> bytes:
+    """One PNG chunk: length, type, body, CRC."""
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def filter_rows(rows: npt.NDArray[np.uint8], prev: npt.NDArray[np.uint8], bpp: int) -> bytes:
+    """Filter a block of rows, each with the filter type whose output has the least absolute sum."""
+    x = rows.astype(np.int16)
+    b = np.vstack([prev[None, :], rows[:-1]]).astype(np.int16)
+    a = np.zeros_like(x)
+    a[:, bpp:] = x[:, :-bpp]
+    c = np.zeros_like(x)
+    c[:, bpp:] = b[:, :-bpp]
+    p = a + b - c
+    pa, pb, pc = np.abs(p - a), np.abs(p - b), np.abs(p - c)
+    paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
+    candidates = np.stack([x, x - a, x - b, x - ((a + b) >> 1), x - paeth]).astype(np.uint8)
+    cost = np.abs(candidates.view(np.int8).astype(np.int32)).sum(axis=2)
+    best = np.argmin(cost, axis=0)
+    chosen = candidates[best, np.arange(rows.shape[0])]
+    return np.hstack([best.astype(np.uint8)[:, None], chosen]).tobytes()
+
+
+class PngStreamWriter:
+    """Write a PNG of known size to a binary file, a band of rows at a time, then `close()`."""
+
+    def __init__(
+        self,
+        out: BinaryIO,
+        width: int,
+        height: int,
+        channels: int,
+        bits: int,
+        icc_profile: bytes | None = None,
+        *,
+        level: int = 6,
+    ) -> None:
+        if channels not in _COLOR_TYPE or bits not in (8, 16):
+            raise ValueError(f"PNG needs 1 to 4 channels at 8 or 16 bits, got {channels} at {bits}")
+        self._out = out
+        self._width, self._height, self._channels, self._bits = width, height, channels, bits
+        self._rows_written = 0
+        self._compressor = zlib.compressobj(level)
+        self._pending = bytearray()
+        self._prev = np.zeros(width * channels * bits // 8, dtype=np.uint8)
+        header = struct.pack(">IIBBBBB", width, height, bits, _COLOR_TYPE[channels], 0, 0, 0)
+        out.write(SIGNATURE + chunk(b"IHDR", header))
+        if icc_profile:
+            out.write(chunk(b"iCCP", b"ICC Profile\0\0" + zlib.compress(icc_profile)))
+
+    def write_rows(self, samples: npt.NDArray[np.uint8] | npt.NDArray[np.uint16]) -> None:
+        """Append rows: an R x W x C array of uint8 (8-bit) or uint16 (16-bit) samples."""
+        expected = (self._width, self._channels)
+        if samples.ndim != 3 or (samples.shape[1], samples.shape[2]) != expected:
+            raise ValueError(f"rows must be R x {expected[0]} x {expected[1]}, got {samples.shape}")
+        if self._rows_written + samples.shape[0] > self._height:
+            raise ValueError("more rows than the PNG's declared height")
+        dtype = ">u2" if self._bits == 16 else np.uint8
+        raw = np.ascontiguousarray(samples, dtype=dtype).view(np.uint8).reshape(samples.shape[0], -1)
+        block = max(1, _FILTER_BLOCK_BYTES // max(1, raw.shape[1]))
+        for start in range(0, raw.shape[0], block):
+            rows = raw[start : start + block]
+            self._emit(
+                self._compressor.compress(filter_rows(rows, self._prev, bpp=self._channels * self._bits // 8))
+            )
+            self._prev = rows[-1].copy()
+        self._rows_written += samples.shape[0]
+
+    def _emit(self, data: bytes) -> None:
+        self._pending += data
+        while len(self._pending) >= _IDAT_SIZE:
+            self._out.write(chunk(b"IDAT", bytes(self._pending[:_IDAT_SIZE])))
+            del self._pending[:_IDAT_SIZE]
+
+    def close(self) -> None:
+        """Finish the zlib stream and write IEND; every declared row must have been written."""
+        if self._rows_written != self._height:
+            raise ValueError(f"wrote {self._rows_written} of {self._height} rows")
+        self._pending += self._compressor.flush()
+        self._out.write(chunk(b"IDAT", bytes(self._pending)))
+        self._pending.clear()
+        self._out.write(chunk(b"IEND", b""))
