@@ -1,0 +1,69 @@
+"""One 3x3 layer, direct (YNNPACK) against Winograd F(m x m, 3 x 3), timed alternately in one process.
+
+Run from the repository root: ``python bench/winograd_micro.py [--size 260] [--cin 128] [--cout 256]``.
+Each variant is compiled with its own YNNPACK fusion setting (jit compiler_options), warmed up, then the
+variants run in turn ``--rounds`` times and the best time of each counts, so load from other processes
+hits all of them alike. Prints milliseconds, direct-convolution-equivalent GFLOP/s and max error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+import srd  # noqa: F401  (sets XLA_FLAGS before JAX starts)
+
+import jax  # isort: skip
+import jax.numpy as jnp  # isort: skip
+from jax import lax  # isort: skip
+
+from srd.model.winograd import transform_kernel, winograd_conv3x3  # isort: skip
+
+_DIMS = ("NHWC", "HWIO", "NHWC")
+_YNN = "xla_cpu_experimental_ynn_fusion_type"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=260, help="input height and width")
+    parser.add_argument("--cin", type=int, default=128)
+    parser.add_argument("--cout", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=4)
+    args = parser.parse_args(argv)
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.random((1, args.size, args.size, args.cin), dtype=np.float32))
+    w = (rng.standard_normal((3, 3, args.cin, args.cout)) / np.sqrt(9 * args.cin)).astype(np.float32)
+    wj = jnp.asarray(w)
+
+    def direct(x: jax.Array) -> jax.Array:
+        return lax.conv_general_dilated(x, wj, (1, 1), "VALID", dimension_numbers=_DIMS)
+
+    variants: dict[str, Callable[[jax.Array], jax.Array]] = {
+        "direct ynn=dot": jax.jit(direct, compiler_options={_YNN: "LIBRARY_FUSION_TYPE_DOT"}),
+    }
+    for m in (4, 6):
+        u = jnp.asarray(transform_kernel(w, m))
+        for label, fusion in (("eigen", ""), ("ynn=individual_dot", "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT")):
+            variants[f"F({m}) {label}"] = jax.jit(
+                lambda x, u=u, m=m: winograd_conv3x3(x, u, m), compiler_options={_YNN: fusion}
+            )
+    ref = np.asarray(variants["direct ynn=dot"](x))
+    errors = {name: float(np.abs(np.asarray(f(x)) - ref).max()) for name, f in variants.items()}
+    best = dict.fromkeys(variants, float("inf"))
+    for _ in range(args.rounds):
+        for name, f in variants.items():
+            started = time.perf_counter()
+            f(x).block_until_ready()
+            best[name] = min(best[name], time.perf_counter() - started)
+    flops = 2 * (args.size - 2) ** 2 * 9 * args.cin * args.cout
+    for name, seconds in best.items():
+        rate = flops / seconds / 1e9
+        print(f"{name:<26}{seconds * 1e3:9.1f} ms{rate:8.1f} GFLOP/s   err {errors[name]:.1e}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
