@@ -3,6 +3,7 @@ and waifu2x's pipeline around them, turning one RasterImage into another."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import jax
@@ -131,6 +132,30 @@ class Engine:
         model = self._alpha_model
         out = self._run(model, np.repeat(alpha[:, :, None], 3, axis=2))
         return np.asarray(out.mean(axis=2), np.float32)
+
+    def can_stream(self, image: RasterImage, target_size: tuple[int, int] | None = None) -> bool:
+        """Whether `upscale_bands` applies: one RGB pass without TTA, alpha, pre-upscale or resizing,
+        the case of very large photos, where holding the whole float output would not fit in memory."""
+        model = self.passes[0]
+        return (
+            len(self.passes) == 1
+            and not self.settings.tta
+            and target_size is None
+            and image.alpha is None
+            and image.channels == 3
+            and not model.luminance
+            and model.pre_upscale == 1
+        )
+
+    def upscale_bands(self, image: RasterImage) -> Iterator[Array32]:
+        """The upscaled pixels (clamped to 0..1) one band of rows at a time, top to bottom; only for
+        images where `can_stream` holds. The results equal `upscale`'s."""
+        if not self.can_stream(image):
+            raise ValueError("upscale_bands needs a single RGB pass without TTA, alpha or resizing")
+        model = self.passes[0]
+        runner = self._runner(model, image.height, image.width)
+        for band in runner.upscale_bands(image.pixels):
+            yield np.clip(band, 0.0, 1.0, out=band)
 
     def upscale(self, image: RasterImage, target_size: tuple[int, int] | None = None) -> RasterImage:
         """Upscale (or denoise) one image; `target_size` (width, height) downsizes the next 2^k result."""

@@ -298,7 +298,7 @@ def _apply_orientation(
     return turn(pixels), None if alpha is None else turn(alpha)
 
 
-def _quantize(x: FloatArray, maxv: int, dtype: type[np.unsignedinteger]) -> npt.NDArray[np.unsignedinteger]:
+def quantize(x: FloatArray, maxv: int, dtype: type[np.unsignedinteger]) -> npt.NDArray[np.unsignedinteger]:
     """floor(x * maxv + 0.5) clipped to 0..maxv, in float32 arithmetic as waifu2x and ncnn do."""
     scaled = np.asarray(x, dtype=np.float32) * np.float32(maxv) + np.float32(0.5)
     np.floor(scaled, out=scaled)
@@ -319,10 +319,10 @@ def encode_image(image: RasterImage, fmt: str = "png", *, quality: int = 95) -> 
         raise UsageError(f"quality must be 1..100, got {quality}")
     planes = [image.pixels] if image.alpha is None else [image.pixels, image.alpha[..., None]]
     if fmt == "png" and image.bits == 16:
-        return encode_png16(_quantize(np.concatenate(planes, axis=2), 65535, np.uint16), image.icc_profile)
+        return encode_png16(quantize(np.concatenate(planes, axis=2), 65535, np.uint16), image.icc_profile)
     if fmt == "jpg":
         planes = planes[:1]
-    samples = _quantize(np.concatenate(planes, axis=2), 255, np.uint8)
+    samples = quantize(np.concatenate(planes, axis=2), 255, np.uint8)
     if fmt == "webp" and image.channels == 1:
         samples = np.concatenate([samples[..., :1]] * 3 + [samples[..., 1:]], axis=2)
     C = samples.shape[2]

@@ -7,10 +7,18 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import BinaryIO
 
+import numpy as np
+
+from srd.engine import Engine, EngineSettings, scale_for_target
 from srd.errors import SrdError, UsageError
+from srd.image_io import encode_image, output_suffix, quantize, read_image
+from srd.png_writer import PngStreamWriter
+from srd.raster import RasterImage
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
 DEFAULT_MAX_PIXELS = 200_000_000
@@ -36,13 +44,13 @@ def output_name(rel: Path, scale: int, noise: int, suffix: str) -> Path:
     return rel.with_name(f"{rel.stem}{tag}{suffix}")
 
 
-def write_new_file(path: Path, data: bytes, *, overwrite: bool) -> None:
+def write_new_file(path: Path, write: Callable[[BinaryIO], None], *, overwrite: bool) -> None:
     """Write atomically (temp file, fsync, then link into place); refuse to replace unless `overwrite`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         if overwrite:
@@ -55,6 +63,21 @@ def write_new_file(path: Path, data: bytes, *, overwrite: bool) -> None:
     finally:
         if os.path.lexists(tmp):
             os.unlink(tmp)
+
+
+def _png_streamer(engine: Engine, image: RasterImage) -> Callable[[BinaryIO], None]:
+    """Write the upscaled image band by band: the float output never exists whole in memory."""
+
+    def write(handle: BinaryIO) -> None:
+        s = engine.settings.scale
+        bits = image.bits
+        writer = PngStreamWriter(handle, image.width * s, image.height * s, 3, bits, image.icc_profile)
+        maxv, dtype = (65535, np.uint16) if bits == 16 else (255, np.uint8)
+        for band in engine.upscale_bands(image):
+            writer.write_rows(quantize(band, maxv, dtype))
+        writer.close()
+
+    return write
 
 
 def _parse_size(text: str | None) -> tuple[int, int] | None:
@@ -71,9 +94,6 @@ def _parse_size(text: str | None) -> tuple[int, int] | None:
 
 def upscale_command(args: argparse.Namespace) -> int:
     """Run `srd upscale`; returns 0, or 1 when any input failed (each failure is printed)."""
-    from srd.engine import Engine, EngineSettings, scale_for_target
-    from srd.image_io import encode_image, output_suffix, read_image
-
     target = _parse_size(args.size)
     items = collect_inputs(args.inputs)
     if not items:
@@ -101,15 +121,12 @@ def upscale_command(args: argparse.Namespace) -> int:
                 scale = scale_for_target(image.width, image.height, target)
             if scale not in engines:
                 engines[scale] = Engine(replace(settings, scale=scale))
-            result = engines[scale].upscale(image, target)
             out_dir = args.outdir if args.outdir is not None else path.parent
             out_rel = output_name(
                 rel if args.outdir is not None else Path(rel.name), scale, args.noise, suffix
             )
             out_path = out_dir / out_rel
-            write_new_file(
-                out_path, encode_image(result, args.format, quality=args.quality), overwrite=args.overwrite
-            )
+            write_new_file(out_path, _writer(engines[scale], image, target, args), overwrite=args.overwrite)
         except SrdError as exc:
             failures += 1
             print(f"srd: {path}: {exc}", file=sys.stderr)
@@ -125,3 +142,17 @@ def upscale_command(args: argparse.Namespace) -> int:
     if failures:
         print(f"srd: {failures} of {len(items)} inputs failed", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _writer(
+    engine: Engine, image: RasterImage, target: tuple[int, int] | None, args: argparse.Namespace
+) -> Callable[[BinaryIO], None]:
+    """How to write this image's output: streamed PNG where possible, otherwise encoded whole."""
+    if args.format == "png" and engine.can_stream(image, target):
+        return _png_streamer(engine, image)
+    data = encode_image(engine.upscale(image, target), args.format, quality=args.quality)
+
+    def write(handle: BinaryIO) -> None:
+        handle.write(data)
+
+    return write

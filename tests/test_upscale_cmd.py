@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from srd.cli import main
+from srd.raster import RasterImage
 
 
 def _png(path: Path, size: tuple[int, int] = (20, 14), mode: str = "RGB") -> Path:
@@ -99,3 +100,31 @@ def test_models_lists_builtins(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for name in ("cunet", "upconv7-art", "upconv7-photo"):
         assert name in out
+
+
+def test_streamed_png_equals_whole_image_path(tmp_path: Path) -> None:
+    """The band-by-band PNG path writes exactly the pixels of the whole-image path (8 and 16 bits)."""
+    from srd.engine import Engine, EngineSettings
+    from srd.image_io import encode_image, read_image
+    from srd.upscale_cmd import _png_streamer
+
+    rng = np.random.default_rng(5)
+    for bits, dtype in ((8, np.uint8), (16, np.uint16)):
+        data = rng.integers(0, 2**bits, (70, 45, 3), dtype=dtype)
+        path = tmp_path / f"s{bits}.png"
+        path.write_bytes(encode_image(_raster(data, bits), "png"))
+        image = read_image(path, max_pixels=10**6)
+        engine = Engine(EngineSettings(model="upconv7-art", tile=32))
+        assert engine.can_stream(image)
+        streamed = tmp_path / f"streamed{bits}.png"
+        with streamed.open("wb") as handle:
+            _png_streamer(engine, image)(handle)
+        whole = tmp_path / f"whole{bits}.png"
+        whole.write_bytes(encode_image(engine.upscale(image), "png"))
+        a, b = read_image(streamed, max_pixels=10**6), read_image(whole, max_pixels=10**6)
+        assert a.bits == b.bits == bits
+        np.testing.assert_array_equal(a.pixels, b.pixels)
+
+
+def _raster(data: np.ndarray, bits: int) -> RasterImage:
+    return RasterImage(data.astype(np.float32) / (2**bits - 1), bits=bits)
