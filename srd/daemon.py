@@ -263,7 +263,8 @@ class Daemon:
             self._fail(job, "AttemptsExhausted", reason)
         elif job is not None:
             self.retry.append(job)
-        elif self.state == "starting" or event.kind == "start_timeout":
+        elif event.payload.get("phase") == "starting":
+            # Counted across restarts, reset by the next "ready": a worker that never starts stops the daemon.
             self.worker_start_failures += 1
             if self.worker_start_failures >= MAX_WORKER_START_FAILURES:
                 raise WorkerError(f"the worker failed to start {self.worker_start_failures} times in a row")

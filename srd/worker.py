@@ -172,7 +172,7 @@ class WorkerSupervisor:
         return None
 
     def _reap(self, kind: str, payload: dict[str, Any]) -> WorkerEvent:
-        event = WorkerEvent(kind, payload, self.in_flight)
+        event = WorkerEvent(kind, {**payload, "phase": self.state}, self.in_flight)
         self.kill()
         return event
 
