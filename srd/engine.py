@@ -10,6 +10,7 @@ import jax
 import numpy as np
 
 from srd.errors import UsageError
+from srd.model.graph import GlobalAvgPool
 from srd.model.tiling import TileRunner, round_tile
 from srd.pipeline import Array32, fill_transparent, resize_lanczos, upscale_luminance, upscale_rgb
 from srd.raster import RasterImage
@@ -93,7 +94,14 @@ class Engine:
             tiles = -(-height // tile) * -(-width // tile)
             return -(-tiles // batch) * batch * (tile + 2 * context) ** 2
 
-        tile = min(self.tile_sizes(model), key=cost)
+        sizes = self.tile_sizes(model)
+        if any(isinstance(op, GlobalAvgPool) for op in model.spec.ops):
+            # Output depends on the tiling: use one tile when the image fits (as waifu2x-ncnn-vulkan
+            # does below its tile size), else the full tile, so results match ncnn's at any image size.
+            covering = [t for t in sizes if t >= height and t >= width]
+            tile = min(covering) if covering else sizes[0]
+        else:
+            tile = min(sizes, key=cost)
         key = (model.label, tile)
         if key not in self._runners:
             weights = self._weights[model.label]

@@ -50,3 +50,14 @@ def test_cunet_matches_ncnn_at_its_cpu_tile(noise: int, scale: int) -> None:
     peer = load_peer("cunet", noise, scale).process(rgb)
     ours = _srd(EngineSettings(model="cunet", noise=noise, scale=scale, tile=400), rgb)
     assert _max_diff(ours, peer) <= 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("height", "width", "tile"), [(77, 130, None), (150, 430, None), (90, 70, 64)])
+def test_cunet_partial_tiles_match_ncnn(height: int, width: int, tile: int | None) -> None:
+    """cunet on sizes that leave partial edge tiles (and on one tile smaller than the image) matches
+    ncnn run with the same tile size: global pooling sees only each tile's real area."""
+    rgb = _test_image(height, width, seed=3)
+    peer = load_peer("cunet", -1, 2, tilesize=tile or 400).process(rgb)
+    ours = _srd(EngineSettings(model="cunet", noise=-1, scale=2, tile=tile), rgb)
+    assert _max_diff(ours, peer) <= 1

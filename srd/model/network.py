@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from srd.model.extents import masked_mean, propagate_extents
 from srd.model.graph import (
     Activation,
     ChannelScale,
@@ -192,12 +193,20 @@ def apply_network(
     weights: JaxWeights,
     x: jax.Array,
     conv_algorithm: ConvAlgorithm = DEFAULT_CONV_ALGORITHM,
+    valid: jax.Array | None = None,
 ) -> jax.Array:
     """Run the network on a batch of padded tiles (B, H, W, C_in) and return (B, H', W', C_out).
 
+    `valid` (int32, B x 2) gives each tile's real height and width when it is a partial edge tile in a
+    larger fixed shape; global pooling then averages over that area only (see srd.model.extents).
     The output is not clamped: callers clamp to 0..1 after any averaging (TTA) as waifu2x does.
     """
+    pools = any(isinstance(op, GlobalAvgPool) for op in spec.ops)
+    extents = propagate_extents(spec.ops, spec.input, valid) if valid is not None and pools else None
     blobs: dict[str, jax.Array] = {spec.input: x}
     for op in spec.ops:
-        blobs[op.dst] = _run_op(op, blobs, weights, conv_algorithm)
+        if isinstance(op, GlobalAvgPool) and extents is not None:
+            blobs[op.dst] = masked_mean(blobs[op.src], extents[op.src])
+        else:
+            blobs[op.dst] = _run_op(op, blobs, weights, conv_algorithm)
     return blobs[spec.output]

@@ -40,9 +40,9 @@ class TileRunner:
         self.trace_count = 0
         self._weights = jax.device_put(weights, device)
 
-        def forward(w: Weights, x: jax.Array) -> jax.Array:
+        def forward(w: Weights, x: jax.Array, valid: jax.Array) -> jax.Array:
             self.trace_count += 1  # runs only while tracing: counts compilations
-            return apply_network(spec, w, x)  # type: ignore[arg-type]
+            return apply_network(spec, w, x, valid=valid)  # type: ignore[arg-type]
 
         self._forward = jax.jit(forward)
 
@@ -54,10 +54,21 @@ class TileRunner:
     def warmup(self) -> None:
         """Compile now rather than on the first image."""
         x = np.zeros((self.batch, self.window, self.window, self.spec.in_channels), np.float32)
-        self._run(x).block_until_ready()
+        self._run(x, self._full_extents(self.batch)).block_until_ready()
 
-    def _run(self, x: Array32) -> jax.Array:
-        result: jax.Array = self._forward(self._weights, jax.device_put(x, self.device))
+    def _full_extents(self, count: int) -> npt.NDArray[np.int32]:
+        return np.full((count, 2), self.window, np.int32)
+
+    def _extent(self, start: int, size: int) -> int:
+        """Real (padded-input) extent of the tile starting at `start` along an axis of `size` pixels:
+        what waifu2x-ncnn-vulkan would feed for it, the remainder rounded up to the network's alignment."""
+        remainder = min(self.tile, size - start)
+        return round_tile(remainder, self.spec) + 2 * self.spec.context
+
+    def _run(self, x: Array32, valid: npt.NDArray[np.int32]) -> jax.Array:
+        result: jax.Array = self._forward(
+            self._weights, jax.device_put(x, self.device), jax.device_put(valid, self.device)
+        )
         return result
 
     def upscale(self, image: Array32) -> Array32:
@@ -90,10 +101,12 @@ class TileRunner:
             for start in range(0, cols, self.batch):
                 chunk = list(range(start, min(start + self.batch, cols)))
                 batch = np.stack([band[:, q * t : q * t + t + 2 * c] for q in chunk])
+                valid = np.array([(self._extent(r * t, h), self._extent(q * t, w)) for q in chunk], np.int32)
                 if len(chunk) < self.batch:
                     filler = np.zeros((self.batch - len(chunk), *batch.shape[1:]), np.float32)
                     batch = np.concatenate([batch, filler])
-                result = self._run(batch)  # asynchronous: the next batch is cut while this one runs
+                    valid = np.concatenate([valid, self._full_extents(self.batch - len(chunk))])
+                result = self._run(batch, valid)  # asynchronous: the next batch is cut while this one runs
                 if pending is not None:
                     yield from self._place(band_out, *pending, t * s, h * s, w * s)
                 pending = (r, chunk, result)
