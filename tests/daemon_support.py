@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import yaml
@@ -76,6 +76,18 @@ def write_config(root: Path, cache: Path, **overrides: Any) -> Path:
 class DaemonProcess:
     """`python -m srd run --config ...` as a child process, its JSON log captured to a file."""
 
+    started: ClassVar[list[DaemonProcess]] = []
+
+    @classmethod
+    def reap_all(cls) -> None:
+        """Kill daemons a failed test left running, so they do not outlive it."""
+        while cls.started:
+            daemon = cls.started.pop()
+            if daemon.process.poll() is None:
+                daemon.process.kill()
+                daemon.process.wait(30)
+            daemon._log.close()
+
     def __init__(self, config: Path, env: dict[str, str] | None = None, log_name: str = "daemon.log") -> None:
         self.config = config
         self.log_path = config.parent / log_name
@@ -86,6 +98,7 @@ class DaemonProcess:
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
         )
+        DaemonProcess.started.append(self)
 
     def events(self) -> list[dict[str, Any]]:
         records = []

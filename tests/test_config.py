@@ -138,8 +138,12 @@ def test_example_config_runs_as_is(tmp_path: Path) -> None:
     """A copy of config.example.yaml starts the daemon unchanged, creates ./var/ and upscales a file."""
     config = tmp_path / "config.example.yaml"
     shutil.copy(REPO / "config.example.yaml", config)
-    daemon = DaemonProcess(config).wait_ready()
-    make_png(tmp_path / "var" / "inbox" / "example.png", seed=1)
-    wait_for((tmp_path / "var" / "archive" / "example.png").exists, 120, "the example job to finish")
-    assert (tmp_path / "var" / "outbox" / "example.png").exists()
-    assert daemon.stop() == 0
+    daemon = DaemonProcess(config)
+    try:
+        daemon.wait_ready()
+        make_png(tmp_path / "var" / "inbox" / "example.png", seed=1)
+        wait_for((tmp_path / "var" / "archive" / "example.png").exists, 120, "the example job to finish")
+        assert (tmp_path / "var" / "outbox" / "example.png").exists()
+        assert daemon.stop() == 0
+    finally:
+        DaemonProcess.reap_all()

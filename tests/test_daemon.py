@@ -66,6 +66,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared]:
     yield Shared(root, config, daemon, notify)
     daemon.stop()
     notify.close()
+    DaemonProcess.reap_all()
 
 
 def output_size(path: Path) -> tuple[int, int]:

@@ -6,12 +6,19 @@ import json
 import os
 import signal
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from daemon_support import DaemonProcess, files_under, make_png, visible_files, wait_for, write_config
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def reap_daemons() -> Iterator[None]:
+    yield
+    DaemonProcess.reap_all()
 
 
 @pytest.fixture
