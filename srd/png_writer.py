@@ -55,7 +55,7 @@ class PngStreamWriter:
         bits: int,
         icc_profile: bytes | None = None,
         *,
-        level: int = 6,
+        level: int = 4,
     ) -> None:
         if channels not in _COLOR_TYPE or bits not in (8, 16):
             raise ValueError(f"PNG needs 1 to 4 channels at 8 or 16 bits, got {channels} at {bits}")
