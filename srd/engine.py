@@ -10,7 +10,6 @@ import jax
 import numpy as np
 
 from srd.errors import UsageError
-from srd.model.graph import GlobalAvgPool
 from srd.model.tiling import TileRunner, round_tile
 from srd.pipeline import Array32, fill_transparent, resize_lanczos, upscale_luminance, upscale_rgb
 from srd.raster import RasterImage
@@ -20,7 +19,6 @@ from srd.weights.registry import LoadedModel, load_step
 # srd's results match it. The other networks are tile-independent; 256 keeps memory small and cores busy.
 _DEFAULT_TILE = {"cunet": 400}
 _FALLBACK_TILE = 256
-_MIN_BUCKET = 64
 
 
 @dataclass(frozen=True)
@@ -71,42 +69,20 @@ class Engine:
         self.settings = settings
         self.passes = plan_passes(settings)
         self._device = pick_device(settings.device)
-        self._runners: dict[tuple[str, int], TileRunner] = {}
-        self._weights = {m.label: jax.device_put(m.weights, self._device) for m in self.passes}
         # Alpha is upscaled by the last pass's network (waifu2x uses its noise-free 2x model; on an
         # alpha channel the two agree closely), so no extra model is loaded or compiled for it.
         self._alpha_model = self.passes[-1]
+        self._runners: dict[str, TileRunner] = {}
+        for model in self.passes:
+            if model.label not in self._runners:
+                self._runners[model.label] = TileRunner(
+                    model.spec, model.weights, self.tile_for(model), settings.batch, self._device
+                )
 
-    def tile_sizes(self, model: LoadedModel) -> tuple[int, ...]:
-        """Tile sizes this engine may use for a model, largest first: the configured (or default) tile
-        and its halves down to 64 px, so small images do not pay for a large tile of padding."""
-        top = round_tile(self.settings.tile or _DEFAULT_TILE.get(model.spec.arch, _FALLBACK_TILE), model.spec)
-        sizes = [top]
-        while sizes[-1] // 2 >= _MIN_BUCKET:
-            sizes.append(round_tile(sizes[-1] // 2, model.spec))
-        return tuple(dict.fromkeys(sizes))
-
-    def _runner(self, model: LoadedModel, height: int, width: int) -> TileRunner:
-        """The cheapest tile size for this image (padded pixels computed), compiled on first use."""
-        batch, context = self.settings.batch, model.spec.context
-
-        def cost(tile: int) -> int:
-            tiles = -(-height // tile) * -(-width // tile)
-            return -(-tiles // batch) * batch * (tile + 2 * context) ** 2
-
-        sizes = self.tile_sizes(model)
-        if any(isinstance(op, GlobalAvgPool) for op in model.spec.ops):
-            # Output depends on the tiling: use one tile when the image fits (as waifu2x-ncnn-vulkan
-            # does below its tile size), else the full tile, so results match ncnn's at any image size.
-            covering = [t for t in sizes if t >= height and t >= width]
-            tile = min(covering) if covering else sizes[0]
-        else:
-            tile = min(sizes, key=cost)
-        key = (model.label, tile)
-        if key not in self._runners:
-            weights = self._weights[model.label]
-            self._runners[key] = TileRunner(model.spec, weights, tile, batch, self._device)
-        return self._runners[key]
+    def tile_for(self, model: LoadedModel) -> int:
+        """The configured tile, or the model's default, aligned to what its downsampling accepts."""
+        default = _DEFAULT_TILE.get(model.spec.arch, _FALLBACK_TILE)
+        return round_tile(self.settings.tile or default, model.spec)
 
     @property
     def model_id(self) -> str:
@@ -122,15 +98,12 @@ class Engine:
         return sum(r.trace_count for r in self._runners.values())
 
     def warmup(self) -> None:
-        """Compile every tile size of every pass now (the daemon does this before reporting READY)."""
-        for model in self.passes:
-            for tile in self.tile_sizes(model):
-                self._runner(model, tile, tile).warmup()
+        """Compile every tile shape of every pass now (the daemon does this before reporting READY)."""
+        for runner in self._runners.values():
+            runner.warmup()
 
     def _run(self, model: LoadedModel, rgb: Array32) -> Array32:
-        def network(image: Array32) -> Array32:
-            return self._runner(model, image.shape[0], image.shape[1]).upscale(image)
-
+        network = self._runners[model.label].upscale
         tta = self.settings.tta
         if model.luminance:
             return upscale_luminance(network, rgb, pre_upscale=model.pre_upscale, tta=tta)
@@ -160,9 +133,7 @@ class Engine:
         images where `can_stream` holds. The results equal `upscale`'s."""
         if not self.can_stream(image):
             raise ValueError("upscale_bands needs a single RGB pass without TTA, alpha or resizing")
-        model = self.passes[0]
-        runner = self._runner(model, image.height, image.width)
-        for band in runner.upscale_bands(image.pixels):
+        for band in self._runners[self.passes[0].label].upscale_bands(image.pixels):
             yield np.clip(band, 0.0, 1.0, out=band)
 
     def upscale(self, image: RasterImage, target_size: tuple[int, int] | None = None) -> RasterImage:

@@ -1,12 +1,18 @@
-"""Run a network over an image of any size in fixed-shape tiles, so jit compiles once per (tile, batch).
+"""Run a network over an image of any size in tiles of a few fixed shapes, so jit compiles a bounded set
+of programs per (model, tile, batch) whatever the image sizes.
 
-The image is replicate-padded by the network's context on every side and, on the right and bottom, up to
-a whole number of tiles (as waifu2x's reconstruct.lua does); each tile reads its context from its
-neighbours, so for networks without global operations the result equals the untiled one exactly.
+Along each axis the image is cut into tiles of `tile` pixels; the last, partial tile takes the smallest
+of the bucket sizes (tile, 3/4, 1/2, 1/4 of it) that covers the remainder, so an edge costs little more
+than its real size. Each tile reads its context (the network's receptive-field margin) from its
+neighbours, replicating the image's edge pixels beyond the border, as waifu2x's reconstruct.lua and
+waifu2x-ncnn-vulkan do; for networks without global operations the result equals the untiled one exactly.
+Networks with global pooling (cunet) get each tile's real extent, so the pooling sees exactly what
+waifu2x-ncnn-vulkan's smaller edge tile would (srd.model.extents).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 import jax
@@ -18,6 +24,8 @@ from srd.model.graph import NetworkSpec, Weights
 from srd.model.network import apply_network
 
 Array32 = npt.NDArray[np.float32]
+_BUCKET_FRACTIONS = (1.0, 0.75, 0.5, 0.25)
+_MIN_BUCKET = 16
 
 
 def round_tile(tile: int, spec: NetworkSpec) -> int:
@@ -25,8 +33,24 @@ def round_tile(tile: int, spec: NetworkSpec) -> int:
     return max(spec.align, -(-tile // spec.align) * spec.align)
 
 
+def bucket_sizes(tile: int, spec: NetworkSpec) -> tuple[int, ...]:
+    """The tile sizes one axis may use, largest first: the tile and fractions of it, aligned."""
+    sizes = {round_tile(min(tile, max(_MIN_BUCKET, round(tile * f))), spec) for f in _BUCKET_FRACTIONS}
+    return tuple(sorted((s for s in sizes if s <= tile), reverse=True))
+
+
+def axis_plan(length: int, tile: int, buckets: tuple[int, ...]) -> list[tuple[int, int]]:
+    """(start, size) of the tiles along an axis: whole tiles, then the smallest bucket covering the rest."""
+    plan = []
+    for start in range(0, length, tile):
+        remainder = length - start
+        size = tile if remainder >= tile else min(b for b in buckets if b >= remainder)
+        plan.append((start, size))
+    return plan
+
+
 class TileRunner:
-    """A jit-compiled network for one tile size and batch size, with its weights on one device."""
+    """A jit-compiled network for one tile size (and its edge buckets) and batch size, on one device."""
 
     def __init__(
         self, spec: NetworkSpec, weights: Weights, tile: int, batch: int, device: jax.Device
@@ -37,6 +61,7 @@ class TileRunner:
         self.tile = tile
         self.batch = batch
         self.device = device
+        self.buckets = bucket_sizes(tile, spec)
         self.trace_count = 0
         self._weights = jax.device_put(weights, device)
 
@@ -46,24 +71,17 @@ class TileRunner:
 
         self._forward = jax.jit(forward)
 
-    @property
-    def window(self) -> int:
-        """Side of the padded input window each tile reads."""
-        return self.tile + 2 * self.spec.context
-
     def warmup(self) -> None:
-        """Compile now rather than on the first image."""
-        x = np.zeros((self.batch, self.window, self.window, self.spec.in_channels), np.float32)
-        self._run(x, self._full_extents(self.batch)).block_until_ready()
+        """Compile every tile shape now (all bucket pairs) rather than on the first images."""
+        c = 2 * self.spec.context
+        for th, tw in itertools.product(self.buckets, repeat=2):
+            x = np.zeros((self.batch, th + c, tw + c, self.spec.in_channels), np.float32)
+            self._run(x, np.tile(np.array([th + c, tw + c], np.int32), (self.batch, 1))).block_until_ready()
 
-    def _full_extents(self, count: int) -> npt.NDArray[np.int32]:
-        return np.full((count, 2), self.window, np.int32)
-
-    def _extent(self, start: int, size: int) -> int:
-        """Real (padded-input) extent of the tile starting at `start` along an axis of `size` pixels:
+    def _extent(self, start: int, length: int) -> int:
+        """Real (padded-input) extent of the tile starting at `start` along an axis of `length` pixels:
         what waifu2x-ncnn-vulkan would feed for it, the remainder rounded up to the network's alignment."""
-        remainder = min(self.tile, size - start)
-        return round_tile(remainder, self.spec) + 2 * self.spec.context
+        return round_tile(min(self.tile, length - start), self.spec) + 2 * self.spec.context
 
     def _run(self, x: Array32, valid: npt.NDArray[np.int32]) -> jax.Array:
         result: jax.Array = self._forward(
@@ -89,51 +107,48 @@ class TileRunner:
         if image.ndim != 3 or image.shape[2] != self.spec.in_channels:
             raise ValueError(f"expected H x W x {self.spec.in_channels}, got {image.shape}")
         h, w = image.shape[:2]
-        t, c, s = self.tile, self.spec.context, self.spec.scale
-        rows, cols = -(-h // t), -(-w // t)
-        col_index = np.clip(np.arange(-c, cols * t + c), 0, w - 1)
-        pending: tuple[int, list[int], jax.Array] | None = None
-        band_out: dict[int, Array32] = {}
-        for r in range(rows):
-            row_index = np.clip(np.arange(r * t - c, r * t + t + c), 0, h - 1)
-            band = image[row_index][:, col_index]
-            band_out[r] = np.empty((t * s, cols * t * s, self.spec.out_channels), np.float32)
-            for start in range(0, cols, self.batch):
-                chunk = list(range(start, min(start + self.batch, cols)))
-                batch = np.stack([band[:, q * t : q * t + t + 2 * c] for q in chunk])
-                valid = np.array([(self._extent(r * t, h), self._extent(q * t, w)) for q in chunk], np.int32)
-                if len(chunk) < self.batch:
-                    filler = np.zeros((self.batch - len(chunk), *batch.shape[1:]), np.float32)
-                    batch = np.concatenate([batch, filler])
-                    valid = np.concatenate([valid, self._full_extents(self.batch - len(chunk))])
-                result = self._run(batch, valid)  # asynchronous: the next batch is cut while this one runs
-                if pending is not None:
-                    yield from self._place(band_out, *pending, t * s, h * s, w * s)
-                pending = (r, chunk, result)
-        if pending is not None:
-            yield from self._place(band_out, *pending, t * s, h * s, w * s, last=True)
+        c, s = self.spec.context, self.spec.scale
+        cols = axis_plan(w, self.tile, self.buckets)
+        col_index = np.clip(np.arange(-c, cols[-1][0] + cols[-1][1] + c), 0, w - 1)
+        # Tiles of one width are batched together; each group is dispatched before the previous one is
+        # copied out, so host-side slicing overlaps the device's work.
+        groups = [list(g) for _, g in itertools.groupby(cols, key=lambda col: col[1])]
+        for row_start, th in axis_plan(h, self.tile, self.buckets):
+            row_index = np.clip(np.arange(row_start - c, row_start + th + c), 0, h - 1)
+            band_in = image[row_index][:, col_index]
+            band_out = np.empty((th * s, w * s, self.spec.out_channels), np.float32)
+            pending: list[tuple[list[tuple[int, int]], jax.Array]] = []
+            for group in groups:
+                for k in range(0, len(group), self.batch):
+                    chunk = group[k : k + self.batch]
+                    pending.append((chunk, self._dispatch(band_in, chunk, row_start, th, h, w)))
+                    if len(pending) > 1:
+                        _place(band_out, *pending.pop(0), th * s, w * s, s)
+            for item in pending:
+                _place(band_out, *item, th * s, w * s, s)
+            yield band_out[: min(th, h - row_start) * s]
 
-    def _place(
-        self,
-        bands: dict[int, Array32],
-        r: int,
-        chunk: list[int],
-        result: jax.Array,
-        step: int,
-        out_h: int,
-        out_w: int,
-        *,
-        last: bool = False,
-    ) -> Iterator[Array32]:
-        """Copy a finished batch into its band; yield the band (cropped) once its last tile is in."""
-        tiles = np.asarray(result)
-        band = bands[r]
-        for k, q in enumerate(chunk):
-            band[:, q * step : (q + 1) * step] = tiles[k]
-        cols = band.shape[1] // step
-        if chunk[-1] == cols - 1 or last:
-            del bands[r]
-            yield band[: min(step, out_h - r * step), :out_w]
+    def _dispatch(
+        self, band_in: Array32, chunk: list[tuple[int, int]], row_start: int, th: int, h: int, w: int
+    ) -> jax.Array:
+        c2 = 2 * self.spec.context
+        tw = chunk[0][1]
+        batch = np.stack([band_in[:, q : q + tw + c2] for q, _ in chunk])
+        valid = np.array([(self._extent(row_start, h), self._extent(q, w)) for q, _ in chunk], np.int32)
+        if len(chunk) < self.batch:
+            missing = self.batch - len(chunk)
+            batch = np.concatenate([batch, np.zeros((missing, *batch.shape[1:]), np.float32)])
+            valid = np.concatenate([valid, np.tile(np.array([th + c2, tw + c2], np.int32), (missing, 1))])
+        return self._run(batch, valid)  # asynchronous: returns before the device has finished
+
+
+def _place(
+    band: Array32, chunk: list[tuple[int, int]], result: jax.Array, out_h: int, out_w: int, s: int
+) -> None:
+    tiles = np.asarray(result)
+    for k, (q, tw) in enumerate(chunk):
+        width = min(tw * s, out_w - q * s)
+        band[:, q * s : q * s + width] = tiles[k, :out_h, :width]
 
 
 def upscale_untiled(spec: NetworkSpec, weights: Weights, image: Array32) -> Array32:
