@@ -270,7 +270,8 @@ def _build_engine(settings: WorkerSettings) -> Any:
     import jax
 
     if settings.compile_cache:
-        Path(settings.compile_cache).mkdir(parents=True, exist_ok=True)
+        # Private: the cache holds machine code the worker will run (SECURITY.md).
+        Path(settings.compile_cache).mkdir(mode=0o700, parents=True, exist_ok=True)
         jax.config.update("jax_compilation_cache_dir", settings.compile_cache)  # type: ignore[no-untyped-call]
         # Even quick compiles are worth caching: restarts after a crash should be ready in seconds.
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)  # type: ignore[no-untyped-call]
@@ -296,6 +297,7 @@ def run_job(engine: Any, spec: dict[str, Any]) -> Message:
     started = time.monotonic()
     input_bytes = 0
     try:
+        _inject_test_fault(Path(spec["input"]).name)  # test-only: a no-op unless SRD_TEST_FAULT is set
         input_bytes = os.lstat(spec["input"]).st_size
         image = read_image(Path(spec["input"]), max_pixels=spec["max_pixels"], max_bytes=spec["max_bytes"])
         upscaled = engine.upscale(image)
@@ -309,6 +311,8 @@ def run_job(engine: Any, spec: dict[str, Any]) -> Message:
             "type": type(exc).__name__,
             "message": str(exc),
             "traceback": traceback.format_exc(),
+            # ENOSPC/EDQUOT are the machine's fault, not the file's: the daemon retries without an attempt.
+            "errno": exc.errno if isinstance(exc, OSError) else None,
         }
     return "done", {
         "input_size": [image.width, image.height],
@@ -317,3 +321,30 @@ def run_job(engine: Any, spec: dict[str, Any]) -> Message:
         "output_bytes": len(data),
         "ms": round((time.monotonic() - started) * 1000, 1),
     }
+
+
+TEST_FAULT_VARIABLE = "SRD_TEST_FAULT"
+
+
+def _inject_test_fault(name: str) -> None:
+    """Fault injection for the reliability tests (tests/test_chaos.py, bench/chaos.py); off by default.
+
+    SRD_TEST_FAULT=ACTION:NAME[,ACTION:NAME...] makes the worker misbehave on the input file called NAME:
+    `kill` (SIGKILL itself, as the OOM killer would), `abort` (SIGABRT, as a crashing native library
+    would) or `hang` (block forever while the heartbeat goes on, as a stuck computation would). Only the
+    worker reads it, from the environment the admin started the daemon with; an inbox writer cannot set it.
+    """
+    actions = [
+        action
+        for action, _, target in (
+            item.partition(":") for item in os.environ.get(TEST_FAULT_VARIABLE, "").split(",")
+        )
+        if target == name
+    ]
+    action = actions[0] if actions else None
+    if action == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif action == "abort":
+        os.abort()
+    elif action == "hang":
+        threading.Event().wait()

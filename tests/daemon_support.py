@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -88,12 +89,19 @@ class DaemonProcess:
                 daemon.process.wait(30)
             daemon._log.close()
 
-    def __init__(self, config: Path, env: dict[str, str] | None = None, log_name: str = "daemon.log") -> None:
+    def __init__(
+        self,
+        config: Path,
+        env: dict[str, str] | None = None,
+        log_name: str = "daemon.log",
+        prefix: tuple[str, ...] = (),
+    ) -> None:
         self.config = config
         self.log_path = config.parent / log_name
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "srd", "run", "--config", str(config)],
+            # `prefix` runs the daemon under a wrapper that execs it (e.g. unshare with lower limits).
+            [*prefix, sys.executable, "-m", "srd", "run", "--config", str(config)],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
@@ -198,3 +206,31 @@ def files_under(folder: Path) -> list[str]:
     return sorted(
         p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() or p.is_symlink()
     )
+
+
+def stems(folder: Path) -> list[str]:
+    """Stems of the finished files in a folder tree (error reports excluded)."""
+    names = visible_files(folder)
+    return [Path(name).name.split(".")[0] for name in names if not name.endswith(".error.json")]
+
+
+def status(root: Path) -> dict[str, object]:
+    try:
+        document = json.loads((root / "work" / "status.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def queue_drained(root: Path, count: int) -> bool:
+    """All `count` inputs accounted for in outbox or errors, and nothing left in the inbox or work/."""
+    work_jobs = [p for p in (root / "work").iterdir() if p.is_dir()] if (root / "work").exists() else []
+    finished = len(stems(root / "outbox")) + len(stems(root / "errors"))
+    return not files_under(root / "inbox") and not work_jobs and finished >= count
+
+
+def assert_each_input_once(root: Path, names: list[str]) -> None:
+    """Every input is in exactly one of outbox or errors, once, and no hidden temporary file is visible."""
+    seen = Counter(stems(root / "outbox")) + Counter(stems(root / "errors"))
+    assert seen == Counter(Path(n).stem for n in names), seen
+    assert [n for n in files_under(root / "outbox") if Path(n).name.startswith(".")] == []

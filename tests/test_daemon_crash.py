@@ -5,12 +5,21 @@ from __future__ import annotations
 import json
 import os
 import signal
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from daemon_support import DaemonProcess, files_under, make_png, visible_files, wait_for, write_config
+from daemon_support import (
+    DaemonProcess,
+    assert_each_input_once,
+    files_under,
+    make_png,
+    queue_drained,
+    status,
+    visible_files,
+    wait_for,
+    write_config,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -24,34 +33,6 @@ def reap_daemons() -> Iterator[None]:
 @pytest.fixture
 def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.getbasetemp() / "jax-cache"
-
-
-def stems(folder: Path) -> list[str]:
-    """Stems of the finished files in a folder tree (error reports excluded)."""
-    names = visible_files(folder)
-    return [Path(name).name.split(".")[0] for name in names if not name.endswith(".error.json")]
-
-
-def status(root: Path) -> dict[str, object]:
-    try:
-        document = json.loads((root / "work" / "status.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    return document if isinstance(document, dict) else {}
-
-
-def queue_drained(root: Path, count: int) -> bool:
-    """All `count` inputs accounted for in outbox or errors, and nothing left in the inbox or work/."""
-    work_jobs = [p for p in (root / "work").iterdir() if p.is_dir()] if (root / "work").exists() else []
-    finished = len(stems(root / "outbox")) + len(stems(root / "errors"))
-    return not files_under(root / "inbox") and not work_jobs and finished >= count
-
-
-def assert_each_input_once(root: Path, names: list[str]) -> None:
-    """Every input is in exactly one of outbox or errors, once, and no hidden temporary file is visible."""
-    seen = Counter(stems(root / "outbox")) + Counter(stems(root / "errors"))
-    assert seen == Counter(Path(n).stem for n in names), seen
-    assert [n for n in files_under(root / "outbox") if Path(n).name.startswith(".")] == []
 
 
 def pid_gone(pid: int) -> bool:
@@ -165,7 +146,8 @@ def test_a_job_over_its_timeout_goes_to_errors_after_its_attempts(tmp_path: Path
     """A job that outlives limits.job_timeout gets the worker killed and, attempts used up, goes to errors."""
     limits = {"job_timeout": 1, "attempts": 1}
     config = write_config(tmp_path, cache, watch={"settle_seconds": 0.2}, limits=limits)
-    daemon = DaemonProcess(config).wait_ready()
+    # The worker's test-only fault hook hangs on big.png, so the timeout does not depend on the CPU's speed.
+    daemon = DaemonProcess(config, env={"SRD_TEST_FAULT": "hang:big.png"}).wait_ready()
     make_png(tmp_path / "inbox" / "big.png", size=(384, 384), seed=3)
     make_png(tmp_path / "inbox" / "small.png", size=(16, 16), seed=4)
     report = tmp_path / "errors" / "big.png.error.json"
