@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 import signal
+import stat
 import time
 from collections import deque
 from datetime import UTC, datetime
@@ -15,7 +19,7 @@ import structlog
 from srd.config import Config, load_config
 from srd.errors import ConfigError, NotARegularFileError, SrdError, WatchError, WorkerError
 from srd.folders import prepare_folders
-from srd.jobs import Job, SettledFile, SettleTracker, WorkLock, claim_job, recover_jobs
+from srd.jobs import Job, RetryQueue, SettledFile, SettleTracker, WorkLock, claim_job, recover_jobs
 from srd.logs import configure_logging
 from srd.notify import Notifier
 from srd.outcome import complete_job, fail_job, plan_output, recover_job
@@ -28,6 +32,8 @@ MAX_OBSERVER_RESTARTS = 5  # within OBSERVER_RESTART_WINDOW seconds, before givi
 OBSERVER_RESTART_WINDOW = 300.0
 MAX_WORKER_START_FAILURES = 3  # in a row, before the daemon exits and lets systemd decide
 DEFAULT_WATCHDOG_PING = 5.0
+INBOX_GRACE = 30.0  # seconds an inbox may be missing (deleted and re-created, remounted) before we give up
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 _SETTINGS_ERRORS = frozenset({"ModelError", "UsageError"})
 
 log = structlog.get_logger("srd.daemon")
@@ -49,7 +55,7 @@ class Daemon:
             heartbeat_timeout=limits.heartbeat_timeout,
         )
         self.status_file = StatusFile(config.status_file, interval=0.5)
-        self.retry: deque[Job] = deque()  # claimed jobs to run (again) before taking new files
+        self.retry = RetryQueue()  # claimed jobs to run (again) before taking new files
         self.ready: deque[SettledFile] = deque()
         self.ready_paths: set[Path] = set()
         self.in_flight: dict[str, Job] = {}
@@ -63,6 +69,7 @@ class Daemon:
         self.next_rescan = 0.0
         self.next_watchdog = 0.0
         self.last_status = ""
+        self.inbox_missing_since: float | None = None
 
     @property
     def model_id(self) -> str:
@@ -85,7 +92,11 @@ class Daemon:
         self.supervisor.start()
         self.watcher.start()
         for job in recover_jobs(self.config.work):
-            output = recover_job(job, self.config)
+            try:
+                output = recover_job(job, self.config)
+            except OSError as exc:
+                self._defer(job, "job.recover_failed", exc)
+                continue
             if output is None:
                 log.info("job.requeued", input=job.rel_path, attempts=job.attempts, job_id=job.job_id)
                 self.retry.append(job)
@@ -125,8 +136,21 @@ class Daemon:
         self.next_rescan = time.monotonic() + self.config.watch.rescan_interval
 
     def _check_inbox_and_observer(self) -> None:
-        if not self.config.inbox.is_dir():
-            raise WatchError(f"the inbox {self.config.inbox} disappeared (unmounted or deleted)")
+        inbox = self.watcher.check_inbox()
+        if inbox == "missing":
+            # Deleted and about to be re-created, or a mount blinking: wait a while, then let systemd see it.
+            now = time.monotonic()
+            if self.inbox_missing_since is None:
+                self.inbox_missing_since = now
+                log.error("watch.inbox_missing", inbox=str(self.config.inbox), grace=INBOX_GRACE)
+            if now - self.inbox_missing_since > INBOX_GRACE:
+                raise WatchError(f"the inbox {self.config.inbox} disappeared (unmounted or deleted)")
+            return
+        self.inbox_missing_since = None
+        if inbox == "replaced":
+            # The observer watches the old folder's inode and would never see another event.
+            log.error("watch.inbox_replaced", inbox=str(self.config.inbox), backend=self.watcher.backend)
+            self.watcher.stop()
         if self.watcher.alive:
             return
         now = time.monotonic()
@@ -145,10 +169,13 @@ class Daemon:
     # -- jobs ----------------------------------------------------------------------------------------------
 
     def _next_job(self) -> Job | None:
-        while self.retry:
-            retried = self.retry.popleft()
+        while (retried := self.retry.pop_due()) is not None:
             # A retried job may have been published before something failed: finish it, never redo it.
-            output = recover_job(retried, self.config)
+            try:
+                output = recover_job(retried, self.config)
+            except OSError as exc:
+                self._defer(retried, "job.recover_failed", exc)
+                continue
             if output is None:
                 return retried
             log.info("job.recovered", input=retried.rel_path, output=str(output), job_id=retried.job_id)
@@ -168,7 +195,8 @@ class Daemon:
             if job is None:
                 log.info("job.claimed_elsewhere", input=str(settled.path))
                 continue
-            if not settled.is_regular:
+            if not settled.is_regular or not stat.S_ISREG(os.lstat(job.input_path).st_mode):
+                # Checked again after the claim: the entry may have been swapped for a symlink meanwhile.
                 error = NotARegularFileError(
                     "not a regular file (symlink, FIFO or device); srd never reads through those"
                 )
@@ -185,10 +213,15 @@ class Daemon:
             reason = f"gave up after {job.attempts} attempts (the worker crashed, hung or was killed)"
             self._fail(job, "AttemptsExhausted", reason)
             return
-        job.attempts += 1
-        job.save()
         plan = plan_output(job, self.config)
-        plan.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            job.attempts += 1
+            job.save()
+            plan.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            job.attempts -= 1
+            self._defer(job, "job.prepare_failed", exc)
+            return
         limits = self.config.limits
         spec = {
             "job_id": job.job_id,
@@ -229,9 +262,9 @@ class Daemon:
         try:
             output = complete_job(job, self.config)
         except OSError as exc:
-            log.error("job.publish_failed", input=job.rel_path, error=str(exc), job_id=job.job_id)
-            self.retry.append(job)
+            self._defer(job, "job.publish_failed", exc)
             return
+        self.retry.forget(job)
         self.done += 1
         log.info(
             "job",
@@ -250,7 +283,10 @@ class Daemon:
     def _failed(self, job: Job, result: dict[str, Any]) -> None:
         # Messages name the file in work/; the user knows it by its inbox path.
         reason = str(result["message"]).replace(str(job.input_path), job.rel_path)
-        if result["permanent"] or job.attempts >= self.config.limits.attempts:
+        if result.get("errno") in _NO_SPACE:
+            job.attempts -= 1  # a full disk is not the file's fault; it stays claimed until space returns
+            self._defer(job, "job.no_space", reason)
+        elif result["permanent"] or job.attempts >= self.config.limits.attempts:
             self._fail(job, result["type"], reason, result.get("traceback"))
         else:
             log.warning("job.retry", input=job.rel_path, error=reason, attempts=job.attempts)
@@ -270,9 +306,15 @@ class Daemon:
                 raise WorkerError(f"the worker failed to start {self.worker_start_failures} times in a row")
 
     def _fail(self, job: Job, error_type: str, reason: str, trace: str | None = None) -> None:
-        moved = fail_job(
-            job, self.config, error_type=error_type, reason=reason, model_id=self.model_id, trace=trace
-        )
+        try:
+            moved = fail_job(
+                job, self.config, error_type=error_type, reason=reason, model_id=self.model_id, trace=trace
+            )
+        except OSError as exc:
+            # Errors folder full or unwritable: the job stays claimed and is tried again later.
+            self._defer(job, "job.quarantine_failed", exc, reason=reason)
+            return
+        self.retry.forget(job)
         self.failed += 1
         at = datetime.now(UTC).isoformat()
         self.last_error = {"input": job.rel_path, "reason": reason, "type": error_type, "at": at}
@@ -286,6 +328,12 @@ class Daemon:
             reason=reason,
             attempts=job.attempts,
         )
+
+    def _defer(self, job: Job, event: str, error: object, **details: object) -> None:
+        with contextlib.suppress(OSError):
+            job.save()
+        delay = self.retry.defer(job)
+        log.error(event, input=job.rel_path, error=str(error), retry_in=delay, job_id=job.job_id, **details)
 
     # -- reporting -----------------------------------------------------------------------------------------
 

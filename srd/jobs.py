@@ -9,6 +9,7 @@ import secrets
 import shutil
 import stat
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from srd.errors import FolderError
 from srd.publish import fsync_dir, write_json_replace
 
 RECORD_NAME = "job.json"
+MAX_RETRY_DELAY = 60.0  # seconds; a full disk is retried at least this often
 LOCK_NAME = ".lock"
 
 # What must not change while a file settles: appending, truncating or replacing a file changes one of these.
@@ -77,17 +79,39 @@ def claim_job(inbox: Path, work: Path, path: Path, first_seen: float) -> Job | N
     job = Job(job_id, directory, rel_path, first_seen=first_seen, claimed_at=time.time())
     # The record is written first: a record without an input is recognisably a lost race or a finished job.
     job.save()
+    parent_fd = -1
     try:
-        os.rename(path, job.input_path)
+        parent_fd = open_inbox_folder(inbox, Path(rel_path).parent.parts)
+        os.rename(path.name, job.input_path, src_dir_fd=parent_fd)
+        os.fsync(parent_fd)
     except FileNotFoundError:
         shutil.rmtree(directory, ignore_errors=True)
         return None
     except OSError:
         shutil.rmtree(directory, ignore_errors=True)
         raise
+    finally:
+        if parent_fd >= 0:
+            os.close(parent_fd)
     fsync_dir(directory)
-    fsync_dir(path.parent)
     return job
+
+
+def open_inbox_folder(inbox: Path, parts: tuple[str, ...]) -> int:
+    """A descriptor of the inbox subfolder `parts`, reached without following any symlink.
+
+    A writer of the inbox could swap a subfolder for a symlink to a folder elsewhere after the file
+    settled; resolving each component with O_NOFOLLOW makes the claim fail (ELOOP/ENOTDIR) instead of
+    moving someone else's file into work/.
+    """
+    fd = os.open(inbox, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    for part in parts:
+        try:
+            next_fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+        finally:
+            os.close(fd)
+        fd = next_fd
+    return fd
 
 
 def load_job(directory: Path) -> Job | None:
@@ -239,3 +263,43 @@ class SettleTracker:
                 settled.append(SettledFile(path, signature, pending.first_seen))
                 del self._pending[path]
         return settled
+
+
+class RetryQueue:
+    """Claimed jobs to run again: at once (after a crash) or after a growing delay (disk full, a failed move).
+
+    Deferring never costs an attempt: the machine, not the file, was at fault, and the job stays claimed in
+    work/ so nothing else can take it meanwhile.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._now: deque[Job] = deque()
+        self._later: list[tuple[float, Job]] = []
+        self._delays: dict[str, float] = {}
+
+    def __len__(self) -> int:
+        return len(self._now) + len(self._later)
+
+    def append(self, job: Job) -> None:
+        self._now.append(job)
+
+    def defer(self, job: Job) -> float:
+        """Run `job` again after a delay that doubles with each deferral (1 s up to MAX_RETRY_DELAY)."""
+        delay = min(self._delays.get(job.job_id, 0.5) * 2, MAX_RETRY_DELAY)
+        self._delays[job.job_id] = delay
+        self._later.append((self.clock() + delay, job))
+        return delay
+
+    def forget(self, job: Job) -> None:
+        """The job finished: its next problem, if any, starts again from a short delay."""
+        self._delays.pop(job.job_id, None)
+
+    def pop_due(self) -> Job | None:
+        """The next job to run now, or None."""
+        now = self.clock()
+        due = [entry for entry in self._later if entry[0] <= now]
+        if due:
+            self._later = [entry for entry in self._later if entry[0] > now]
+            self._now.extend(job for _, job in sorted(due, key=lambda entry: entry[0]))
+        return self._now.popleft() if self._now else None

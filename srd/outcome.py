@@ -13,7 +13,9 @@ from srd.image_io import output_suffix
 from srd.jobs import Job
 from srd.publish import (
     find_other_name,
+    fit_name,
     fsync_dir,
+    hidden_temp_name,
     is_published_temp,
     move_no_replace,
     publish_output,
@@ -34,10 +36,10 @@ def plan_output(job: Job, config: Config) -> OutputPlan:
     stem = Path(job.rel_path).stem
     model = config.model
     name = config.output.name.format(stem=stem, scale=model.scale, noise=model.noise, model=model.name)
-    filename = name + output_suffix(config.output.format)
+    filename = fit_name(name + output_suffix(config.output.format))
     directory = config.outbox / job.rel_dir
     # Dotfile, so the output is invisible to anyone watching the outbox until it is complete.
-    return OutputPlan(directory, filename, directory / f".{filename}.srd-{job.job_id}.tmp")
+    return OutputPlan(directory, filename, directory / hidden_temp_name(filename, f".srd-{job.job_id}.tmp"))
 
 
 def _timestamp(epoch: float) -> str:

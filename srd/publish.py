@@ -13,6 +13,30 @@ from pathlib import Path
 # Hard links are how we publish without replacing; these errnos mean the filesystem has none (FAT, some FUSE).
 _NO_HARDLINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK})
 MAX_SUFFIX = 10_000
+NAME_MAX = 255  # bytes in one path component on Linux file systems
+
+
+def fit_name(filename: str, reserve: int = 0) -> str:
+    """`filename` with its stem shortened so that it plus `reserve` more bytes fits one path component.
+
+    Inbox names may already be 255 bytes long; every name srd derives from one (numbered variants, the
+    `.error.json` report, hidden temporary names) must still fit, or publishing would fail forever.
+    """
+    limit = NAME_MAX - reserve
+    if len(os.fsencode(filename)) <= limit:
+        return filename
+    stem, dot, suffix = filename.rpartition(".")
+    if not dot or not stem or len(os.fsencode(dot + suffix)) > limit // 2:
+        stem, dot, suffix = filename, "", ""
+    tail = dot + suffix
+    while stem and len(os.fsencode(stem + tail)) > limit:
+        stem = stem[:-1]
+    return stem + tail
+
+
+def hidden_temp_name(filename: str, tag: str) -> str:
+    """A hidden temporary name derived from `filename`: `.NAME<tag>`, shortened to fit."""
+    return "." + fit_name(filename, reserve=1 + len(os.fsencode(tag))) + tag
 
 
 def fsync_dir(directory: Path) -> None:
@@ -39,11 +63,12 @@ def write_file_synced(path: Path, data: bytes, mode: int = 0o644) -> None:
 def numbered_name(filename: str, number: int) -> str:
     """`photo.png` -> `photo-2.png` for number 2; number 0 is the name itself."""
     if number == 0:
-        return filename
-    stem, dot, suffix = filename.rpartition(".")
+        return fit_name(filename)
+    marker = f"-{number}"
+    stem, dot, suffix = fit_name(filename, reserve=len(marker)).rpartition(".")
     if not dot or not stem:
-        return f"{filename}-{number}"
-    return f"{stem}-{number}.{suffix}"
+        return f"{stem}{dot}{suffix}{marker}"
+    return f"{stem}{marker}.{suffix}"
 
 
 def _link_or_claim(src: Path, dst: Path) -> None:
@@ -125,7 +150,7 @@ def move_no_replace(src: Path, directory: Path, filename: str) -> Path:
 
 def _copy_across_filesystems(src: Path, directory: Path, filename: str) -> Path:
     info = os.lstat(src)
-    temp = directory / f".{filename}.srd-move.tmp"
+    temp = directory / hidden_temp_name(filename, ".srd-move.tmp")
     temp.unlink(missing_ok=True)
     if stat.S_ISLNK(info.st_mode):
         os.symlink(os.readlink(src), temp)
@@ -147,7 +172,7 @@ def _copy_across_filesystems(src: Path, directory: Path, filename: str) -> Path:
 
 def write_json_no_replace(directory: Path, filename: str, document: dict[str, object]) -> Path:
     """Write a JSON document atomically under `filename` (or a numbered variant) in `directory`."""
-    temp = directory / f".{filename}.srd.tmp"
+    temp = directory / hidden_temp_name(filename, ".srd.tmp")
     write_file_synced(temp, (json.dumps(document, indent=2, default=str) + "\n").encode("utf-8"))
     try:
         final = link_no_replace(temp, directory, filename)

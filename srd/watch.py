@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import queue
+import stat
 import sys
 from collections.abc import Iterator
 from dataclasses import replace
@@ -74,10 +75,14 @@ def scan_inbox(path_filter: PathFilter, start: Path | None = None) -> Iterator[P
 class _Nominator(FileSystemEventHandler):
     """Puts every path an event mentions on a queue; filtering and checks happen in the main loop."""
 
-    def __init__(self, sink: queue.SimpleQueue[Path]) -> None:
+    def __init__(self, sink: queue.SimpleQueue[Path], inbox: Path) -> None:
         self.sink = sink
+        self.inbox = inbox
+        self.inbox_lost = False  # the watched folder itself was deleted or moved away
 
     def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in ("deleted", "moved") and Path(os.fsdecode(event.src_path)) == self.inbox:
+            self.inbox_lost = True
         if event.is_directory and event.event_type not in ("created", "moved"):
             return
         for raw in (event.src_path, getattr(event, "dest_path", "")):
@@ -91,6 +96,14 @@ def _make_observer(config: WatchConfig) -> tuple[BaseObserver, str]:
     return InotifyObserver(), "inotify"
 
 
+def _folder_id(folder: Path) -> tuple[int, int] | None:
+    try:
+        info = os.stat(folder)
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino) if stat.S_ISDIR(info.st_mode) else None
+
+
 class InboxWatcher:
     """Owns the observer; the daemon checks `alive` every loop and calls `restart` when it died."""
 
@@ -100,6 +113,8 @@ class InboxWatcher:
         self.events: queue.SimpleQueue[Path] = queue.SimpleQueue()
         self.path_filter = PathFilter(inbox, config.patterns, config.ignore, config.recursive)
         self._observer: BaseObserver | None = None
+        self._inbox_id: tuple[int, int] | None = None
+        self._nominator: _Nominator | None = None
         self.backend = ""
 
     def start(self) -> None:
@@ -108,15 +123,37 @@ class InboxWatcher:
         except OSError as exc:
             if self.config.mode != "auto":
                 raise
-            # Out of inotify watches or instances: polling is slower but sees everything.
-            log.warning("watch.inotify_unavailable", error=str(exc), fallback="polling")
+            # Out of inotify watches or instances: polling is slower but sees everything. Logged as an
+            # error because the admin should raise fs.inotify.max_user_watches / max_user_instances.
+            self.stop()
+            log.error(
+                "watch.inotify_unavailable",
+                error=str(exc),
+                fallback="polling",
+                hint="raise the sysctl fs.inotify.max_user_watches or max_user_instances, or set watch.mode",
+            )
             self._start(replace(self.config, mode="polling"))
 
     def _start(self, config: WatchConfig) -> None:
+        self._inbox_id = _folder_id(self.inbox)
         observer, backend = _make_observer(config)
-        observer.schedule(_Nominator(self.events), str(self.inbox), recursive=config.recursive)
-        observer.start()
+        self._nominator = _Nominator(self.events, self.inbox)
+        observer.schedule(self._nominator, str(self.inbox), recursive=config.recursive)
+        try:
+            observer.start()
+        except BaseException:
+            observer.stop()  # emitters that did start must not linger
+            raise
         self._observer, self.backend = observer, backend
+
+    def check_inbox(self) -> str:
+        """`ok`, `missing`, or `replaced` when the inbox is not the folder the observer watches."""
+        identity = _folder_id(self.inbox)
+        if identity is None:
+            return "missing"
+        # A re-created folder may get the old inode number back, so the deletion event is what tells.
+        lost = self._nominator is not None and self._nominator.inbox_lost
+        return "ok" if identity == self._inbox_id and not lost else "replaced"
 
     @property
     def alive(self) -> bool:

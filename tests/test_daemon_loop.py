@@ -9,9 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from daemon_support import wait_for
 
 from srd.config import parse_config
-from srd.daemon import Daemon
+from srd.daemon import INBOX_GRACE, Daemon
 from srd.errors import WatchError
 from srd.folders import prepare_folders
 
@@ -46,11 +47,28 @@ def test_an_observer_that_keeps_dying_stops_the_daemon(daemon: Daemon) -> None:
             daemon._check_inbox_and_observer()
 
 
-def test_a_vanished_inbox_stops_the_daemon(daemon: Daemon) -> None:
-    """An inbox that disappears (unmounted share) is a WatchError, not a daemon that sees nothing."""
+def test_a_vanished_inbox_stops_the_daemon_after_a_grace_period(daemon: Daemon) -> None:
+    """An inbox gone for longer than INBOX_GRACE (unmounted share) is a WatchError, not a blind daemon."""
     shutil.rmtree(daemon.config.inbox)
+    daemon._check_inbox_and_observer()  # within the grace period: logged, not fatal
+    assert daemon.inbox_missing_since is not None
+    daemon.inbox_missing_since -= INBOX_GRACE + 1  # as if the grace period had passed
     with pytest.raises(WatchError, match="disappeared"):
         daemon._check_inbox_and_observer()
+
+
+def test_a_recreated_inbox_gets_a_new_observer_and_a_rescan(daemon: Daemon) -> None:
+    """An inbox deleted and re-created is watched again (new observer on the new folder) and rescanned."""
+    inbox = daemon.config.inbox
+    shutil.rmtree(inbox)
+    daemon._check_inbox_and_observer()
+    inbox.mkdir()
+    wait_for(lambda: daemon.watcher.check_inbox() == "replaced", 10, "the observer to report the deletion")
+    (inbox / "new.png").write_bytes(b"x")
+    daemon._check_inbox_and_observer()
+    assert daemon.inbox_missing_since is None
+    assert daemon.watcher.alive and daemon.watcher.check_inbox() == "ok"
+    assert inbox / "new.png" in daemon.tracker
 
 
 @pytest.mark.slow

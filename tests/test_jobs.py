@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from srd.errors import FolderError
-from srd.jobs import SettleTracker, WorkLock, claim_job, load_job, recover_jobs
+from srd.jobs import RetryQueue, SettleTracker, WorkLock, claim_job, load_job, recover_jobs
 
 
 class FakeClock:
@@ -148,3 +148,41 @@ def test_work_folder_lock_is_exclusive(tmp_path: Path) -> None:
     first.release()
     second.acquire()
     second.release()
+
+
+def test_claim_refuses_a_path_through_a_symlinked_folder(tmp_path: Path) -> None:
+    """A subfolder swapped for a symlink to elsewhere is not followed: the file outside is never moved."""
+    inbox, work, outside = tmp_path / "in", tmp_path / "work", tmp_path / "outside"
+    for folder in (inbox, work, outside):
+        folder.mkdir()
+    (outside / "secret.png").write_bytes(b"secret")
+    (inbox / "sub").symlink_to(outside)
+    with pytest.raises(OSError):
+        claim_job(inbox, work, inbox / "sub" / "secret.png", 0.0)
+    assert (outside / "secret.png").read_bytes() == b"secret"
+    assert list(work.iterdir()) == []
+
+
+def test_retry_queue_defers_with_a_growing_delay(tmp_path: Path) -> None:
+    """Deferred jobs come back only when due, with doubling delays; plain retries come back at once."""
+    now = [100.0]
+    queue = RetryQueue(clock=lambda: now[0])
+    inbox, work = tmp_path / "in", tmp_path / "work"
+    inbox.mkdir()
+    work.mkdir()
+    jobs = []
+    for name in ("a.png", "b.png"):
+        (inbox / name).write_bytes(b"x")
+        job = claim_job(inbox, work, inbox / name, 0.0)
+        assert job is not None
+        jobs.append(job)
+    assert queue.defer(jobs[0]) == 1.0
+    queue.append(jobs[1])
+    assert len(queue) == 2
+    assert queue.pop_due() is jobs[1]
+    assert queue.pop_due() is None
+    now[0] += 1.0
+    assert queue.pop_due() is jobs[0]
+    assert queue.defer(jobs[0]) == 2.0
+    queue.forget(jobs[0])
+    assert queue.defer(jobs[0]) == 1.0

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from srd.publish import (
+    fit_name,
+    hidden_temp_name,
     is_published_temp,
     link_no_replace,
     move_no_replace,
@@ -80,3 +83,18 @@ def test_json_reports_are_written_without_replacing(tmp_path: Path) -> None:
     assert first != second
     assert json.loads(first.read_text()) == {"n": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png.error-1.json", "a.png.error.json"]
+
+
+def test_names_derived_from_a_255_byte_name_still_fit() -> None:
+    """Numbered variants, reports and temporary names of a 255-byte (multi-byte) name fit NAME_MAX."""
+    long_name = "é" * 125 + "x.png"  # 255 bytes in UTF-8
+    assert len(os.fsencode(long_name)) == 255
+    for derived in (
+        numbered_name(long_name, 0),
+        numbered_name(long_name, 12),
+        numbered_name(long_name + ".error.json", 3),
+        hidden_temp_name(long_name, ".srd-0123456789abcdef-01234567.tmp"),
+    ):
+        assert len(os.fsencode(derived)) <= 255, derived
+    assert numbered_name(long_name, 12).endswith("-12.png")
+    assert fit_name("short.png") == "short.png"
