@@ -44,6 +44,12 @@ def _build_parser() -> argparse.ArgumentParser:
     up.add_argument("--overwrite", action="store_true", help="replace existing output files")
     up.add_argument("--device", default="auto", help="JAX platform: auto, cpu, gpu or tpu")
 
+    up.add_argument(
+        "--cache-dir",
+        default=None,
+        help="JAX compilation cache (default: $XDG_CACHE_HOME/srd/jax; 'none' disables it)",
+    )
+
     sub.add_parser("models", help="list the available models")
 
     run = sub.add_parser("run", help="run the watch-folder daemon in the foreground")

@@ -14,7 +14,13 @@ from typing import BinaryIO
 
 import numpy as np
 
-from srd.engine import Engine, EngineSettings, scale_for_target
+from srd.engine import (
+    Engine,
+    EngineSettings,
+    default_cache_dir,
+    enable_compilation_cache,
+    scale_for_target,
+)
 from srd.errors import SrdError, UsageError
 from srd.image_io import encode_image, output_suffix, quantize, read_image
 from srd.png_writer import PngStreamWriter
@@ -94,6 +100,8 @@ def _parse_size(text: str | None) -> tuple[int, int] | None:
 
 def upscale_command(args: argparse.Namespace) -> int:
     """Run `srd upscale`; returns 0, or 1 when any input failed (each failure is printed)."""
+    if args.cache_dir != "none":
+        enable_compilation_cache(Path(args.cache_dir) if args.cache_dir else default_cache_dir())
     target = _parse_size(args.size)
     items = collect_inputs(args.inputs)
     if not items:

@@ -267,15 +267,10 @@ def worker_main(conn: Connection, settings: WorkerSettings, parent_pid: int) -> 
 def _build_engine(settings: WorkerSettings) -> Any:
     configure_logging(settings.log_format, settings.log_level)
     # JAX is imported here only, so the supervising daemon never initialises it.
-    import jax
+    from srd.engine import Engine, EngineSettings, enable_compilation_cache
 
     if settings.compile_cache:
-        # Private: the cache holds machine code the worker will run (SECURITY.md).
-        Path(settings.compile_cache).mkdir(mode=0o700, parents=True, exist_ok=True)
-        jax.config.update("jax_compilation_cache_dir", settings.compile_cache)  # type: ignore[no-untyped-call]
-        # Even quick compiles are worth caching: restarts after a crash should be ready in seconds.
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)  # type: ignore[no-untyped-call]
-    from srd.engine import Engine, EngineSettings
+        enable_compilation_cache(Path(settings.compile_cache))
 
     engine = Engine(
         EngineSettings(

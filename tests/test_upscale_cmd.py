@@ -25,7 +25,9 @@ def test_upscale_folder_recursively(tmp_path: Path, capsys: pytest.CaptureFixtur
     """A folder is walked recursively; outputs mirror it in -o at twice the size."""
     _png(tmp_path / "in" / "a.png")
     _png(tmp_path / "in" / "sub" / "b.png", (9, 5), "RGBA")
-    rc = main(["upscale", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--tile", "32"])
+    rc = main(
+        ["upscale", "--cache-dir", "none", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--tile", "32"]
+    )
     assert rc == 0
     with (
         Image.open(tmp_path / "out" / "a_x2.png") as a,
@@ -41,10 +43,10 @@ def test_never_overwrites_without_flag(tmp_path: Path, capsys: pytest.CaptureFix
     src = _png(tmp_path / "a.png")
     out = tmp_path / "a_x2.png"
     out.write_bytes(b"precious")
-    assert main(["upscale", str(src), "--tile", "32"]) == 1
+    assert main(["upscale", "--cache-dir", "none", str(src), "--tile", "32"]) == 1
     assert out.read_bytes() == b"precious"
     assert "exists" in capsys.readouterr().err
-    assert main(["upscale", str(src), "--tile", "32", "--overwrite"]) == 0
+    assert main(["upscale", "--cache-dir", "none", str(src), "--tile", "32", "--overwrite"]) == 0
     with Image.open(out) as im:
         assert im.size == (40, 28)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files left
@@ -82,16 +84,32 @@ def test_bad_input_fails_with_reason_and_others_still_run(tmp_path: Path) -> Non
 def test_size_option_gives_exact_size(tmp_path: Path) -> None:
     """--size WxH produces exactly that size."""
     src = _png(tmp_path / "a.png")
-    assert main(["upscale", str(src), "--size", "50x30", "--tile", "32", "-o", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "upscale",
+                "--cache-dir",
+                "none",
+                str(src),
+                "--size",
+                "50x30",
+                "--tile",
+                "32",
+                "-o",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     with Image.open(tmp_path / "a_x4.png") as im:
         assert im.size == (50, 30)
 
 
 def test_usage_errors_have_exit_codes(tmp_path: Path) -> None:
     """A missing input and an unknown model are usage/model errors with distinct exit codes."""
-    assert main(["upscale", str(tmp_path / "missing.png")]) == 64
+    assert main(["upscale", "--cache-dir", "none", str(tmp_path / "missing.png")]) == 64
     src = _png(tmp_path / "a.png")
-    assert main(["upscale", str(src), "-m", "nonexistent-model"]) == 65
+    assert main(["upscale", "--cache-dir", "none", str(src), "-m", "nonexistent-model"]) == 65
 
 
 def test_models_lists_builtins(capsys: pytest.CaptureFixture[str]) -> None:
@@ -128,3 +146,16 @@ def test_streamed_png_equals_whole_image_path(tmp_path: Path) -> None:
 
 def _raster(data: np.ndarray, bits: int) -> RasterImage:
     return RasterImage(data.astype(np.float32) / (2**bits - 1), bits=bits)
+
+
+def test_compilation_cache_is_private_and_reused(tmp_path: Path) -> None:
+    """`srd upscale` keeps compiled programs in a private cache folder that a second run reuses."""
+    src = _png(tmp_path / "a.png")
+    cache = tmp_path / "cache"
+    command = [sys.executable, "-m", "srd", "upscale", str(src), "--tile", "32", "--cache-dir", str(cache)]
+    subprocess.run([*command, "-o", str(tmp_path / "one")], check=True, capture_output=True)
+    entries = sorted(p.name for p in cache.iterdir())
+    assert entries and (cache.stat().st_mode & 0o777) == 0o700
+    subprocess.run([*command, "-o", str(tmp_path / "two")], check=True, capture_output=True)
+    assert sorted(p.name for p in cache.iterdir()) == entries  # nothing new compiled
+    assert (tmp_path / "two" / "a_x2.png").read_bytes() == (tmp_path / "one" / "a_x2.png").read_bytes()
