@@ -114,10 +114,11 @@ class Engine:
     def trace_count(self) -> int:
         return sum(r.trace_count for r in self._runners.values())
 
-    def warmup(self) -> None:
-        """Compile every tile shape of every pass now (the daemon does this before reporting READY)."""
+    def warmup(self, *, every_shape: bool = False) -> None:
+        """Compile each pass's full-tile shape now (the daemon does this before reporting READY);
+        `every_shape` also compiles the edge-tile shapes."""
         for runner in self._runners.values():
-            runner.warmup()
+            runner.warmup(every_shape=every_shape)
 
     def _run(self, model: LoadedModel, rgb: Array32) -> Array32:
         network = self._runners[model.label].upscale

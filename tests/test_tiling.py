@@ -92,7 +92,7 @@ def test_compiles_are_bounded_whatever_the_image_sizes() -> None:
     before = engine.trace_count
     for h, w in [(9, 18), (65, 31), (100, 100)]:
         engine.upscale(RasterImage(rng.random((h, w, 3), dtype=np.float32)))
-    engine.warmup()  # compiles every bucket pair; nothing after it compiles again
+    engine.warmup(every_shape=True)  # compiles every bucket pair; nothing after it compiles again
     after_warmup = engine.trace_count
     assert before <= after_warmup <= len(runner.buckets) ** 2
     engine.upscale(RasterImage(rng.random((57, 23, 3), dtype=np.float32)))

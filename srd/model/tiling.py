@@ -71,10 +71,12 @@ class TileRunner:
 
         self._forward = jax.jit(forward)
 
-    def warmup(self) -> None:
-        """Compile every tile shape now (all bucket pairs) rather than on the first images."""
+    def warmup(self, *, every_shape: bool = False) -> None:
+        """Compile the full-tile shape now (or every bucket pair) rather than on the first images; the
+        edge shapes compile on first use, or load from the persistent compilation cache."""
         c = 2 * self.spec.context
-        for th, tw in itertools.product(self.buckets, repeat=2):
+        shapes = itertools.product(self.buckets, repeat=2) if every_shape else [(self.tile, self.tile)]
+        for th, tw in shapes:
             x = np.zeros((self.batch, th + c, tw + c, self.spec.in_channels), np.float32)
             self._run(x, np.tile(np.array([th + c, tw + c], np.int32), (self.batch, 1))).block_until_ready()
 
