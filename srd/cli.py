@@ -45,6 +45,12 @@ def _build_parser() -> argparse.ArgumentParser:
     up.add_argument("--device", default="auto", help="JAX platform: auto, cpu, gpu or tpu")
 
     up.add_argument(
+        "--conv",
+        default="direct",
+        choices=["direct", "winograd"],
+        help="3x3 convolution algorithm (winograd: F(4x4,3x3), experimental; slower on most CPUs)",
+    )
+    up.add_argument(
         "--cache-dir",
         default=None,
         help="JAX compilation cache (default: $XDG_CACHE_HOME/srd/jax; 'none' disables it)",

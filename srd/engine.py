@@ -12,6 +12,7 @@ import jax
 import numpy as np
 
 from srd.errors import UsageError
+from srd.model.network import DEFAULT_CONV_ALGORITHM, ConvAlgorithm
 from srd.model.tiling import TileRunner, round_tile
 from srd.pipeline import Array32, fill_transparent, resize_lanczos, upscale_luminance, upscale_rgb
 from srd.raster import RasterImage
@@ -34,6 +35,7 @@ class EngineSettings:
     tile: int | None = None
     batch: int = 1
     device: str = "auto"
+    conv_algorithm: ConvAlgorithm = DEFAULT_CONV_ALGORITHM
 
 
 def enable_compilation_cache(folder: Path) -> None:
@@ -93,7 +95,12 @@ class Engine:
         for model in self.passes:
             if model.label not in self._runners:
                 self._runners[model.label] = TileRunner(
-                    model.spec, model.weights, self.tile_for(model), settings.batch, self._device
+                    model.spec,
+                    model.weights,
+                    self.tile_for(model),
+                    settings.batch,
+                    self._device,
+                    settings.conv_algorithm,
                 )
 
     def tile_for(self, model: LoadedModel) -> int:

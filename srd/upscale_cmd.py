@@ -114,6 +114,7 @@ def upscale_command(args: argparse.Namespace) -> int:
         tile=args.tile,
         batch=args.batch,
         device=args.device,
+        conv_algorithm=args.conv,
     )
     # A bad model or setting is the command's error, not a per-file one: fail before touching any file.
     engines: dict[int, Engine] = {} if target is not None else {args.scale: Engine(settings)}

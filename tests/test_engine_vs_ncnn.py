@@ -61,3 +61,13 @@ def test_cunet_partial_tiles_match_ncnn(height: int, width: int, tile: int | Non
     peer = load_peer("cunet", -1, 2, tilesize=tile or 400).process(rgb)
     ours = _srd(EngineSettings(model="cunet", noise=-1, scale=2, tile=tile), rgb)
     assert _max_diff(ours, peer) <= 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["upconv7-art", "cunet"])
+def test_winograd_engine_matches_ncnn(name: str) -> None:
+    """The experimental Winograd path (conv_algorithm="winograd") also stays within 1 of ncnn."""
+    rgb = _test_image(150, 130, seed=4)
+    peer = load_peer(name, -1, 2).process(rgb)
+    ours = _srd(EngineSettings(model=name, noise=-1, scale=2, conv_algorithm="winograd"), rgb)
+    assert _max_diff(ours, peer) <= 1

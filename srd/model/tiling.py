@@ -21,7 +21,12 @@ import numpy as np
 import numpy.typing as npt
 
 from srd.model.graph import NetworkSpec, Weights
-from srd.model.network import apply_network
+from srd.model.network import (
+    DEFAULT_CONV_ALGORITHM,
+    ConvAlgorithm,
+    apply_network,
+    prepare_weights,
+)
 
 Array32 = npt.NDArray[np.float32]
 _BUCKET_FRACTIONS = (1.0, 0.75, 0.5, 0.25)
@@ -53,7 +58,13 @@ class TileRunner:
     """A jit-compiled network for one tile size (and its edge buckets) and batch size, on one device."""
 
     def __init__(
-        self, spec: NetworkSpec, weights: Weights, tile: int, batch: int, device: jax.Device
+        self,
+        spec: NetworkSpec,
+        weights: Weights,
+        tile: int,
+        batch: int,
+        device: jax.Device,
+        conv_algorithm: ConvAlgorithm = DEFAULT_CONV_ALGORITHM,
     ) -> None:
         if tile % spec.align:
             raise ValueError(f"tile {tile} is not a multiple of {spec.align} for {spec.arch}")
@@ -63,13 +74,18 @@ class TileRunner:
         self.device = device
         self.buckets = bucket_sizes(tile, spec)
         self.trace_count = 0
-        self._weights = jax.device_put(weights, device)
+        self._weights = jax.device_put(prepare_weights(spec, weights, conv_algorithm), device)
 
         def forward(w: Weights, x: jax.Array, valid: jax.Array) -> jax.Array:
             self.trace_count += 1  # runs only while tracing: counts compilations
-            return apply_network(spec, w, x, valid=valid)  # type: ignore[arg-type]
+            return apply_network(spec, w, x, conv_algorithm, valid)  # type: ignore[arg-type]
 
-        self._forward = jax.jit(forward)
+        options = {}
+        if conv_algorithm == "winograd" and device.platform == "cpu":
+            # YNNPACK's "dot" fusion would pull the Winograd transforms into its matmul fusions and
+            # run them slowly; individual dots keep the transforms as XLA's own fused loops.
+            options["xla_cpu_experimental_ynn_fusion_type"] = "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"
+        self._forward = jax.jit(forward, compiler_options=options or None)
 
     def warmup(self, *, every_shape: bool = False) -> None:
         """Compile the full-tile shape now (or every bucket pair) rather than on the first images; the
