@@ -5,37 +5,33 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import jax
 import numpy as np
 
+from srd.engine_settings import EngineSettings
 from srd.errors import UsageError
-from srd.model.network import DEFAULT_CONV_ALGORITHM, ConvAlgorithm
 from srd.model.tiling import TileRunner, round_tile
 from srd.pipeline import Array32, fill_transparent, resize_lanczos, upscale_luminance, upscale_rgb
 from srd.raster import RasterImage
 from srd.weights.registry import LoadedModel, load_step
 
+__all__ = [
+    "Engine",
+    "EngineSettings",
+    "default_cache_dir",
+    "enable_compilation_cache",
+    "pick_device",
+    "plan_passes",
+    "scale_for_target",
+]
+
 # cunet's global pooling makes its output depend on the tile: 400 is waifu2x-ncnn-vulkan's CPU tile, so
 # srd's results match it. The other networks are tile-independent; 256 keeps memory small and cores busy.
 _DEFAULT_TILE = {"cunet": 400}
 _FALLBACK_TILE = 256
-
-
-@dataclass(frozen=True)
-class EngineSettings:
-    """What to run: model name or path, noise level, scale, TTA, tile and batch, JAX device."""
-
-    model: str = "upconv7-art"
-    noise: int = -1
-    scale: int = 2
-    tta: bool = False
-    tile: int | None = None
-    batch: int = 1
-    device: str = "auto"
-    conv_algorithm: ConvAlgorithm = DEFAULT_CONV_ALGORITHM
 
 
 def enable_compilation_cache(folder: Path) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from srd.config import Config
+from srd.engine_settings import EngineSettings
 from srd.errors import InputError, SrdError
 from srd.image_io import encode_image, read_image
 from srd.logs import configure_logging
@@ -35,13 +36,7 @@ _PR_SET_PDEATHSIG = 1
 class WorkerSettings:
     """Everything the worker needs to build its engine; plain values so it pickles across spawn."""
 
-    model: str
-    noise: int
-    scale: int
-    tta: bool
-    device: str
-    tile: int | None
-    batch: int
+    engine: EngineSettings
     compile_cache: str | None
     log_format: str
     log_level: str
@@ -50,13 +45,15 @@ class WorkerSettings:
     @classmethod
     def from_config(cls, config: Config) -> WorkerSettings:
         return cls(
-            model=config.model.name,
-            noise=config.model.noise,
-            scale=config.model.scale,
-            tta=config.model.tta,
-            device=config.engine.device,
-            tile=config.engine.tile,
-            batch=config.engine.batch,
+            engine=EngineSettings(
+                model=config.model.name,
+                noise=config.model.noise,
+                scale=config.model.scale,
+                tta=config.model.tta,
+                device=config.engine.device,
+                tile=config.engine.tile,
+                batch=config.engine.batch,
+            ),
             compile_cache=str(config.engine.compile_cache) if config.engine.compile_cache else None,
             log_format=config.logging.format,
             log_level=config.logging.level,
@@ -267,22 +264,12 @@ def worker_main(conn: Connection, settings: WorkerSettings, parent_pid: int) -> 
 def _build_engine(settings: WorkerSettings) -> Any:
     configure_logging(settings.log_format, settings.log_level)
     # JAX is imported here only, so the supervising daemon never initialises it.
-    from srd.engine import Engine, EngineSettings, enable_compilation_cache
+    from srd.engine import Engine, enable_compilation_cache
 
     if settings.compile_cache:
         enable_compilation_cache(Path(settings.compile_cache))
 
-    engine = Engine(
-        EngineSettings(
-            model=settings.model,
-            noise=settings.noise,
-            scale=settings.scale,
-            tta=settings.tta,
-            tile=settings.tile,
-            batch=settings.batch,
-            device=settings.device,
-        )
-    )
+    engine = Engine(settings.engine)
     engine.warmup()
     return engine
 

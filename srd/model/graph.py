@@ -9,11 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
 Weights = dict[str, dict[str, npt.NDArray[np.float32]]]
+ConvAlgorithm = Literal["direct", "winograd"]
+# "direct" stays the default: on a 2-core AVX-512 machine XLA's fused Winograd transforms are memory-bound
+# and the layer as a whole is no faster than YNNPACK's direct convolution (see bench/winograd_micro.py).
+DEFAULT_CONV_ALGORITHM: ConvAlgorithm = "direct"
 
 
 class Activation(Enum):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -12,9 +11,11 @@ from jax import lax
 
 from srd.model.extents import masked_mean, propagate_extents
 from srd.model.graph import (
+    DEFAULT_CONV_ALGORITHM,
     Activation,
     ChannelScale,
     Conv,
+    ConvAlgorithm,
     CropLike,
     Dense,
     Eltwise,
@@ -34,11 +35,7 @@ from srd.model.winograd import (
 )
 
 JaxWeights = Mapping[str, Mapping[str, jax.Array]]
-ConvAlgorithm = Literal["direct", "winograd"]
 CONV_ALGORITHMS: tuple[ConvAlgorithm, ...] = ("direct", "winograd")
-# "direct" stays the default: on a 2-core AVX-512 machine XLA's fused Winograd transforms are memory-bound
-# and the layer as a whole is no faster than YNNPACK's direct convolution (see bench/winograd_micro.py).
-DEFAULT_CONV_ALGORITHM: ConvAlgorithm = "direct"
 WINOGRAD_TILE = 4  # F(4x4, 3x3): 4x fewer multiplies than direct, float32 error ~1e-6 relative
 WINOGRAD_MIN_CHANNELS = 8  # below this the transforms cost more than the matmul saves
 _DIMS = ("NHWC", "HWIO", "NHWC")

@@ -20,13 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 import numpy.typing as npt
 
-from srd.model.graph import NetworkSpec, Weights
-from srd.model.network import (
-    DEFAULT_CONV_ALGORITHM,
-    ConvAlgorithm,
-    apply_network,
-    prepare_weights,
-)
+from srd.model.graph import DEFAULT_CONV_ALGORITHM, ConvAlgorithm, NetworkSpec, Weights
+from srd.model.network import apply_network, prepare_weights
 
 Array32 = npt.NDArray[np.float32]
 _BUCKET_FRACTIONS = (1.0, 0.75, 0.5, 0.25)
