@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,3 +30,18 @@ def sample_images() -> Path:
     if not folder.is_dir():
         pytest.skip("../shared/images is not present beside the repo")
     return folder
+
+
+@pytest.fixture
+def reap_daemons() -> Iterator[None]:
+    """Kill any `srd run` a test started and left running (used by the end-to-end daemon tests)."""
+    from daemon_support import DaemonProcess
+
+    yield
+    DaemonProcess.reap_all()
+
+
+@pytest.fixture
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One JAX compilation cache shared by the daemons of a test session, so each compiles once."""
+    return tmp_path_factory.getbasetemp() / "jax-cache"

@@ -32,23 +32,12 @@ from daemon_support import (
 )
 from PIL import Image
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("reap_daemons")]
 
 IN_OPEN, IN_ACCESS = 0x20, 0x01
 # The inotify limit of a private user namespace only: the rest of the machine keeps its watches.
 NO_INOTIFY = ("unshare", "--user", "--map-root-user", "sh", "-c")
 NO_INOTIFY_SCRIPT = 'echo 0 > /proc/sys/user/max_inotify_watches && exec "$@"'
-
-
-@pytest.fixture(autouse=True)
-def reap_daemons() -> Iterator[None]:
-    yield
-    DaemonProcess.reap_all()
-
-
-@pytest.fixture
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.getbasetemp() / "jax-cache"
 
 
 def encoded(image: Image.Image, fmt: str, **options: object) -> bytes:
@@ -283,6 +272,8 @@ def test_full_outbox_keeps_the_job_claimed_until_space_returns(
     assert files_under(tmp_path / "errors") == [] and not (small_outbox / "full.png").exists()
     filler.unlink()
     wait_for((small_outbox / "full.png").exists, 120, "full.png output once space returned")
+    # The output is published before its log line is written: wait for the line, not just the file.
+    wait_for(daemon.job_lines, 30, "the job's log line")
     (line,) = daemon.job_lines()
     assert line["outcome"] == "ok" and line["attempts"] == 1
     assert daemon.stop() == 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,18 +20,7 @@ from daemon_support import (
     write_config,
 )
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(autouse=True)
-def reap_daemons() -> Iterator[None]:
-    yield
-    DaemonProcess.reap_all()
-
-
-@pytest.fixture
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.getbasetemp() / "jax-cache"
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("reap_daemons")]
 
 
 def pid_gone(pid: int) -> bool:
