@@ -12,7 +12,7 @@ import jax
 import numpy as np
 
 from srd.engine_settings import EngineSettings
-from srd.errors import UsageError
+from srd.errors import ModelError, UsageError
 from srd.model.tiling import TileRunner, round_tile
 from srd.pipeline import Array32, fill_transparent, resize_lanczos, upscale_luminance, upscale_rgb
 from srd.raster import RasterImage
@@ -84,20 +84,37 @@ class Engine:
         self.settings = settings
         self.passes = plan_passes(settings)
         self._device = pick_device(settings.device)
-        # Alpha is upscaled by the last pass's network (waifu2x uses its noise-free 2x model; on an
-        # alpha channel the two agree closely), so no extra model is loaded or compiled for it.
-        self._alpha_model = self.passes[-1]
+        self._alpha_model: LoadedModel | None = None
         self._runners: dict[str, TileRunner] = {}
         for model in self.passes:
-            if model.label not in self._runners:
-                self._runners[model.label] = TileRunner(
-                    model.spec,
-                    model.weights,
-                    self.tile_for(model),
-                    settings.batch,
-                    self._device,
-                    settings.conv_algorithm,
-                )
+            self._add_runner(model)
+
+    def _add_runner(self, model: LoadedModel) -> None:
+        if model.label not in self._runners:
+            self._runners[model.label] = TileRunner(
+                model.spec,
+                model.weights,
+                self.tile_for(model),
+                self.settings.batch,
+                self._device,
+                self.settings.conv_algorithm,
+            )
+
+    def alpha_model(self) -> LoadedModel:
+        """The network that upscales alpha: waifu2x's noise-free 2x model (alpha_util.composite's
+        model2x), loaded on the first image with alpha; the last pass's own when it is that already, or
+        when a model file or folder has no noise-free variant."""
+        if self._alpha_model is None:
+            last = self.passes[-1]
+            model = last
+            if last.noise >= 0 and last.scale > 1:
+                try:
+                    model = load_step(self.settings.model, -1, 2)
+                except ModelError:
+                    model = last
+            self._add_runner(model)
+            self._alpha_model = model
+        return self._alpha_model
 
     def tile_for(self, model: LoadedModel) -> int:
         """The configured tile, or the model's default, aligned to what its downsampling accepts."""
@@ -131,8 +148,7 @@ class Engine:
         return upscale_rgb(network, rgb, pre_upscale=model.pre_upscale, tta=tta)
 
     def _upscale_alpha(self, alpha: Array32) -> Array32:
-        model = self._alpha_model
-        out = self._run(model, np.repeat(alpha[:, :, None], 3, axis=2))
+        out = self._run(self.alpha_model(), np.repeat(alpha[:, :, None], 3, axis=2))
         return np.asarray(out.mean(axis=2), np.float32)
 
     def can_stream(self, image: RasterImage, target_size: tuple[int, int] | None = None) -> bool:

@@ -62,6 +62,16 @@ def test_alpha_is_upscaled_and_kept() -> None:
     assert out.alpha[:, :20].max() < 0.02 and out.alpha[:, 28:].min() > 0.98
 
 
+def test_alpha_uses_the_noise_free_model() -> None:
+    """As waifu2x's alpha_util.composite: alpha goes through the plain 2x model even when noise is set."""
+    engine = _engine(noise=2)
+    assert (engine.passes[0].noise, engine.alpha_model().noise) == (2, -1)
+    alpha = np.ones((12, 10), np.float32)
+    alpha[:, :5] = 0.0
+    out = engine.upscale(RasterImage(_image(12, 10), alpha=alpha))
+    assert out.alpha is not None and out.alpha.shape == (24, 20)
+
+
 def test_scale_four_is_two_passes_with_noise_first() -> None:
     """4x runs the noise 2x model, then the plain 2x model."""
     passes = plan_passes(EngineSettings(model="upconv7-art", noise=2, scale=4))
