@@ -230,8 +230,11 @@ class _Channel:
 def worker_main(conn: Connection, settings: WorkerSettings, parent_pid: int) -> None:
     """Entry point of the spawned worker: build the engine, report ready, then run jobs until told to stop."""
     _die_with_parent(parent_pid)
-    # Ctrl-C on a terminal reaches the whole process group; only the daemon decides when the worker stops.
+    # Ctrl-C on a terminal, or a SIGTERM sent to the whole process group (a shell, `timeout`), reaches the
+    # worker too; only the daemon decides when it stops (a "stop" message, or SIGKILL), so that a stop
+    # lets the job in flight finish within the grace period, as under systemd's KillMode=mixed.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     channel = _Channel(conn)
     interval = settings.heartbeat_interval
     threading.Thread(target=channel.heartbeat_forever, args=(interval,), daemon=True).start()

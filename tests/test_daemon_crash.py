@@ -130,6 +130,20 @@ def test_sigterm_past_the_grace_period_leaves_the_job_for_the_next_start(tmp_pat
     assert files_under(tmp_path / "outbox") == ["slow.png"]
 
 
+def test_worker_ignores_a_sigterm_meant_for_its_process_group(tmp_path: Path, cache: Path) -> None:
+    """SIGTERM reaching the worker (a shell or `timeout` signalling the group) does not cut its job short."""
+    config = write_config(tmp_path, cache, watch={"settle_seconds": 0.2})
+    daemon = DaemonProcess(config).wait_ready()
+    make_png(tmp_path / "inbox" / "steady.png", size=(384, 384), seed=5)
+    wait_for(lambda: status(tmp_path).get("in_flight"), 60, "the job to be in flight")
+    os.kill(worker_pids(daemon)[-1], signal.SIGTERM)
+    wait_for(daemon.job_lines, 120, "the steady.png job line")
+    (line,) = daemon.job_lines()
+    assert line["outcome"] == "ok" and line["attempts"] == 1
+    assert not daemon.has_event("worker.lost")
+    assert daemon.stop() == 0
+
+
 def test_a_job_over_its_timeout_goes_to_errors_after_its_attempts(tmp_path: Path, cache: Path) -> None:
     """A job that outlives limits.job_timeout gets the worker killed and, attempts used up, goes to errors."""
     limits = {"job_timeout": 1, "attempts": 1}
