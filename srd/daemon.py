@@ -92,17 +92,9 @@ class Daemon:
         self.supervisor.start()
         self.watcher.start()
         for job in recover_jobs(self.config.work):
-            try:
-                output = recover_job(job, self.config)
-            except OSError as exc:
-                self._defer(job, "job.recover_failed", exc)
-                continue
-            if output is None:
+            if self._still_to_run(job):
                 log.info("job.requeued", input=job.rel_path, attempts=job.attempts, job_id=job.job_id)
                 self.retry.append(job)
-            else:
-                log.info("job.recovered", input=job.rel_path, output=str(output), job_id=job.job_id)
-                self.done += 1
         self._rescan()
 
     def run(self) -> None:
@@ -168,18 +160,24 @@ class Daemon:
 
     # -- jobs ----------------------------------------------------------------------------------------------
 
+    def _still_to_run(self, job: Job) -> bool:
+        """Whether a job from work/ must run. One already published before a crash or failure is
+        finished instead (never redone); one whose recovery hits a file-system error is deferred."""
+        try:
+            output = recover_job(job, self.config)
+        except OSError as exc:
+            self._defer(job, "job.recover_failed", exc)
+            return False
+        if output is None:
+            return True
+        log.info("job.recovered", input=job.rel_path, output=str(output), job_id=job.job_id)
+        self.done += 1
+        return False
+
     def _next_job(self) -> Job | None:
         while (retried := self.retry.pop_due()) is not None:
-            # A retried job may have been published before something failed: finish it, never redo it.
-            try:
-                output = recover_job(retried, self.config)
-            except OSError as exc:
-                self._defer(retried, "job.recover_failed", exc)
-                continue
-            if output is None:
+            if self._still_to_run(retried):
                 return retried
-            log.info("job.recovered", input=retried.rel_path, output=str(output), job_id=retried.job_id)
-            self.done += 1
         while self.ready:
             settled = self.ready.popleft()
             self.ready_paths.discard(settled.path)
