@@ -46,9 +46,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
     up.add_argument(
         "--conv",
-        default="direct",
-        choices=["direct", "winograd"],
-        help="3x3 convolution algorithm (winograd: F(4x4,3x3), experimental; slower on most CPUs)",
+        default="auto",
+        choices=["auto", "direct", "native", "winograd"],
+        help="3x3 convolution algorithm: native (srd's Winograd F(6x6,3x3) CPU kernel), direct (lax.conv),"
+        " winograd (F(4x4,3x3) in jnp, slow); auto = native on the CPU when built, else direct",
     )
     up.add_argument(
         "--cache-dir",

@@ -35,7 +35,7 @@ def test_kill_9_mid_job_loses_and_duplicates_nothing(tmp_path: Path, cache: Path
     """SIGKILL the daemon while it works, start it again: each input ends in outbox or errors exactly once."""
     names = [f"k{i:02d}.png" for i in range(12)]
     for index, name in enumerate(names):
-        make_png(tmp_path / "inbox" / name, size=(128, 128), seed=index)
+        make_png(tmp_path / "inbox" / name, size=(384, 384), seed=index)
     config = write_config(tmp_path, cache, watch={"settle_seconds": 0.2})
     first = DaemonProcess(config).wait_ready()
     wait_for(first.job_lines, 120, "the first finished job")
@@ -64,7 +64,8 @@ def test_killed_or_frozen_worker_is_restarted(tmp_path: Path, cache: Path) -> No
     limits = {"heartbeat_timeout": 5}
     config = write_config(tmp_path, cache, watch={"settle_seconds": 0.2}, limits=limits)
     daemon = DaemonProcess(config).wait_ready()
-    make_png(tmp_path / "inbox" / "victim.png", size=(256, 256), seed=1)
+    # Big enough (about 1 s of network time) that the kill lands while the job is still running.
+    make_png(tmp_path / "inbox" / "victim.png", size=(768, 768), seed=1)
     wait_for(lambda: status(tmp_path).get("in_flight"), 60, "the job to be in flight")
     os.kill(worker_pids(daemon)[-1], signal.SIGKILL)
     wait_for(daemon.job_lines, 120, "the victim.png job line")

@@ -7,6 +7,7 @@ import pytest
 from ncnn_peer import load_peer
 
 from srd.engine import Engine, EngineSettings
+from srd.model.graph import ConvAlgorithm
 from srd.raster import RasterImage
 
 
@@ -65,9 +66,11 @@ def test_cunet_partial_tiles_match_ncnn(height: int, width: int, tile: int | Non
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["upconv7-art", "cunet"])
-def test_winograd_engine_matches_ncnn(name: str) -> None:
-    """The experimental Winograd path (conv_algorithm="winograd") also stays within 1 of ncnn."""
+@pytest.mark.parametrize("conv", ["direct", "winograd"])
+def test_other_conv_algorithms_match_ncnn(name: str, conv: ConvAlgorithm) -> None:
+    """The tests above run the default ("native" on the CPU); lax.conv ("direct", what GPUs run) and the
+    jnp Winograd ("winograd") also stay within 1 of ncnn."""
     rgb = _test_image(150, 130, seed=4)
     peer = load_peer(name, -1, 2).process(rgb)
-    ours = _srd(EngineSettings(model=name, noise=-1, scale=2, conv_algorithm="winograd"), rgb)
+    ours = _srd(EngineSettings(model=name, noise=-1, scale=2, conv_algorithm=conv), rgb)
     assert _max_diff(ours, peer) <= 1

@@ -5,38 +5,44 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from reference_net import run_json_layers
 
 from srd.errors import ModelError
-from srd.model.network import apply_network
+from srd.model.graph import ConvAlgorithm
+from srd.model.network import apply_network, prepare_weights
 from srd.weights.registry import load_step
 from srd.weights.waifu2x_json import parse_json_model
 
 
-def _compare(path: Path, size: int) -> float:
+def _compare(path: Path, size: int, conv: ConvAlgorithm = "direct") -> float:
     model = load_step(str(path), -1, 2)
     rng = np.random.default_rng(7)
     x = rng.random((size, size, model.spec.in_channels)).astype(np.float32)
-    ours = np.asarray(apply_network(model.spec, model.weights, jnp.asarray(x[None])))[0]  # type: ignore[arg-type]
+    weights = jax.tree.map(jnp.asarray, prepare_weights(model.spec, model.weights, conv))
+    ours = np.asarray(apply_network(model.spec, weights, jnp.asarray(x[None]), conv))[0]
     layers = json.loads(path.read_text())
     ref = run_json_layers(layers, x.transpose(2, 0, 1).astype(np.float64)).transpose(1, 2, 0)
     assert ours.shape == ref.shape
     return float(np.abs(ours - ref).max())
 
 
-def test_vgg7_art_y_matches_float64_reference(waifu2x_json: Path) -> None:
-    """The seed's network (vgg_7 art_y) equals a float64 numpy reference within 1e-5 before rounding."""
+@pytest.mark.parametrize("conv", ["direct", "native"])
+def test_vgg7_art_y_matches_float64_reference(waifu2x_json: Path, conv: ConvAlgorithm) -> None:
+    """The seed's network (vgg_7 art_y) equals a float64 numpy reference within 1e-5 before rounding,
+    with lax.conv and with the native Winograd kernel (its 32..128-channel layers)."""
     path = waifu2x_json / "vgg_7" / "art_y" / "scale2.0x_model.json"
-    assert _compare(path, 30) < 1e-5
+    assert _compare(path, 30, conv) < 1e-5
 
 
-def test_upconv7_json_matches_float64_reference(waifu2x_json: Path) -> None:
+@pytest.mark.parametrize("conv", ["direct", "native"])
+def test_upconv7_json_matches_float64_reference(waifu2x_json: Path, conv: ConvAlgorithm) -> None:
     """upconv_7 from JSON (transposed convolution included) equals the float64 reference within 1e-5."""
     path = waifu2x_json / "upconv_7" / "art" / "scale2.0x_model.json"
-    assert _compare(path, 24) < 1e-5
+    assert _compare(path, 24, conv) < 1e-5
 
 
 def test_geometry_from_json(waifu2x_json: Path) -> None:

@@ -15,10 +15,11 @@ import numpy as np
 import numpy.typing as npt
 
 Weights = dict[str, dict[str, npt.NDArray[np.float32]]]
-ConvAlgorithm = Literal["direct", "winograd"]
-# "direct" stays the default: on a 2-core AVX-512 machine XLA's fused Winograd transforms are memory-bound
-# and the layer as a whole is no faster than YNNPACK's direct convolution (see bench/winograd_micro.py).
-DEFAULT_CONV_ALGORITHM: ConvAlgorithm = "direct"
+ConvAlgorithm = Literal["auto", "direct", "native", "winograd"]
+# "auto" is "native" (srd's own Winograd F(6x6, 3x3) kernel, an XLA custom call) on the CPU when the
+# extension is built, else "direct" (lax.conv). "winograd" is the same algorithm written in jnp: exact but
+# memory-bound under XLA on the CPU (see bench/winograd_micro.py); kept as the portable reference.
+DEFAULT_CONV_ALGORITHM: ConvAlgorithm = "auto"
 
 
 class Activation(Enum):

@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from srd.model import native
 from srd.model.extents import masked_mean, propagate_extents
 from srd.model.graph import (
-    DEFAULT_CONV_ALGORITHM,
     Activation,
     ChannelScale,
     Conv,
@@ -35,7 +35,7 @@ from srd.model.winograd import (
 )
 
 JaxWeights = Mapping[str, Mapping[str, jax.Array]]
-CONV_ALGORITHMS: tuple[ConvAlgorithm, ...] = ("direct", "winograd")
+CONV_ALGORITHMS: tuple[ConvAlgorithm, ...] = ("auto", "direct", "native", "winograd")
 WINOGRAD_TILE = 4  # F(4x4, 3x3): 4x fewer multiplies than direct, float32 error ~1e-6 relative
 WINOGRAD_MIN_CHANNELS = 8  # below this the transforms cost more than the matmul saves
 _DIMS = ("NHWC", "HWIO", "NHWC")
@@ -73,6 +73,9 @@ def conv2d(
     def epilogue(y: jax.Array) -> jax.Array:
         return activate(y if b is None else y + b, op.activation, op.slope)
 
+    if conv_algorithm == "native" and prepared is not None and "native" in prepared:
+        out_channels = w.shape[3]
+        return native.conv3x3(x, prepared["native"], b, out_channels, op.pads, op.activation.value, op.slope)
     if conv_algorithm == "winograd":
         return _fast_conv(x, w, op, prepared or {}, epilogue)
     return epilogue(_direct_conv(x, w, op))
@@ -91,6 +94,24 @@ def _direct_conv(x: jax.Array, w: jax.Array, op: Conv) -> jax.Array:
     return lax.conv_general_dilated(
         x, w, window_strides=op.stride, padding=((top, bottom), (left, right)), dimension_numbers=_DIMS
     )
+
+
+def resolve_conv_algorithm(conv_algorithm: ConvAlgorithm, platform: str) -> ConvAlgorithm:
+    """What "auto" means on a JAX platform: the native kernel on the CPU when it is built, else direct.
+    Asking for "native" where it cannot run is an error rather than a silent fallback."""
+    if conv_algorithm == "auto":
+        return "native" if platform == "cpu" and native.available() else "direct"
+    if conv_algorithm == "native" and (platform != "cpu" or not native.available()):
+        why = "it runs on the CPU only" if platform != "cpu" else "srd's extension was not built"
+        raise ValueError(f"the native convolution cannot run here: {why}")
+    return conv_algorithm
+
+
+def uses_native(op: Conv, in_channels: int, out_channels: int) -> bool:
+    """Whether "native" runs this layer with srd's Winograd F(6x6, 3x3) kernel (else lax.conv)."""
+    square3 = op.kernel == (3, 3) and op.stride == (1, 1) and not op.transposed
+    fused = op.activation.value in native.ACTIVATION_CODES
+    return square3 and fused and native.supports(in_channels, out_channels)
 
 
 def uses_winograd(op: Conv, in_channels: int) -> bool:
@@ -124,12 +145,13 @@ def _fast_conv(
 
 
 def prepare_weights(spec: NetworkSpec, weights: Weights, conv_algorithm: ConvAlgorithm) -> Weights:
-    """Weights plus, for "winograd", each layer's transformed kernel, computed once in float64.
+    """Weights plus, for "native" and "winograd", each layer's transformed kernel, computed in float64.
 
+    "native" adds "native" (F(6x6, 3x3) kernel packed for srd's extension: `native.pack_kernel`).
     Adds "wino" (F(4x4, 3x3) kernel, 36 x C x K) and "subpixel" (transposed kernels as one matmul);
     `apply_network` uses them when present and traces the same transforms when not.
     """
-    if conv_algorithm != "winograd":
+    if conv_algorithm not in ("native", "winograd"):
         return weights
     prepared: Weights = {name: dict(layer) for name, layer in weights.items()}
     for op in spec.ops:
@@ -137,7 +159,10 @@ def prepare_weights(spec: NetworkSpec, weights: Weights, conv_algorithm: ConvAlg
             continue
         layer = prepared[op.name]
         w = np.asarray(layer["w"])
-        if uses_winograd(op, w.shape[2]):
+        if conv_algorithm == "native":
+            if uses_native(op, w.shape[2], w.shape[3]):
+                layer["native"] = native.pack_kernel(w)
+        elif uses_winograd(op, w.shape[2]):
             layer["wino"] = transform_kernel(w, WINOGRAD_TILE)
         elif uses_subpixel_matmul(op):
             layer["subpixel"] = np.asarray(subpixel_kernel(jnp.asarray(w), op.kernel, op.stride, op.pads))
@@ -189,7 +214,7 @@ def apply_network(
     spec: NetworkSpec,
     weights: JaxWeights,
     x: jax.Array,
-    conv_algorithm: ConvAlgorithm = DEFAULT_CONV_ALGORITHM,
+    conv_algorithm: ConvAlgorithm = "direct",
     valid: jax.Array | None = None,
 ) -> jax.Array:
     """Run the network on a batch of padded tiles (B, H, W, C_in) and return (B, H', W', C_out).
@@ -197,7 +222,11 @@ def apply_network(
     `valid` (int32, B x 2) gives each tile's real height and width when it is a partial edge tile in a
     larger fixed shape; global pooling then averages over that area only (see srd.model.extents).
     The output is not clamped: callers clamp to 0..1 after any averaging (TTA) as waifu2x does.
+    `conv_algorithm` must be resolved already ("auto" is resolve_conv_algorithm's business); "native"
+    and "winograd" use the transforms `prepare_weights` added to `weights`.
     """
+    if conv_algorithm == "auto":
+        raise ValueError('apply_network needs a resolved conv_algorithm, not "auto"')
     pools = any(isinstance(op, GlobalAvgPool) for op in spec.ops)
     extents = propagate_extents(spec.ops, spec.input, valid) if valid is not None and pools else None
     blobs: dict[str, jax.Array] = {spec.input: x}

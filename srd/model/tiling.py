@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from srd.model.graph import DEFAULT_CONV_ALGORITHM, ConvAlgorithm, NetworkSpec, Weights
-from srd.model.network import apply_network, prepare_weights
+from srd.model.network import apply_network, prepare_weights, resolve_conv_algorithm
 
 Array32 = npt.NDArray[np.float32]
 _BUCKET_FRACTIONS = (1.0, 0.75, 0.5, 0.25)
@@ -69,6 +69,7 @@ class TileRunner:
         self.device = device
         self.buckets = bucket_sizes(tile, spec)
         self.trace_count = 0
+        self.conv_algorithm = conv_algorithm = resolve_conv_algorithm(conv_algorithm, device.platform)
         self._weights = jax.device_put(prepare_weights(spec, weights, conv_algorithm), device)
 
         def forward(w: Weights, x: jax.Array, valid: jax.Array) -> jax.Array:
@@ -164,9 +165,12 @@ def _place(
         band[:, q * s : q * s + width] = tiles[k, :out_h, :width]
 
 
-def upscale_untiled(spec: NetworkSpec, weights: Weights, image: Array32) -> Array32:
-    """Reference path: the whole image in one call (compiles per image size; tests and small images)."""
+def upscale_untiled(
+    spec: NetworkSpec, weights: Weights, image: Array32, conv_algorithm: ConvAlgorithm = "direct"
+) -> Array32:
+    """Reference path: the whole image in one call (compiles per image size; tests and small images).
+    `weights` must hold the transforms `conv_algorithm` needs (`prepare_weights`)."""
     c = spec.context
     padded = np.pad(image, ((c, c), (c, c), (0, 0)), mode="edge")
-    out = apply_network(spec, jax.tree.map(jnp.asarray, weights), jnp.asarray(padded[None]))
+    out = apply_network(spec, jax.tree.map(jnp.asarray, weights), jnp.asarray(padded[None]), conv_algorithm)
     return np.asarray(out[0], dtype=np.float32)

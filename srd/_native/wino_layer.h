@@ -1,0 +1,44 @@
+// One Winograd F(6x6, 3x3) convolution layer: shapes, pointers and the per-ISA block functions.
+#pragma once
+
+namespace srd_wino {
+
+constexpr int kNR = 32;  // output channels per packed weight panel (U is [64][cout_padded / kNR][cin][kNR])
+
+// Floats between consecutive transformed positions (planes) of a block's V or M: one cache line more than
+// the data, so that the 64 planes, often a multiple of 4 KiB apart otherwise, do not all fall into the
+// same L1 cache set when a tile's 64 values are stored or loaded.
+inline long plane_size(int rows, int channels) { return static_cast<long>(rows) * channels + 16; }
+
+// Scratch floats one block of `rows` tiles needs: V and M.
+inline long scratch_size(int rows, int cin, int cout_padded) {
+  return 64 * (plane_size(rows, cin) + plane_size(rows, cout_padded));
+}
+
+enum Activation { kNone = 0, kReLU = 1, kLeakyReLU = 2 };
+
+struct Layer {
+  const float* x;  // N x h x w x cin (NHWC)
+  const float* u;  // packed transformed weights
+  const float* bias;  // cout, or null
+  float* y;  // N x oh x ow x cout
+  int n, h, w, cin, cout, cout_padded;
+  int oh, ow, th, tw;  // output size and 6x6 tiles per image
+  int pad_top, pad_left;
+  int act;
+  float slope;
+  long tiles() const { return static_cast<long>(n) * th * tw; }
+};
+
+// Each ISA namespace provides run_block (transform in, multiply, transform out for one block of tiles;
+// scratch holds 64 * roundup(nb, MR) * (cin + cout_padded) floats) and block_rows (its MR).
+#define SRD_WINO_DECLARE(ns)                                          \
+  namespace ns {                                                      \
+  void run_block(const Layer& L, long block, int nb, float* scratch); \
+  int block_rows();                                                   \
+  }
+SRD_WINO_DECLARE(avx512)
+SRD_WINO_DECLARE(avx2)
+SRD_WINO_DECLARE(generic)
+
+}  // namespace srd_wino

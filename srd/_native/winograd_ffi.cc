@@ -1,0 +1,203 @@
+// XLA FFI custom call "srd_winograd_f63": a stride-1 3x3 convolution (+ bias + activation) run as
+// Winograd F(6x6, 3x3) on the CPU, spread over XLA's intra-op thread pool. Also the CPython module
+// `srd._winograd`, which hands the handler to JAX (jax.ffi.register_ffi_target) and reports the ISA.
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "wino_layer.h"
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
+
+namespace srd_wino {
+namespace {
+
+enum Isa : int64_t { kAuto = 0, kGeneric = 1, kAvx2 = 2, kAvx512 = 3 };
+
+bool isa_supported(int64_t isa) {
+  switch (isa) {
+    case kGeneric:
+      return true;
+#if defined(__x86_64__)
+    case kAvx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case kAvx512:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw");
+#endif
+    default:
+      return false;
+  }
+}
+
+int64_t best_isa() {
+  for (int64_t isa : {kAvx512, kAvx2})
+    if (isa_supported(isa)) return isa;
+  return kGeneric;
+}
+
+using BlockFn = void (*)(const Layer&, long, int, float*);
+
+struct Kernel {
+  BlockFn run;
+  int mr;
+};
+
+Kernel kernel_for(int64_t isa) {
+  switch (isa) {
+#if defined(__x86_64__)
+    case kAvx512:
+      return {avx512::run_block, avx512::block_rows()};
+    case kAvx2:
+      return {avx2::run_block, avx2::block_rows()};
+#endif
+    default:
+      return {generic::run_block, generic::block_rows()};
+  }
+}
+
+// Tiles per block: as many as keep V and M (64 floats per tile per input and output channel) within
+// about 1 MiB, so that a block's intermediates stay in L2; at least one register block.
+int default_block(const Layer& L, int mr) {
+  const long per_tile = 64L * (L.cin + L.cout_padded) * static_cast<long>(sizeof(float));
+  const long fit = (1L << 20) / per_tile;
+  const long rounded = std::max<long>(mr, fit / mr * mr);
+  return static_cast<int>(std::min<long>(rounded, 16L * mr));
+}
+
+// Blocks are claimed from a shared counter by the calling thread and by pool workers; the caller works
+// too, so the layer finishes even when no pool thread is free, and waits only for blocks already claimed.
+struct Job {
+  Layer layer;
+  Kernel kernel;
+  int nb;
+  long blocks;
+  std::atomic<long> next{0};
+  std::atomic<long> done{0};
+  std::mutex mu;
+  std::condition_variable cv;
+
+  void work() {
+    thread_local std::vector<float> scratch;
+    const long rows = (nb + kernel.mr - 1) / kernel.mr * kernel.mr;
+    const size_t need = static_cast<size_t>(scratch_size(static_cast<int>(rows), layer.cin, layer.cout_padded));
+    if (scratch.size() < need) scratch.resize(need);
+    for (long b; (b = next.fetch_add(1)) < blocks;) {
+      kernel.run(layer, b, nb, scratch.data());
+      if (done.fetch_add(1) + 1 == blocks) {
+        std::lock_guard<std::mutex> lock(mu);
+        cv.notify_all();
+      }
+    }
+  }
+};
+
+ffi::Error winograd_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> u,
+                         ffi::Buffer<ffi::F32> bias, ffi::ResultBuffer<ffi::F32> y, int64_t pad_top,
+                         int64_t pad_left, int64_t activation, float slope, int64_t isa, int64_t block) {
+  const auto xd = x.dimensions(), ud = u.dimensions(), yd = y->dimensions();
+  if (xd.size() != 4 || ud.size() != 4 || yd.size() != 4 || bias.dimensions().size() != 1)
+    return ffi::Error::InvalidArgument("srd_winograd_f63: x, u, y must be 4-D and bias 1-D");
+  Layer L{};
+  L.n = static_cast<int>(xd[0]);
+  L.h = static_cast<int>(xd[1]);
+  L.w = static_cast<int>(xd[2]);
+  L.cin = static_cast<int>(xd[3]);
+  L.oh = static_cast<int>(yd[1]);
+  L.ow = static_cast<int>(yd[2]);
+  L.cout = static_cast<int>(yd[3]);
+  L.cout_padded = static_cast<int>(ud[1] * ud[3]);
+  if (ud[0] != 64 || ud[2] != L.cin || ud[3] != kNR || yd[0] != xd[0] || L.cout > L.cout_padded)
+    return ffi::Error::InvalidArgument("srd_winograd_f63: u must be [64][cout/32][cin][32] for x and y");
+  if (L.cin % 16 != 0 || L.cout % 16 != 0)
+    return ffi::Error::InvalidArgument("srd_winograd_f63: channel counts must be multiples of 16");
+  if (bias.element_count() != 0 && bias.element_count() != static_cast<size_t>(L.cout))
+    return ffi::Error::InvalidArgument("srd_winograd_f63: bias must be empty or have cout elements");
+  if (activation < kNone || activation > kLeakyReLU)
+    return ffi::Error::InvalidArgument("srd_winograd_f63: unknown activation");
+  const int64_t chosen = isa == kAuto ? best_isa() : isa;
+  if (!isa_supported(chosen)) return ffi::Error::InvalidArgument("srd_winograd_f63: ISA not supported here");
+  if (L.n == 0 || L.oh <= 0 || L.ow <= 0) return ffi::Error::Success();
+  L.x = x.typed_data();
+  L.u = u.typed_data();
+  L.bias = bias.element_count() ? bias.typed_data() : nullptr;
+  L.y = y->typed_data();
+  L.th = (L.oh + 5) / 6;
+  L.tw = (L.ow + 5) / 6;
+  L.pad_top = static_cast<int>(pad_top);
+  L.pad_left = static_cast<int>(pad_left);
+  L.act = static_cast<int>(activation);
+  L.slope = slope;
+
+  auto job = std::make_shared<Job>();
+  job->layer = L;
+  job->kernel = kernel_for(chosen);
+  job->nb = block > 0 ? static_cast<int>(block) : default_block(L, job->kernel.mr);
+  job->blocks = (L.tiles() + job->nb - 1) / job->nb;
+  // The calling thread works too, so it plus num_threads() - 1 pool threads fill the pool's cores (one
+  // more would only contend with them).
+  const long helpers = std::min<long>(pool.num_threads() - 1, job->blocks - 1);
+  for (long i = 0; i < helpers; ++i) pool.Schedule([job] { job->work(); });
+  job->work();
+  std::unique_lock<std::mutex> lock(job->mu);
+  job->cv.wait(lock, [&] { return job->done.load() == job->blocks; });
+  return ffi::Error::Success();
+}
+
+}  // namespace
+}  // namespace srd_wino
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SrdWinogradF63, srd_wino::winograd_impl,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Attr<int64_t>("pad_top")
+                                  .Attr<int64_t>("pad_left")
+                                  .Attr<int64_t>("activation")
+                                  .Attr<float>("slope")
+                                  .Attr<int64_t>("isa")
+                                  .Attr<int64_t>("block"));
+
+namespace {
+
+PyObject* py_handler(PyObject*, PyObject*) {
+  return PyCapsule_New(reinterpret_cast<void*>(SrdWinogradF63), nullptr, nullptr);
+}
+
+PyObject* py_isa_supported(PyObject*, PyObject* arg) {
+  const long isa = PyLong_AsLong(arg);
+  if (isa == -1 && PyErr_Occurred()) return nullptr;
+  return PyBool_FromLong(srd_wino::isa_supported(isa));
+}
+
+PyObject* py_best_isa(PyObject*, PyObject*) { return PyLong_FromLong(srd_wino::best_isa()); }
+
+PyMethodDef methods[] = {
+    {"handler", py_handler, METH_NOARGS, "The XLA FFI handler of srd_winograd_f63, as a PyCapsule."},
+    {"isa_supported", py_isa_supported, METH_O, "Whether this CPU runs the kernel built for an ISA code."},
+    {"best_isa", py_best_isa, METH_NOARGS, "The ISA code the kernel uses when asked for 0 (auto)."},
+    {nullptr, nullptr, 0, nullptr}};
+
+PyModuleDef module = {PyModuleDef_HEAD_INIT, "srd._winograd",
+                      "Native Winograd F(6x6, 3x3) convolution for XLA on CPU.", -1, methods};
+
+}  // namespace
+
+PyMODINIT_FUNC PyInit__winograd() {
+  PyObject* m = PyModule_Create(&module);
+  if (m == nullptr) return nullptr;
+  if (PyModule_AddIntConstant(m, "NR", srd_wino::kNR) < 0) return nullptr;
+  return m;
+}

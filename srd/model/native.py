@@ -1,0 +1,105 @@
+"""The native Winograd F(6x6, 3x3) convolution (srd/_native, an XLA FFI custom call) from JAX.
+
+On the CPU, a stride-1 3x3 convolution whose input and output channel counts are multiples of 16 can run
+as `srd_winograd_f63`: 5x fewer multiplies than direct convolution, with the transforms and the 64
+matmuls of a block of tiles kept in cache (see srd/_native/wino_kernel.inc). Weights are transformed and
+packed once at load (`pack_kernel`). The extension is optional at build time; `available()` says
+whether it was built and loads.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from types import ModuleType
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpy.typing as npt
+
+from srd.model.winograd import transform_kernel
+
+TARGET = "srd_winograd_f63"
+ISA_CODES = {"auto": 0, "generic": 1, "avx2": 2, "avx512": 3}
+ACTIVATION_CODES = {"none": 0, "relu": 1, "leaky_relu": 2}
+CHANNEL_MULTIPLE = 16
+
+
+@cache
+def _module() -> ModuleType | None:
+    try:
+        from srd import _winograd  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    jax.ffi.register_ffi_target(TARGET, _winograd.handler(), platform="cpu")
+    module: ModuleType = _winograd
+    return module
+
+
+def available() -> bool:
+    """Whether the native kernel was built and is registered with XLA."""
+    return _module() is not None
+
+
+def isa_supported(isa: str) -> bool:
+    """Whether this CPU runs the kernel variant for `isa` ("generic", "avx2", "avx512")."""
+    module = _module()
+    return module is not None and bool(module.isa_supported(ISA_CODES[isa]))
+
+
+def best_isa() -> str:
+    """The kernel variant "auto" picks on this CPU."""
+    module = _module()
+    if module is None:
+        raise RuntimeError("srd's native Winograd kernel is not built")
+    code = int(module.best_isa())
+    return next(name for name, value in ISA_CODES.items() if value == code)
+
+
+def supports(in_channels: int, out_channels: int) -> bool:
+    """Whether a stride-1 3x3 layer with these channel counts can run natively."""
+    return in_channels % CHANNEL_MULTIPLE == 0 and out_channels % CHANNEL_MULTIPLE == 0
+
+
+def pack_kernel(w: npt.ArrayLike) -> npt.NDArray[np.float32]:
+    """HWIO 3x3 weights -> U = G g G^T of F(6,3), packed as [64][ceil(O/32)][I][32] (zero-padded)."""
+    nr = 32
+    u = transform_kernel(w, 6)  # 64 x I x O
+    positions, cin, cout = u.shape
+    padded = -(-cout // nr) * nr
+    u = np.pad(u, ((0, 0), (0, 0), (0, padded - cout)))
+    return np.ascontiguousarray(u.reshape(positions, cin, padded // nr, nr).transpose(0, 2, 1, 3))
+
+
+def conv3x3(
+    x: jax.Array,
+    packed: jax.Array,
+    bias: jax.Array | None,
+    out_channels: int,
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0),
+    activation: str = "none",
+    slope: float = 0.0,
+    isa: str = "auto",
+    block: int = 0,
+) -> jax.Array:
+    """act(conv3x3(x, w) + bias), NHWC float32, zero padding `pads` (top, bottom, left, right)."""
+    if _module() is None:
+        raise RuntimeError("srd's native Winograd kernel is not built")
+    top, bottom, left, right = pads
+    n, h, w, _ = x.shape
+    shape = (n, h + top + bottom - 2, w + left + right - 2, out_channels)
+    out = jax.ShapeDtypeStruct(shape, jnp.float32)  # type: ignore[no-untyped-call]
+    b = jnp.zeros((0,), jnp.float32) if bias is None else bias.astype(jnp.float32)
+    call = jax.ffi.ffi_call(TARGET, out)
+    result: jax.Array = call(
+        x.astype(jnp.float32),
+        packed,
+        b,
+        pad_top=np.int64(top),
+        pad_left=np.int64(left),
+        activation=np.int64(ACTIVATION_CODES[activation]),
+        slope=np.float32(slope),
+        isa=np.int64(ISA_CODES[isa]),
+        block=np.int64(block),
+    )
+    return result
