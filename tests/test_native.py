@@ -15,6 +15,8 @@ from srd.model.graph import Activation, Conv, NetworkSpec
 from srd.model.network import (
     activate,
     apply_network,
+    conv2d,
+    native_subpixel_kernel,
     prepare_weights,
     resolve_conv_algorithm,
     uses_native,
@@ -140,14 +142,55 @@ def test_bad_shapes_are_errors() -> None:
 
 
 def test_which_layers_run_natively() -> None:
-    """3x3 stride-1 layers with channels in multiples of 16 and a fused activation; nothing else."""
+    """3x3 stride-1 layers with a fused activation, whatever their channel counts, and transposed layers
+    whose sub-pixel form is a 3x3 convolution; nothing else."""
     conv = Conv("c", "x", "y", (3, 3), activation=Activation.LEAKY_RELU, slope=0.1)
-    assert uses_native(conv, 32, 64)
-    assert not uses_native(conv, 3, 32)  # first layers: too few channels to win
-    assert not uses_native(conv, 64, 3)
-    assert not uses_native(Conv("c", "x", "y", (3, 3), activation=Activation.SIGMOID), 32, 32)
-    assert not uses_native(Conv("c", "x", "y", (2, 2), (2, 2)), 32, 32)
-    assert not uses_native(Conv("c", "x", "y", (4, 4), (2, 2), transposed=True), 32, 32)
+    assert uses_native(conv)
+    assert not uses_native(Conv("c", "x", "y", (3, 3), activation=Activation.SIGMOID))
+    assert not uses_native(Conv("c", "x", "y", (2, 2), (2, 2)))
+    w4 = np.zeros((4, 4, 8, 3), np.float32)
+    upconv7_last = Conv("c", "x", "y", (4, 4), (2, 2), (3, 3, 3, 3), transposed=True)
+    sub = native_subpixel_kernel(upconv7_last, w4)
+    assert not uses_native(upconv7_last) and sub is not None and sub.shape == (3, 3, 8, 12)
+    w2 = np.zeros((2, 2, 8, 3), np.float32)
+    assert native_subpixel_kernel(Conv("c", "x", "y", (2, 2), (2, 2), transposed=True), w2) is None
+    uncropped = Conv("c", "x", "y", (4, 4), (2, 2), transposed=True)  # needs padding: lax.conv
+    assert native_subpixel_kernel(uncropped, w4) is None
+
+
+@pytest.mark.parametrize(("cin", "cout"), [(1, 32), (3, 16), (64, 3), (5, 12), (17, 33)])
+def test_channel_counts_that_are_not_multiples_of_16(cin: int, cout: int) -> None:
+    """The kernel pads input channels to 16 and output channels to 32 inside: first and last layers
+    (1 or 3 channels) and odd counts give the reference result."""
+    x, k, b = _case(3, 2, 19, 14, cin, cout)
+    ref = _reference(x, k, b, (1, 1, 1, 1))
+    for isa in ISAS:
+        out = native.conv3x3(
+            jnp.asarray(x), jnp.asarray(native.pack_kernel(k)), jnp.asarray(b), cout, (1, 1, 1, 1), isa=isa
+        )
+        np.testing.assert_allclose(np.asarray(out), ref, atol=2e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("pads", [(3, 3, 3, 3), (1, 1, 1, 1)])
+def test_transposed_conv_as_native_subpixel_conv(pads: tuple[int, int, int, int]) -> None:
+    """A 4x4 stride-2 transposed convolution (upconv_7's last layer, cropped by 3; cunet's by 1) run as
+    a native 3x3 convolution over all four phases plus depth-to-space equals lax.conv's."""
+    rng = np.random.default_rng(4)
+    x = jnp.asarray(rng.random((1, 13, 10, 32), dtype=np.float32))
+    w = (rng.standard_normal((4, 4, 32, 3)) / 20).astype(np.float32)
+    b = rng.standard_normal(3).astype(np.float32)
+    op = Conv("c", "x", "y", (4, 4), (2, 2), pads, transposed=True)
+    spec = NetworkSpec("t", (op,), "x", "y", 32, 3, 2, 0)
+    layer = {
+        k: jnp.asarray(v) for k, v in prepare_weights(spec, {"c": {"w": w, "b": b}}, "native")["c"].items()
+    }
+    direct = np.asarray(conv2d(x, jnp.asarray(w), jnp.asarray(b), op, "direct"))
+    if native_subpixel_kernel(op, w) is None:
+        assert "native" not in layer
+        return
+    fast = np.asarray(conv2d(x, layer["w"], layer["b"], op, "native", layer))
+    assert fast.shape == direct.shape
+    np.testing.assert_allclose(fast, direct, atol=2e-5)
 
 
 def test_auto_means_native_on_cpu_only() -> None:

@@ -22,7 +22,8 @@ struct Layer {
   const float* u;  // packed transformed weights
   const float* bias;  // cout, or null
   float* y;  // N x oh x ow x cout
-  int n, h, w, cin, cout, cout_padded;
+  int n, h, w, cin, cout;
+  int cin_padded, cout_padded;  // as packed in u: cin to a multiple of 16, cout of kNR (zero weights)
   int oh, ow, th, tw;  // output size and 6x6 tiles per image
   int pad_top, pad_left;
   int act;

@@ -68,7 +68,7 @@ Kernel kernel_for(int64_t isa) {
 // Tiles per block: as many as keep V and M (64 floats per tile per input and output channel) within
 // about 1 MiB, so that a block's intermediates stay in L2; at least one register block.
 int default_block(const Layer& L, int mr) {
-  const long per_tile = 64L * (L.cin + L.cout_padded) * static_cast<long>(sizeof(float));
+  const long per_tile = 64L * (L.cin_padded + L.cout_padded) * static_cast<long>(sizeof(float));
   const long fit = (1L << 20) / per_tile;
   const long rounded = std::max<long>(mr, fit / mr * mr);
   return static_cast<int>(std::min<long>(rounded, 16L * mr));
@@ -89,7 +89,7 @@ struct Job {
   void work() {
     thread_local std::vector<float> scratch;
     const long rows = (nb + kernel.mr - 1) / kernel.mr * kernel.mr;
-    const size_t need = static_cast<size_t>(scratch_size(static_cast<int>(rows), layer.cin, layer.cout_padded));
+    const size_t need = static_cast<size_t>(scratch_size(static_cast<int>(rows), layer.cin_padded, layer.cout_padded));
     if (scratch.size() < need) scratch.resize(need);
     for (long b; (b = next.fetch_add(1)) < blocks;) {
       kernel.run(layer, b, nb, scratch.data());
@@ -116,10 +116,12 @@ ffi::Error winograd_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buf
   L.ow = static_cast<int>(yd[2]);
   L.cout = static_cast<int>(yd[3]);
   L.cout_padded = static_cast<int>(ud[1] * ud[3]);
-  if (ud[0] != 64 || ud[2] != L.cin || ud[3] != kNR || yd[0] != xd[0] || L.cout > L.cout_padded)
-    return ffi::Error::InvalidArgument("srd_winograd_f63: u must be [64][cout/32][cin][32] for x and y");
-  if (L.cin % 16 != 0 || L.cout % 16 != 0)
-    return ffi::Error::InvalidArgument("srd_winograd_f63: channel counts must be multiples of 16");
+  L.cin_padded = static_cast<int>(ud[2]);
+  if (ud[0] != 64 || ud[3] != kNR || L.cin_padded % 16 != 0 || L.cin_padded < L.cin ||
+      L.cin_padded >= L.cin + 16 || L.cout > L.cout_padded || L.cout_padded >= L.cout + kNR ||
+      yd[0] != xd[0])
+    return ffi::Error::InvalidArgument(
+        "srd_winograd_f63: u must be [64][ceil(cout/32)][cin rounded up to 16][32] for x and y");
   if (bias.element_count() != 0 && bias.element_count() != static_cast<size_t>(L.cout))
     return ffi::Error::InvalidArgument("srd_winograd_f63: bias must be empty or have cout elements");
   if (activation < kNone || activation > kLeakyReLU)

@@ -1,8 +1,9 @@
 """The native Winograd F(6x6, 3x3) convolution (srd/_native, an XLA FFI custom call) from JAX.
 
-On the CPU, a stride-1 3x3 convolution whose input and output channel counts are multiples of 16 can run
-as `srd_winograd_f63`: 5x fewer multiplies than direct convolution, with the transforms and the 64
-matmuls of a block of tiles kept in cache (see srd/_native/wino_kernel.inc). Weights are transformed and
+On the CPU, a stride-1 3x3 convolution can run as `srd_winograd_f63`: 5x fewer multiplies than direct
+convolution, with the transforms and the 64 matmuls of a block of tiles kept in cache (see
+srd/_native/wino_kernel.inc). Channel counts are padded inside the kernel (inputs to a multiple of 16,
+outputs to 32), so layers with 1 or 3 channels run natively too. Weights are transformed and
 packed once at load (`pack_kernel`). The extension is optional at build time; `available()` says
 whether it was built and loads.
 """
@@ -22,7 +23,8 @@ from srd.model.winograd import transform_kernel
 TARGET = "srd_winograd_f63"
 ISA_CODES = {"auto": 0, "generic": 1, "avx2": 2, "avx512": 3}
 ACTIVATION_CODES = {"none": 0, "relu": 1, "leaky_relu": 2}
-CHANNEL_MULTIPLE = 16
+IN_MULTIPLE = 16  # the kernel's packed input channels
+OUT_PANEL = 32  # its packed output channels (one register block's width)
 
 
 @cache
@@ -56,19 +58,16 @@ def best_isa() -> str:
     return next(name for name, value in ISA_CODES.items() if value == code)
 
 
-def supports(in_channels: int, out_channels: int) -> bool:
-    """Whether a stride-1 3x3 layer with these channel counts can run natively."""
-    return in_channels % CHANNEL_MULTIPLE == 0 and out_channels % CHANNEL_MULTIPLE == 0
-
-
 def pack_kernel(w: npt.ArrayLike) -> npt.NDArray[np.float32]:
-    """HWIO 3x3 weights -> U = G g G^T of F(6,3), packed as [64][ceil(O/32)][I][32] (zero-padded)."""
-    nr = 32
+    """HWIO 3x3 weights -> U = G g G^T of F(6,3), packed as [64][ceil(O/32)][I'][32], I' = I rounded up
+    to 16; the padding is zeros."""
     u = transform_kernel(w, 6)  # 64 x I x O
     positions, cin, cout = u.shape
-    padded = -(-cout // nr) * nr
-    u = np.pad(u, ((0, 0), (0, 0), (0, padded - cout)))
-    return np.ascontiguousarray(u.reshape(positions, cin, padded // nr, nr).transpose(0, 2, 1, 3))
+    cin_padded = -(-cin // IN_MULTIPLE) * IN_MULTIPLE
+    cout_padded = -(-cout // OUT_PANEL) * OUT_PANEL
+    u = np.pad(u, ((0, 0), (0, cin_padded - cin), (0, cout_padded - cout)))
+    panels = u.reshape(positions, cin_padded, cout_padded // OUT_PANEL, OUT_PANEL)
+    return np.ascontiguousarray(panels.transpose(0, 2, 1, 3))
 
 
 def conv3x3(

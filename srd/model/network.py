@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpy.typing as npt
 from jax import lax
 
 from srd.model import native
@@ -29,6 +30,7 @@ from srd.model.winograd import (
     EpilogueFn,
     depth_to_space,
     subpixel_kernel,
+    subpixel_offsets,
     transform_kernel,
     transform_kernel_traced,
     winograd_conv3x3,
@@ -73,9 +75,8 @@ def conv2d(
     def epilogue(y: jax.Array) -> jax.Array:
         return activate(y if b is None else y + b, op.activation, op.slope)
 
-    if conv_algorithm == "native" and prepared is not None and "native" in prepared:
-        out_channels = w.shape[3]
-        return native.conv3x3(x, prepared["native"], b, out_channels, op.pads, op.activation.value, op.slope)
+    if conv_algorithm == "native":
+        return _native_conv(x, w, b, op, prepared or {}, epilogue)
     if conv_algorithm == "winograd":
         return _fast_conv(x, w, op, prepared or {}, epilogue)
     return epilogue(_direct_conv(x, w, op))
@@ -96,6 +97,48 @@ def _direct_conv(x: jax.Array, w: jax.Array, op: Conv) -> jax.Array:
     )
 
 
+def _native_conv(
+    x: jax.Array,
+    w: jax.Array,
+    b: jax.Array | None,
+    op: Conv,
+    prepared: Mapping[str, jax.Array],
+    epilogue: EpilogueFn,
+) -> jax.Array:
+    act = op.activation.value
+    if "native" in prepared and op.transposed:
+        # The sub-pixel form: a 3x3 stride-1 convolution producing every output phase, then depth-to-space.
+        phases = op.stride[0] * op.stride[1] * w.shape[3]
+        y = native.conv3x3(
+            x, prepared["native"], prepared.get("native_b"), phases, (0, 0, 0, 0), act, op.slope
+        )
+        return depth_to_space(y, op.stride)
+    if "native" in prepared:
+        return native.conv3x3(x, prepared["native"], b, w.shape[3], op.pads, act, op.slope)
+    if "subpixel" in prepared:
+        return epilogue(depth_to_space(x @ prepared["subpixel"][0, 0], op.stride))
+    return epilogue(_direct_conv(x, w, op))
+
+
+def native_subpixel_kernel(op: Conv, w: npt.NDArray[np.float32]) -> npt.NDArray[np.float32] | None:
+    """For "native": a transposed convolution's sub-pixel form when that is a 3x3 stride-1 convolution
+    needing no extra padding (upconv_7's and cunet's 4x4 stride-2 layers), else None."""
+    if not op.transposed or op.activation.value not in native.ACTIVATION_CODES:
+        return None
+    if subpixel_offsets(op.kernel, op.stride, op.pads) != (0, 0):
+        return None
+    kernel = np.asarray(subpixel_kernel(jnp.asarray(w), op.kernel, op.stride, op.pads))
+    if kernel.shape[:2] != (3, 3):
+        return None
+    # The sub-pixel output must be the transposed convolution's output exactly, for any input size.
+    for size in (10, 11):
+        transposed_h = (size - 1) * op.stride[0] + op.kernel[0] - op.pads[0] - op.pads[1]
+        transposed_w = (size - 1) * op.stride[1] + op.kernel[1] - op.pads[2] - op.pads[3]
+        if (transposed_h, transposed_w) != ((size - 2) * op.stride[0], (size - 2) * op.stride[1]):
+            return None
+    return kernel
+
+
 def resolve_conv_algorithm(conv_algorithm: ConvAlgorithm, platform: str) -> ConvAlgorithm:
     """What "auto" means on a JAX platform: the native kernel on the CPU when it is built, else direct.
     Asking for "native" where it cannot run is an error rather than a silent fallback."""
@@ -107,11 +150,10 @@ def resolve_conv_algorithm(conv_algorithm: ConvAlgorithm, platform: str) -> Conv
     return conv_algorithm
 
 
-def uses_native(op: Conv, in_channels: int, out_channels: int) -> bool:
+def uses_native(op: Conv) -> bool:
     """Whether "native" runs this layer with srd's Winograd F(6x6, 3x3) kernel (else lax.conv)."""
     square3 = op.kernel == (3, 3) and op.stride == (1, 1) and not op.transposed
-    fused = op.activation.value in native.ACTIVATION_CODES
-    return square3 and fused and native.supports(in_channels, out_channels)
+    return square3 and op.activation.value in native.ACTIVATION_CODES
 
 
 def uses_winograd(op: Conv, in_channels: int) -> bool:
@@ -160,8 +202,17 @@ def prepare_weights(spec: NetworkSpec, weights: Weights, conv_algorithm: ConvAlg
         layer = prepared[op.name]
         w = np.asarray(layer["w"])
         if conv_algorithm == "native":
-            if uses_native(op, w.shape[2], w.shape[3]):
+            sub = native_subpixel_kernel(op, w)
+            if uses_native(op):
                 layer["native"] = native.pack_kernel(w)
+            elif sub is not None:
+                layer["native"] = native.pack_kernel(sub)
+                if "b" in layer:
+                    layer["native_b"] = np.tile(
+                        np.asarray(layer["b"], np.float32), op.stride[0] * op.stride[1]
+                    )
+            elif uses_subpixel_matmul(op):
+                layer["subpixel"] = np.asarray(subpixel_kernel(jnp.asarray(w), op.kernel, op.stride, op.pads))
         elif uses_winograd(op, w.shape[2]):
             layer["wino"] = transform_kernel(w, WINOGRAD_TILE)
         elif uses_subpixel_matmul(op):
