@@ -7,10 +7,12 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import yaml
 
 from srd.errors import ConfigError, FolderError
+from srd.model.graph import CONV_ALGORITHMS, DEFAULT_CONV_ALGORITHM, ConvAlgorithm
 
 DEFAULT_PATTERNS = ("*.png", "*.jpg", "*.jpeg", "*.webp", "*.bmp", "*.tif", "*.tiff", "*.gif")
 DEFAULT_IGNORE = (".*", "*.part", "*.tmp", "*.crdownload")
@@ -49,6 +51,7 @@ class EngineConfig:
     tile: int | None = None
     batch: int = 1
     compile_cache: Path | None = None
+    conv: ConvAlgorithm = DEFAULT_CONV_ALGORITHM
 
 
 @dataclass(frozen=True)
@@ -250,6 +253,7 @@ def _read_engine(section: _Section) -> EngineConfig:
         tile=section.optional_integer("tile", 16, 4096),
         batch=section.integer("batch", d.batch, 1, 256),
         compile_cache=section.path("compile_cache", required=False),
+        conv=cast(ConvAlgorithm, section.string("conv", d.conv, CONV_ALGORITHMS)),
     )
     section.finish()
     return cfg

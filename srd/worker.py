@@ -53,6 +53,7 @@ class WorkerSettings:
                 device=config.engine.device,
                 tile=config.engine.tile,
                 batch=config.engine.batch,
+                conv_algorithm=config.engine.conv,
             ),
             compile_cache=str(config.engine.compile_cache) if config.engine.compile_cache else None,
             log_format=config.logging.format,

@@ -13,6 +13,7 @@ from daemon_support import DaemonProcess, make_png, wait_for
 
 from srd.config import check_config_command, load_config, parse_config
 from srd.errors import ConfigError
+from srd.worker import WorkerSettings
 
 REPO = Path(__file__).resolve().parent.parent
 MINIMAL = "inbox: in\noutbox: out\nerrors: err\nwork: work\narchive: delete\n"
@@ -54,6 +55,7 @@ def test_defaults_fill_missing_sections(tmp_path: Path) -> None:
     assert config.watch.ignore == (".*", "*.part", "*.tmp", "*.crdownload")
     assert config.limits.attempts == 3
     assert config.engine.tile is None
+    assert config.engine.conv == "auto"
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
@@ -62,7 +64,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         "inbox: 3\noutbox: out\nerrors: err\nwork: w\narchive: a\nbogus: 1\n"
         "watch: {mode: fast, settle_seconds: -1, extra: 2}\n"
         "model: {scale: 3, tta: maybe}\n"
-        "engine: {tile: 2, batch: 0}\n"
+        "engine: {tile: 2, batch: 0, conv: fft}\n"
         "output: {name: '{foo}', format: gif}\n"
         "limits: [1]\n"
         "logging: {level: loud}\n"
@@ -80,6 +82,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         "At 'model.tta':",
         "At 'engine.tile':",
         "At 'engine.batch':",
+        "At 'engine.conv':",
         "At 'output.name':",
         "At 'output.format':",
         "At 'limits': expected a mapping",
@@ -147,3 +150,9 @@ def test_example_config_runs_as_is(tmp_path: Path) -> None:
         assert daemon.stop() == 0
     finally:
         DaemonProcess.reap_all()
+
+
+def test_engine_conv_reaches_the_worker(tmp_path: Path) -> None:
+    """engine.conv is handed to the worker's engine settings."""
+    config = parse_config(yaml.safe_load(MINIMAL + "engine: {conv: direct}\n"), tmp_path)
+    assert WorkerSettings.from_config(config).engine.conv_algorithm == "direct"

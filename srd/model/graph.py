@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +20,7 @@ ConvAlgorithm = Literal["auto", "direct", "native", "winograd"]
 # extension is built, else "direct" (lax.conv). "winograd" is the same algorithm written in jnp: exact but
 # memory-bound under XLA on the CPU (see bench/winograd_micro.py); kept as the portable reference.
 DEFAULT_CONV_ALGORITHM: ConvAlgorithm = "auto"
+CONV_ALGORITHMS: tuple[ConvAlgorithm, ...] = get_args(ConvAlgorithm)
 
 
 class Activation(Enum):

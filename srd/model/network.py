@@ -37,7 +37,6 @@ from srd.model.winograd import (
 )
 
 JaxWeights = Mapping[str, Mapping[str, jax.Array]]
-CONV_ALGORITHMS: tuple[ConvAlgorithm, ...] = ("auto", "direct", "native", "winograd")
 WINOGRAD_TILE = 4  # F(4x4, 3x3): 4x fewer multiplies than direct, float32 error ~1e-6 relative
 WINOGRAD_MIN_CHANNELS = 8  # below this the transforms cost more than the matmul saves
 _DIMS = ("NHWC", "HWIO", "NHWC")
