@@ -32,7 +32,7 @@ def _image(size: int, seed: int) -> Image.Image:
     return Image.fromarray(pixels)
 
 
-def _config(root: Path, model: str, cache: Path) -> Path:
+def _config(root: Path, model: str, cache: Path, png_level: int) -> Path:
     config = {
         "inbox": str(root / "inbox"),
         "outbox": str(root / "outbox"),
@@ -42,6 +42,7 @@ def _config(root: Path, model: str, cache: Path) -> Path:
         "watch": {"mode": "inotify", "settle_seconds": 0.2, "rescan_interval": 60},
         "model": {"name": model},
         "engine": {"compile_cache": str(cache)},
+        "output": {"png_level": png_level},
         "logging": {"format": "json", "level": "warning"},
     }
     path = root / "config.yaml"
@@ -101,13 +102,14 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--model", default="upconv7-art")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--png-level", type=int, default=4, help="output.png_level (zlib level)")
     args = parser.parse_args()
     load = os.getloadavg()[0]
     print(f"cpus={os.cpu_count()} model={args.model} images={args.count}x{args.size}px load={load:.1f}")
     root = Path(tempfile.mkdtemp(prefix="srd-bench-"))
     cache = root / "cache"
     try:
-        config = _config(root, args.model, cache)
+        config = _config(root, args.model, cache, args.png_level)
         cold = _Daemon(config, root)
         print(f"ready (cold compile cache): {cold.wait_ready():.2f} s")
         cold.stop()

@@ -60,6 +60,7 @@ class OutputConfig:
 
     format: str = "png"
     quality: int = 95
+    png_level: int = 4
     name: str = "{stem}"
 
 
@@ -275,6 +276,7 @@ def _read_output(section: _Section) -> OutputConfig:
     cfg = OutputConfig(
         format=section.string("format", d.format, ("png", "webp", "jpg")),
         quality=section.integer("quality", d.quality, 1, 100),
+        png_level=section.integer("png_level", d.png_level, 0, 9),
         name=name,
     )
     section.finish()

@@ -227,6 +227,7 @@ class Daemon:
             "temp": str(plan.temp),
             "format": self.config.output.format,
             "quality": self.config.output.quality,
+            "png_level": self.config.output.png_level,
             "max_pixels": limits.max_pixels,
             "max_bytes": limits.max_bytes,
         }

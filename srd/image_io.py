@@ -309,7 +309,9 @@ def quantize(x: FloatArray, maxv: int, dtype: type[np.unsignedinteger]) -> npt.N
     return scaled.astype(dtype)
 
 
-def encode_image(image: RasterImage, fmt: str = "png", *, quality: int = 95) -> bytes:
+def encode_image(
+    image: RasterImage, fmt: str = "png", *, quality: int = 95, png_level: int = PNG_LEVEL
+) -> bytes:
     """The complete file bytes of the image as PNG, WebP or JPEG.
 
     PNG keeps 16-bit images at 16 bits and alpha; JPEG is 8-bit and drops alpha (as waifu2x writes RGB
@@ -319,10 +321,12 @@ def encode_image(image: RasterImage, fmt: str = "png", *, quality: int = 95) -> 
     output_suffix(fmt)
     if not 1 <= quality <= 100:
         raise UsageError(f"quality must be 1..100, got {quality}")
+    if not 0 <= png_level <= 9:
+        raise UsageError(f"png_level must be 0..9, got {png_level}")
     planes = [image.pixels] if image.alpha is None else [image.pixels, image.alpha[..., None]]
     if fmt == "png" and image.bits == 16:
         samples16 = quantize(np.concatenate(planes, axis=2), 65535, np.uint16)
-        return encode_png16(samples16, image.icc_profile, level=PNG_LEVEL)
+        return encode_png16(samples16, image.icc_profile, level=png_level)
     if fmt == "jpg":
         planes = planes[:1]
     samples = quantize(np.concatenate(planes, axis=2), 255, np.uint8)
@@ -337,7 +341,7 @@ def encode_image(image: RasterImage, fmt: str = "png", *, quality: int = 95) -> 
     if fmt == "png":
         # zlib level 4: measured on upscaled art and photos, half the time of Pillow's default 6 for
         # files within 1.5% of its size (encoding is a quarter of a daemon job's time at level 6).
-        pil.save(out, format="PNG", compress_level=PNG_LEVEL, **options)
+        pil.save(out, format="PNG", compress_level=png_level, **options)
     elif fmt == "jpg":
         # 4:4:4: chroma subsampling would smear exactly the sharp edges an upscaler is for.
         pil.save(out, format="JPEG", quality=quality, subsampling=0, **options)

@@ -56,6 +56,7 @@ def test_defaults_fill_missing_sections(tmp_path: Path) -> None:
     assert config.limits.attempts == 3
     assert config.engine.tile is None
     assert config.engine.conv == "auto"
+    assert config.output.png_level == 4
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
@@ -65,7 +66,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         "watch: {mode: fast, settle_seconds: -1, extra: 2}\n"
         "model: {scale: 3, tta: maybe}\n"
         "engine: {tile: 2, batch: 0, conv: fft}\n"
-        "output: {name: '{foo}', format: gif}\n"
+        "output: {name: '{foo}', format: gif, png_level: 12}\n"
         "limits: [1]\n"
         "logging: {level: loud}\n"
     )
@@ -85,6 +86,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         "At 'engine.conv':",
         "At 'output.name':",
         "At 'output.format':",
+        "At 'output.png_level':",
         "At 'limits': expected a mapping",
         "At 'logging.level':",
     ]

@@ -476,3 +476,19 @@ def test_unknown_format_and_bad_quality_are_usage_errors() -> None:
         output_suffix("jpeg")
     with pytest.raises(UsageError):
         encode_image(image, "jpg", quality=0)
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_png_level_changes_size_not_pixels(bits: int) -> None:
+    """output.png_level trades file size for time: every level decodes to the same pixels, 0 stores raw."""
+    rng = np.random.default_rng(3)
+    smooth = np.linspace(0, 1, 64 * 64 * 3, dtype=np.float32).reshape(64, 64, 3)
+    image = RasterImage(
+        np.clip(smooth + rng.normal(0, 0.01, smooth.shape).astype(np.float32), 0, 1), bits=bits
+    )
+    files = {level: encode_image(image, "png", png_level=level) for level in (0, 1, 9)}
+    decoded = [np.asarray(Image.open(io.BytesIO(data))) for data in files.values()]
+    assert all(np.array_equal(decoded[0], other) for other in decoded[1:])
+    assert len(files[0]) > len(files[1]) >= len(files[9])
+    with pytest.raises(UsageError, match="png_level"):
+        encode_image(image, "png", png_level=10)
