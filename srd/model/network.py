@@ -114,9 +114,7 @@ def _native_conv(
         return depth_to_space(y, op.stride)
     if "native" in prepared:
         return native.conv3x3(x, prepared["native"], b, w.shape[3], op.pads, act, op.slope)
-    if "subpixel" in prepared:
-        return epilogue(depth_to_space(x @ prepared["subpixel"][0, 0], op.stride))
-    return epilogue(_direct_conv(x, w, op))
+    return _subpixel_or_direct(x, w, op, prepared, epilogue)
 
 
 def native_subpixel_kernel(op: Conv, w: npt.NDArray[np.float32]) -> npt.NDArray[np.float32] | None:
@@ -176,6 +174,12 @@ def _fast_conv(
         if u is None:
             u = transform_kernel_traced(w, WINOGRAD_TILE)
         return winograd_conv3x3(x, u, WINOGRAD_TILE, epilogue)
+    return _subpixel_or_direct(x, w, op, prepared, epilogue)
+
+
+def _subpixel_or_direct(
+    x: jax.Array, w: jax.Array, op: Conv, prepared: Mapping[str, jax.Array], epilogue: EpilogueFn
+) -> jax.Array:
     if uses_subpixel_matmul(op):
         # Each input pixel feeds its own stride x stride output block: one matmul, then depth-to-space.
         w1 = prepared.get("subpixel")
@@ -200,19 +204,14 @@ def prepare_weights(spec: NetworkSpec, weights: Weights, conv_algorithm: ConvAlg
             continue
         layer = prepared[op.name]
         w = np.asarray(layer["w"])
-        if conv_algorithm == "native":
-            sub = native_subpixel_kernel(op, w)
-            if uses_native(op):
-                layer["native"] = native.pack_kernel(w)
-            elif sub is not None:
-                layer["native"] = native.pack_kernel(sub)
-                if "b" in layer:
-                    layer["native_b"] = np.tile(
-                        np.asarray(layer["b"], np.float32), op.stride[0] * op.stride[1]
-                    )
-            elif uses_subpixel_matmul(op):
-                layer["subpixel"] = np.asarray(subpixel_kernel(jnp.asarray(w), op.kernel, op.stride, op.pads))
-        elif uses_winograd(op, w.shape[2]):
+        sub = native_subpixel_kernel(op, w) if conv_algorithm == "native" else None
+        if conv_algorithm == "native" and uses_native(op):
+            layer["native"] = native.pack_kernel(w)
+        elif sub is not None:
+            layer["native"] = native.pack_kernel(sub)
+            if "b" in layer:
+                layer["native_b"] = np.tile(np.asarray(layer["b"], np.float32), op.stride[0] * op.stride[1])
+        elif conv_algorithm == "winograd" and uses_winograd(op, w.shape[2]):
             layer["wino"] = transform_kernel(w, WINOGRAD_TILE)
         elif uses_subpixel_matmul(op):
             layer["subpixel"] = np.asarray(subpixel_kernel(jnp.asarray(w), op.kernel, op.stride, op.pads))
