@@ -1,0 +1,40 @@
+"""glibc malloc settings for a process that allocates and frees buffers of hundreds of MB over and over.
+
+XLA allocates each network call's activations afresh. glibc serves anything over 32 MB with its own mmap
+and unmaps it on free, so every call page-faults (and the kernel zeroes) every activation byte again:
+for upconv7-art on one 1024x1024 tile that was a third of the time (2.73 s -> 1.76 s with the settings
+below, `python bench/speed.py`). Serving big blocks from the heap and keeping up to 512 MB of freed
+memory for reuse removes that. Linux/glibc only; SRD_MALLOC_DEFAULTS=0, or any MALLOC_* / GLIBC_TUNABLES
+setting of the user's own, leaves malloc alone.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+
+M_TRIM_THRESHOLD = -1
+M_TOP_PAD = -2
+M_MMAP_MAX = -4
+SETTINGS = (
+    (M_MMAP_MAX, 0),  # no per-block mmap: big blocks come from the heap and are reused after free
+    (M_TRIM_THRESHOLD, 512 << 20),  # give memory back to the system only past 512 MB free at the top
+    (M_TOP_PAD, 64 << 20),  # grow the heap 64 MB at a time
+)
+
+
+def tune_malloc() -> bool:
+    """Apply SETTINGS through mallopt; False where that is not glibc or the user set their own."""
+    if os.environ.get("SRD_MALLOC_DEFAULTS", "1") == "0":
+        return False
+    if "GLIBC_TUNABLES" in os.environ or any(name.startswith("MALLOC_") for name in os.environ):
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+        libc.gnu_get_libc_version  # noqa: B018  (only glibc has it)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    return all(mallopt(option, value) == 1 for option, value in SETTINGS)
