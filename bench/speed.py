@@ -5,8 +5,8 @@ Run from the repository root: ``python bench/speed.py [--sizes 256 512] [--big] 
 Both run pinned to the same ``--threads`` cores (the process's CPU affinity is set before JAX starts,
 and ncnn gets ``num_threads`` equal to it, Winograd on, fp16/bf16/int8 off). For each model and size:
 
-- network: the best of ``--repeat`` timed runs after a warm-up (ncnn and srd taking turns, so load
-  from elsewhere hits both alike), the whole image as one tile. ncnn:
+- network: the best of ``--repeat`` timed runs after a warm-up (each side's runs back to back, see
+  ``best_times``), the whole image as one tile. ncnn:
   ``Extractor.extract`` on the padded float tile. srd: ``Engine.upscale`` with its tile set to the image
   size, so it is one jitted call plus srd's own padding and copies (slightly favours ncnn);
 - whole image: waifu2x-ncnn-vulkan's CPU path (400 px tiles, uint8 in and out) against
@@ -68,16 +68,18 @@ def test_image(size: int, source: Path | None, seed: int = 0) -> tuple[U8Image, 
 
 
 def best_times(repeat: int, runs: dict[str, Callable[[], object]]) -> dict[str, float]:
-    """Minimum wall time of each run over ``repeat`` rounds, after one untimed warm-up call of each.
+    """Minimum wall time of each run over ``repeat`` timed calls, after one untimed warm-up call.
 
-    The runs take turns within every round, so a burst of load from elsewhere on the machine hits
-    both sides alike instead of one of them.
+    Each side runs its calls back to back, as it would alone: both live in this process, and taking
+    turns call by call made each side's big allocations land in memory the other had just freed and
+    returned to the system (srd's cunet on one 1024 tile measured 6.8 s taking turns with ncnn, 4.3 s
+    alone). Load from elsewhere is then not shared alike: run on a quiet machine, and compare the
+    load average printed with each line.
     """
-    for run in runs.values():
-        run()
     best = dict.fromkeys(runs, float("inf"))
-    for _ in range(repeat):
-        for name, run in runs.items():
+    for name, run in runs.items():
+        run()
+        for _ in range(repeat):
             started = time.perf_counter()
             run()
             best[name] = min(best[name], time.perf_counter() - started)
