@@ -26,18 +26,26 @@ def chunk(kind: bytes, body: bytes) -> bytes:
 
 
 def filter_rows(rows: npt.NDArray[np.uint8], prev: npt.NDArray[np.uint8], bpp: int) -> bytes:
-    """Filter a block of rows, each with the filter type whose output has the least absolute sum."""
-    x = rows.astype(np.int16)
-    b = np.vstack([prev[None, :], rows[:-1]]).astype(np.int16)
+    """Filter a block of rows, each with the filter type whose output has the least absolute sum.
+
+    Filters are differences modulo 256, so they are computed in uint8 (wrapping); only the Paeth
+    predictor's choice needs signed 16-bit distances. A filtered byte v costs min(v, 256 - v), the
+    magnitude of v read as a signed byte, as in libpng's heuristic.
+    """
+    x = rows
+    b = np.vstack([prev[None, :], rows[:-1]])
     a = np.zeros_like(x)
     a[:, bpp:] = x[:, :-bpp]
     c = np.zeros_like(x)
     c[:, bpp:] = b[:, :-bpp]
-    p = a + b - c
-    pa, pb, pc = np.abs(p - a), np.abs(p - b), np.abs(p - c)
+    a16, b16, c16 = a.astype(np.int16), b.astype(np.int16), c.astype(np.int16)
+    pa = np.abs(b16 - c16)  # |p - a| with p = a + b - c
+    pb = np.abs(a16 - c16)  # |p - b|
+    pc = np.abs(a16 + b16 - 2 * c16)  # |p - c|
     paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
-    candidates = np.stack([x, x - a, x - b, x - ((a + b) >> 1), x - paeth]).astype(np.uint8)
-    cost = np.abs(candidates.view(np.int8).astype(np.int32)).sum(axis=2)
+    average = (a & b) + ((a ^ b) >> 1)  # floor((a + b) / 2) without leaving uint8
+    candidates = np.stack([x, x - a, x - b, x - average, x - paeth])
+    cost = np.minimum(candidates, -candidates).sum(axis=2, dtype=np.uint32)
     best = np.argmin(cost, axis=0)
     chosen = candidates[best, np.arange(rows.shape[0])]
     return np.hstack([best.astype(np.uint8)[:, None], chosen]).tobytes()
