@@ -1,4 +1,4 @@
-"""One 3x3 layer, direct (YNNPACK) against Winograd F(m x m, 3 x 3), timed alternately in one process.
+"""One 3x3 layer: direct (YNNPACK), Winograd F(m x m, 3 x 3) in jnp, and srd's native F(6x6) kernel.
 
 Run from the repository root: ``python bench/winograd_micro.py [--size 260] [--cin 128] [--cout 256]``.
 Each variant is compiled with its own YNNPACK fusion setting (jit compiler_options), warmed up, then the
@@ -20,6 +20,7 @@ import jax  # isort: skip
 import jax.numpy as jnp  # isort: skip
 from jax import lax  # isort: skip
 
+from srd.model import native  # isort: skip
 from srd.model.winograd import transform_kernel, winograd_conv3x3  # isort: skip
 
 _DIMS = ("NHWC", "HWIO", "NHWC")
@@ -50,6 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             variants[f"F({m}) {label}"] = jax.jit(
                 lambda x, u=u, m=m: winograd_conv3x3(x, u, m), compiler_options={_YNN: fusion}
             )
+    if native.available():
+        packed = jnp.asarray(native.pack_kernel(w))
+        variants["F(6) native (srd/_native)"] = jax.jit(lambda x: native.conv3x3(x, packed, None, args.cout))
     ref = np.asarray(variants["direct ynn=dot"](x))
     errors = {name: float(np.abs(np.asarray(f(x)) - ref).max()) for name, f in variants.items()}
     best = dict.fromkeys(variants, float("inf"))

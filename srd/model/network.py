@@ -1,4 +1,4 @@
-"""Run a `NetworkSpec` on NHWC input with `lax.conv_general_dilated`: a pure function of (weights, x)."""
+"""Run a `NetworkSpec` on NHWC input: `lax.conv_general_dilated`, or srd's native Winograd kernel on CPU."""
 
 from __future__ import annotations
 
@@ -66,9 +66,12 @@ def conv2d(
 ) -> jax.Array:
     """A convolution or transposed convolution with bias and activation, NHWC in and out.
 
-    "direct" is lax.conv as written. "winograd" runs stride-1 3x3 convolutions with 8 or more input
-    channels as Winograd F(4x4, 3x3) and kernel-equals-stride transposed convolutions as one matmul;
-    `prepared` holds that layer's transforms from `prepare_weights` (else they are traced).
+    "direct" is lax.conv as written. "native" runs the layers `prepare_weights` packed for srd's
+    Winograd F(6x6, 3x3) kernel there (3x3 stride-1 layers, and transposed ones through their sub-pixel
+    form) and the rest as "winograd" does its non-3x3 layers. "winograd" runs stride-1 3x3 convolutions
+    with 8 or more input channels as Winograd F(4x4, 3x3) in jnp and kernel-equals-stride transposed
+    convolutions as one matmul; `prepared` holds that layer's transforms from `prepare_weights` (else
+    they are traced).
     """
 
     def epilogue(y: jax.Array) -> jax.Array:
