@@ -59,15 +59,20 @@ def worker_pids(daemon: DaemonProcess) -> list[int]:
     return [int(e["pid"]) for e in daemon.events() if e.get("event") == "worker.ready"]
 
 
+def signal_worker_mid_job(tmp_path: Path, daemon: DaemonProcess, name: str, sig: signal.Signals) -> None:
+    """Drop an image big enough (about 1 s of network time) that `sig` reaches the worker mid-job, and
+    send it once the job is in flight."""
+    make_png(tmp_path / "inbox" / name, size=(768, 768), seed=1)
+    wait_for(lambda: status(tmp_path).get("in_flight"), 60, "the job to be in flight")
+    os.kill(worker_pids(daemon)[-1], sig)
+
+
 def test_killed_or_frozen_worker_is_restarted(tmp_path: Path, cache: Path) -> None:
     """A worker killed mid-job is restarted and the job retried; a frozen one is caught by its heartbeat."""
     limits = {"heartbeat_timeout": 5}
     config = write_config(tmp_path, cache, watch={"settle_seconds": 0.2}, limits=limits)
     daemon = DaemonProcess(config).wait_ready()
-    # Big enough (about 1 s of network time) that the kill lands while the job is still running.
-    make_png(tmp_path / "inbox" / "victim.png", size=(768, 768), seed=1)
-    wait_for(lambda: status(tmp_path).get("in_flight"), 60, "the job to be in flight")
-    os.kill(worker_pids(daemon)[-1], signal.SIGKILL)
+    signal_worker_mid_job(tmp_path, daemon, "victim.png", signal.SIGKILL)
     wait_for(daemon.job_lines, 120, "the victim.png job line")
     (line,) = daemon.job_lines()
     assert line["outcome"] == "ok" and line["attempts"] == 2
@@ -135,9 +140,7 @@ def test_worker_ignores_a_sigterm_meant_for_its_process_group(tmp_path: Path, ca
     """SIGTERM reaching the worker (a shell or `timeout` signalling the group) does not cut its job short."""
     config = write_config(tmp_path, cache, watch={"settle_seconds": 0.2})
     daemon = DaemonProcess(config).wait_ready()
-    make_png(tmp_path / "inbox" / "steady.png", size=(384, 384), seed=5)
-    wait_for(lambda: status(tmp_path).get("in_flight"), 60, "the job to be in flight")
-    os.kill(worker_pids(daemon)[-1], signal.SIGTERM)
+    signal_worker_mid_job(tmp_path, daemon, "steady.png", signal.SIGTERM)
     wait_for(daemon.job_lines, 120, "the steady.png job line")
     (line,) = daemon.job_lines()
     assert line["outcome"] == "ok" and line["attempts"] == 1
