@@ -1,8 +1,10 @@
-"""Build srd's one native piece: the Winograd convolution kernel, an XLA FFI custom call (srd/_native).
+"""Build srd's native pieces (srd/_native): the Winograd convolution kernel, an XLA FFI custom call, and
+the PNG row filter.
 
-Everything else about the package is in pyproject.toml. The extension needs a C++17 compiler and the XLA
-FFI headers that jaxlib ships (a build requirement). It is optional: where it cannot be built, srd
-installs without it and runs every convolution with lax.conv (`native.available()` is then False).
+Everything else about the package is in pyproject.toml. The Winograd extension needs a C++17 compiler and
+the XLA FFI headers that jaxlib ships (a build requirement); the filter needs a C compiler. Both are
+optional: where one cannot be built, srd installs without it and uses its pure Python/JAX equivalent
+(lax.conv for every convolution, numpy for PNG filtering), which gives the same results more slowly.
 """
 
 from pathlib import Path
@@ -32,4 +34,11 @@ winograd = Extension(
     optional=True,
 )
 
-setup(ext_modules=[winograd])
+png_filter = Extension(
+    "srd._pngfilter",
+    sources=[str(NATIVE / "png_filter.c")],
+    extra_compile_args=["-O3", "-fvisibility=hidden"],
+    optional=True,
+)
+
+setup(ext_modules=[winograd, png_filter])

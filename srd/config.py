@@ -13,6 +13,7 @@ import yaml
 
 from srd.errors import ConfigError, FolderError
 from srd.model.graph import CONV_ALGORITHMS, DEFAULT_CONV_ALGORITHM, ConvAlgorithm
+from srd.png_writer import DEFAULT_LEVEL, DEFAULT_STRATEGY, STRATEGIES
 
 DEFAULT_PATTERNS = ("*.png", "*.jpg", "*.jpeg", "*.webp", "*.bmp", "*.tif", "*.tiff", "*.gif")
 DEFAULT_IGNORE = (".*", "*.part", "*.tmp", "*.crdownload")
@@ -60,7 +61,8 @@ class OutputConfig:
 
     format: str = "png"
     quality: int = 95
-    png_level: int = 4
+    png_level: int = DEFAULT_LEVEL
+    png_strategy: str = DEFAULT_STRATEGY
     name: str = "{stem}"
 
 
@@ -277,6 +279,7 @@ def _read_output(section: _Section) -> OutputConfig:
         format=section.string("format", d.format, ("png", "webp", "jpg")),
         quality=section.integer("quality", d.quality, 1, 100),
         png_level=section.integer("png_level", d.png_level, 0, 9),
+        png_strategy=section.string("png_strategy", d.png_strategy, tuple(STRATEGIES)),
         name=name,
     )
     section.finish()

@@ -228,6 +228,7 @@ class Daemon:
             "format": self.config.output.format,
             "quality": self.config.output.quality,
             "png_level": self.config.output.png_level,
+            "png_strategy": self.config.output.png_strategy,
             "max_pixels": limits.max_pixels,
             "max_bytes": limits.max_bytes,
         }

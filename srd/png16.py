@@ -1,4 +1,4 @@
-"""16-bit colour PNG, which Pillow reads only as 8 bits and cannot write.
+"""16-bit colour PNG, which Pillow reads only as 8 bits and cannot write; and srd's PNG output at any depth.
 
 Reading reuses Pillow's own PNG decoder (zlib, the five row filters, Adam7 interlacing all in C) and only
 changes how the unfiltered bytes are unpacked: the rawmode "RGB;16B" keeps the high byte of each big-endian
@@ -6,7 +6,8 @@ sample and "RGB;16L" keeps the other byte, which in a big-endian file is the low
 both halves exactly. Gray + alpha (4 bytes a pixel) is decoded as 8-bit RGBA, which has the same pixel
 size, so the filters and interlacing see the same bytes.
 
-Writing uses srd.png_writer's numpy + zlib streaming encoder.
+Writing uses srd.png_writer's streaming encoder (C or numpy filters + zlib) for 8- and 16-bit files alike:
+with its C filter and zlib's RLE strategy it is 4-5x faster than Pillow's PNG encoder at the same size.
 pypng would do both jobs but runs its filters in pure Python, seconds per megapixel; this stays in C.
 """
 
@@ -18,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageFile
 
-from srd.png_writer import PngStreamWriter
+from srd.png_writer import DEFAULT_LEVEL, DEFAULT_STRATEGY, PngStreamWriter
 
 Uint16Array = npt.NDArray[np.uint16]
 
@@ -53,11 +54,19 @@ def decode_png16(data: bytes, rawmode: str) -> Uint16Array:
     return ((high << 8) | low).astype(np.uint16)
 
 
-def encode_png16(samples: Uint16Array, icc_profile: bytes | None = None, *, level: int = 6) -> bytes:
-    """A complete 16-bit PNG of H x W x C samples (C = 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA)."""
+def encode_png(
+    samples: npt.NDArray[np.uint8] | Uint16Array,
+    icc_profile: bytes | None = None,
+    *,
+    level: int = DEFAULT_LEVEL,
+    strategy: str = DEFAULT_STRATEGY,
+) -> bytes:
+    """A complete PNG of H x W x C samples (C = 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA), 8-bit for uint8
+    samples and 16-bit for uint16."""
     H, W, C = samples.shape
+    bits = 16 if samples.dtype == np.uint16 else 8
     buffer = io.BytesIO()
-    writer = PngStreamWriter(buffer, W, H, C, 16, icc_profile, level=level)
+    writer = PngStreamWriter(buffer, W, H, C, bits, icc_profile, level=level, strategy=strategy)
     writer.write_rows(samples)
     writer.close()
     return buffer.getvalue()

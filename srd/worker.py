@@ -287,7 +287,13 @@ def run_job(engine: Any, spec: dict[str, Any]) -> Message:
         input_bytes = os.lstat(spec["input"]).st_size
         image = read_image(Path(spec["input"]), max_pixels=spec["max_pixels"], max_bytes=spec["max_bytes"])
         upscaled = engine.upscale(image)
-        data = encode_image(upscaled, spec["format"], quality=spec["quality"], png_level=spec["png_level"])
+        data = encode_image(
+            upscaled,
+            spec["format"],
+            quality=spec["quality"],
+            png_level=spec["png_level"],
+            png_strategy=spec["png_strategy"],
+        )
         write_file_synced(Path(spec["temp"]), data)
     except InputError as exc:
         return "failed", {"permanent": True, "type": type(exc).__name__, "message": str(exc)}

@@ -57,6 +57,7 @@ def test_defaults_fill_missing_sections(tmp_path: Path) -> None:
     assert config.engine.tile is None
     assert config.engine.conv == "auto"
     assert config.output.png_level == 4
+    assert config.output.png_strategy == "rle"
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
@@ -66,7 +67,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         "watch: {mode: fast, settle_seconds: -1, extra: 2}\n"
         "model: {scale: 3, tta: maybe}\n"
         "engine: {tile: 2, batch: 0, conv: fft}\n"
-        "output: {name: '{foo}', format: gif, png_level: 12}\n"
+        "output: {name: '{foo}', format: gif, png_level: 12, png_strategy: zstd}\n"
         "limits: [1]\n"
         "logging: {level: loud}\n"
     )
@@ -87,6 +88,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         "At 'output.name':",
         "At 'output.format':",
         "At 'output.png_level':",
+        "At 'output.png_strategy':",
         "At 'limits': expected a mapping",
         "At 'logging.level':",
     ]

@@ -21,7 +21,7 @@ from srd.errors import (
     UsageError,
 )
 from srd.image_io import encode_image, output_suffix, read_image
-from srd.png16 import encode_png16
+from srd.png16 import encode_png
 from srd.raster import RasterImage
 
 LIMIT = 10_000_000
@@ -230,7 +230,7 @@ def test_png16_writer_is_read_by_pillow(tmp_path: Path) -> None:
     """Our 16-bit gray PNG (all five row filters in play) decodes in Pillow to the same samples."""
     samples = _random16((40, 33, 1))
     samples[:20] = np.cumsum(_rng().integers(0, 100, (20, 33, 1)), axis=1)
-    with Image.open(io.BytesIO(encode_png16(samples, SRGB))) as im:
+    with Image.open(io.BytesIO(encode_png(samples, SRGB))) as im:
         assert im.mode == "I;16" and im.info["icc_profile"] == SRGB
         np.testing.assert_array_equal(np.asarray(im), samples[..., 0])
 
@@ -492,3 +492,5 @@ def test_png_level_changes_size_not_pixels(bits: int) -> None:
     assert len(files[0]) > len(files[1]) >= len(files[9])
     with pytest.raises(UsageError, match="png_level"):
         encode_image(image, "png", png_level=10)
+    with pytest.raises(UsageError, match="png_strategy"):
+        encode_image(image, "png", png_strategy="zstd")
