@@ -59,6 +59,7 @@ class Daemon:
         self.ready: deque[SettledFile] = deque()
         self.ready_paths: set[Path] = set()
         self.in_flight: dict[str, Job] = {}
+        self.held: Job | None = None  # claimed, waiting for the worker to be free to run it alone
         self.signals = 0
         self.state = "starting"
         self.done = self.failed = 0
@@ -114,7 +115,7 @@ class Daemon:
             self._on_worker_event(event)
         if self.supervisor.state == "stopped" and self.signals == 0:
             self.supervisor.start()
-        if self.supervisor.state == "idle" and self.signals == 0:
+        if self.supervisor.accepting and self.signals == 0:
             self._dispatch_next()
         self._report()
 
@@ -204,9 +205,14 @@ class Daemon:
         return None
 
     def _dispatch_next(self) -> None:
-        job = self._next_job()
+        job = self.held if self.held is not None else self._next_job()
         if job is None:
             return
+        if self.in_flight and (job.solo or any(other.solo for other in self.in_flight.values())):
+            # A job that was beside another when the worker died runs alone, so a second loss is its own.
+            self.held = job
+            return
+        self.held = None
         if job.attempts >= self.config.limits.attempts:
             reason = f"gave up after {job.attempts} attempts (the worker crashed, hung or was killed)"
             self._fail(job, "AttemptsExhausted", reason)
@@ -236,7 +242,8 @@ class Daemon:
         self.supervisor.submit(job.job_id, spec)
 
     def _on_worker_event(self, event: WorkerEvent) -> None:
-        job = self.in_flight.pop(event.job_id, None) if event.job_id else None
+        jobs = [job for job_id in event.job_ids if (job := self.in_flight.pop(job_id, None)) is not None]
+        job = jobs[0] if jobs else None
         if event.kind == "ready":
             self.worker_start_failures = 0
             log.info("worker.ready", **event.payload)
@@ -249,7 +256,7 @@ class Daemon:
         elif event.kind == "failed" and job is not None:
             self._failed(job, event.payload)
         elif event.kind in ("crashed", "timeout", "hung", "start_timeout"):
-            self._worker_lost(event, job)
+            self._worker_lost(event, jobs)
 
     def _worker_cannot_start(self, payload: dict[str, Any]) -> None:
         if payload["type"] in _SETTINGS_ERRORS:
@@ -292,13 +299,26 @@ class Daemon:
             log.warning("job.retry", input=job.rel_path, error=reason, attempts=job.attempts)
             self.retry.append(job)
 
-    def _worker_lost(self, event: WorkerEvent, job: Job | None) -> None:
-        log.error("worker.lost", reason=event.kind, input=job.rel_path if job else None, **event.payload)
-        if job is not None and job.attempts >= self.config.limits.attempts:
-            reason = f"gave up after {job.attempts} attempts; the last one ended with the worker {event.kind}"
-            self._fail(job, "AttemptsExhausted", reason)
-        elif job is not None:
-            self.retry.append(job)
+    def _worker_lost(self, event: WorkerEvent, jobs: list[Job]) -> None:
+        inputs = [job.rel_path for job in jobs]
+        log.error("worker.lost", reason=event.kind, input=", ".join(inputs) or None, **event.payload)
+        if len(jobs) > 1:
+            # Two jobs were in flight (one encoding, one computing): either may be to blame. Neither loses
+            # an attempt; both run again alone, where a loss is counted against the job that caused it.
+            for job in jobs:
+                job.attempts -= 1
+                job.solo = True
+                with contextlib.suppress(OSError):
+                    job.save()
+                log.warning("job.retry_alone", input=job.rel_path, attempts=job.attempts, job_id=job.job_id)
+                self.retry.append(job)
+            return
+        lost = jobs[0] if jobs else None
+        if lost is not None and lost.attempts >= self.config.limits.attempts:
+            reason = f"gave up after {lost.attempts} attempts; the last one ended with the worker {event.kind}"
+            self._fail(lost, "AttemptsExhausted", reason)
+        elif lost is not None:
+            self.retry.append(lost)
         elif event.payload.get("phase") == "starting":
             # Counted across restarts, reset by the next "ready": a worker that never starts stops the daemon.
             self.worker_start_failures += 1
@@ -351,19 +371,24 @@ class Daemon:
         )
         self.notifier.ready(self._status_line())
 
+    def _waiting(self) -> int:
+        return len(self.ready) + len(self.retry) + (self.held is not None)
+
     def _status_line(self) -> str:
-        waiting = len(self.ready) + len(self.retry)
+        waiting = self._waiting()
         busy = len(self.in_flight)
         return f"{self.state}: {waiting} waiting, {busy} in flight, {self.done} done, {self.failed} failed"
 
     def status_document(self) -> dict[str, Any]:
-        job = next(iter(self.in_flight.values()), None)
-        since = round(time.time() - self.supervisor.job_elapsed())
+        in_flight = [
+            {"input": job.rel_path, "job_id": job.job_id, "since": round(self.supervisor.job_started(job_id))}
+            for job_id, job in self.in_flight.items()
+        ]
         return {
             "state": self.state,
             "started_at": self.started_at,
-            "queue": {"waiting": len(self.ready) + len(self.retry), "settling": len(self.tracker)},
-            "in_flight": {"input": job.rel_path, "job_id": job.job_id, "since": since} if job else None,
+            "queue": {"waiting": self._waiting(), "settling": len(self.tracker)},
+            "in_flight": in_flight,
             "done": self.done,
             "failed": self.failed,
             "last_error": self.last_error,
@@ -388,13 +413,13 @@ class Daemon:
     # -- stopping ------------------------------------------------------------------------------------------
 
     def shutdown(self) -> None:
-        """Stop taking jobs; let the current one finish within stop_grace, else leave it in work/."""
+        """Stop taking jobs; let those in flight finish within stop_grace, else leave them in work/."""
         self.state = "stopping"
         self.notifier.stopping(self._status_line())
         log.info("daemon.stopping", in_flight=len(self.in_flight), grace=self.config.limits.stop_grace)
         self.watcher.stop()
         deadline = time.monotonic() + self.config.limits.stop_grace
-        while self.supervisor.state == "busy" and self.signals < 2 and time.monotonic() < deadline:
+        while self.supervisor.jobs and self.signals < 2 and time.monotonic() < deadline:
             for event in self.supervisor.poll(LOOP_TICK):
                 self._on_worker_event(event)
             self._report()

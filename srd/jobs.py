@@ -41,6 +41,7 @@ class Job:
     claimed_at: float
     attempts: int = 0
     output: str | None = None  # the published output, recorded before the temporary name is removed
+    solo: bool = False  # run alone: it was in flight beside another job when the worker was lost
 
     @property
     def input_path(self) -> Path:
@@ -126,6 +127,7 @@ def load_job(directory: Path) -> Job | None:
             claimed_at=float(document["claimed_at"]),
             attempts=int(document.get("attempts", 0)),
             output=document.get("output"),
+            solo=bool(document.get("solo", False)),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return _job_without_record(directory)

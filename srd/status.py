@@ -64,7 +64,9 @@ def format_status(document: dict[str, Any], now: float) -> tuple[str, bool]:
     alive = document.get("state") != "stopped" and _pid_alive(document.get("pid")) and age < STALE_AFTER
     state = document.get("state", "unknown") if alive else f"not running (last state {document.get('state')})"
     queue = document.get("queue", {})
-    in_flight = document.get("in_flight")
+    in_flight = document.get("in_flight") or []
+    if isinstance(in_flight, dict):  # an older srd wrote its one job in flight as a mapping
+        in_flight = [in_flight]
     last_error = document.get("last_error")
     lines = [
         f"state:      {state}",
@@ -73,7 +75,7 @@ def format_status(document: dict[str, Any], now: float) -> tuple[str, bool]:
         f"watcher:    {document.get('observer')}",
         f"queue:      {queue.get('waiting', 0)} waiting, {queue.get('settling', 0)} settling",
         "in flight:  "
-        + (f"{in_flight['input']} for {now - in_flight['since']:.0f} s" if in_flight else "nothing"),
+        + (", ".join(f"{job['input']} for {now - job['since']:.0f} s" for job in in_flight) or "nothing"),
         f"done:       {document.get('done', 0)}",
         f"failed:     {document.get('failed', 0)}",
         "last error: "

@@ -27,7 +27,7 @@ def test_status_file_round_trip_and_print(tmp_path: Path, capsys: pytest.Capture
     document = {
         "state": "running",
         "queue": {"waiting": 4, "settling": 1},
-        "in_flight": {"input": "sub/a.png", "job_id": "j", "since": time.time() - 3},
+        "in_flight": [{"input": "sub/a.png", "job_id": "j", "since": time.time() - 3}],
         "done": 7,
         "failed": 2,
         "last_error": {"input": "b.png", "reason": "text, not an image", "type": "X", "at": "now"},
