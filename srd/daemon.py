@@ -315,7 +315,9 @@ class Daemon:
             return
         lost = jobs[0] if jobs else None
         if lost is not None and lost.attempts >= self.config.limits.attempts:
-            reason = f"gave up after {lost.attempts} attempts; the last one ended with the worker {event.kind}"
+            reason = (
+                f"gave up after {lost.attempts} attempts; the last one ended with the worker {event.kind}"
+            )
             self._fail(lost, "AttemptsExhausted", reason)
         elif lost is not None:
             self.retry.append(lost)

@@ -378,7 +378,7 @@ def compute_job(engine: Any, spec: dict[str, Any]) -> Computed | Message:
     """Decode and upscale one input; an error becomes a "failed" message."""
     started = time.monotonic()
     try:
-        _inject_test_fault(Path(spec["input"]).name)  # test-only: a no-op unless SRD_TEST_FAULT is set
+        _inject_test_fault(Path(spec["input"]).name, "compute")  # test-only: no-op unless SRD_TEST_FAULT
         input_bytes = os.lstat(spec["input"]).st_size
         image = read_image(Path(spec["input"]), max_pixels=spec["max_pixels"], max_bytes=spec["max_bytes"])
         upscaled = engine.upscale(image)
@@ -391,6 +391,7 @@ def finish_job(computed: Computed) -> Message:
     """Encode a computed job into its fsynced temporary output; an error becomes a "failed" message."""
     spec, upscaled = computed.spec, computed.upscaled
     try:
+        _inject_test_fault(Path(spec["input"]).name, "encode")
         data = encode_image(
             upscaled,
             spec["format"],
@@ -433,13 +434,18 @@ def _failure(spec: dict[str, Any], exc: Exception) -> Message:
 TEST_FAULT_VARIABLE = "SRD_TEST_FAULT"
 
 
-def _inject_test_fault(name: str) -> None:
+SLOW_WRITE_SECONDS = 5.0
+
+
+def _inject_test_fault(name: str, stage: str) -> None:
     """Fault injection for the reliability tests (tests/test_chaos.py, bench/chaos.py); off by default.
 
-    SRD_TEST_FAULT=ACTION:NAME[,ACTION:NAME...] makes the worker misbehave on the input file called NAME:
-    `kill` (SIGKILL itself, as the OOM killer would), `abort` (SIGABRT, as a crashing native library
-    would) or `hang` (block forever while the heartbeat goes on, as a stuck computation would). Only the
-    worker reads it, from the environment the admin started the daemon with; an inbox writer cannot set it.
+    SRD_TEST_FAULT=ACTION:NAME[,ACTION:NAME...] makes the worker misbehave on the input file called NAME.
+    When the job starts (stage "compute"): `kill` (SIGKILL itself, as the OOM killer would), `abort`
+    (SIGABRT, as a crashing native library would) or `hang` (block forever while the heartbeat goes on,
+    as a stuck computation would). When its output is encoded (stage "encode"): `slow_write` (take
+    SLOW_WRITE_SECONDS longer, as a slow disk would, so the next job computes meanwhile). Only the worker
+    reads it, from the environment the admin started the daemon with; an inbox writer cannot set it.
     """
     actions = [
         action
@@ -449,7 +455,10 @@ def _inject_test_fault(name: str) -> None:
         if target == name
     ]
     action = actions[0] if actions else None
-    if action == "kill":
+    if stage == "encode":
+        if action == "slow_write":
+            time.sleep(SLOW_WRITE_SECONDS)
+    elif action == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
     elif action == "abort":
         os.abort()

@@ -214,13 +214,44 @@ def test_worker_killed_aborting_or_hanging_on_one_file_quarantines_it(tmp_path: 
         document = json.loads(report.read_text())
         assert document["error_type"] == "AttemptsExhausted" and document["attempts"] == 2, document
     wait_for((tmp_path / "outbox" / "fine.png").exists, 60, "fine.png output")
-    reasons = sorted(e["reason"] for e in daemon.events() if e.get("event") == "worker.lost")
-    assert reasons == ["crashed"] * 4 + ["timeout"] * 2
+    # Losses while it ran alone are each file's own; one beside another job's encode is nobody's (below).
+    lost = [(e["input"], e["reason"]) for e in daemon.events() if e.get("event") == "worker.lost"]
+    alone = sorted(loss for loss in lost if "," not in loss[0])
+    assert (
+        alone
+        == [("aborted.png", "crashed")] * 2 + [("hung.png", "timeout")] * 2 + [("killed.png", "crashed")] * 2
+    )
     exit_codes = {e.get("exitcode") for e in daemon.events() if e.get("event") == "worker.lost"}
     assert {-9, -6} <= exit_codes
     assert daemon.process.poll() is None
     assert daemon.stop() == 0
     assert_each_input_once(tmp_path, names)
+
+
+def test_a_worker_lost_with_two_jobs_in_flight_blames_neither(tmp_path: Path, cache: Path) -> None:
+    """The worker encodes one job while it computes the next. When it dies then, either may be at fault:
+    neither loses an attempt, both run again alone, and only the one that kills it alone is quarantined,
+    even with a single attempt allowed."""
+    faults = "slow_write:writing.png,kill:killer.png"
+    config = write_config(tmp_path, cache, watch={"settle_seconds": 0.2}, limits={"attempts": 1})
+    daemon = DaemonProcess(config, env={"SRD_TEST_FAULT": faults}).wait_ready()
+    make_png(tmp_path / "inbox" / "writing.png", seed=1)
+    # writing.png is computed in a moment, then spends SLOW_WRITE_SECONDS being encoded: the daemon hands
+    # the worker killer.png meanwhile, whose first step kills it with both jobs in flight.
+    wait_for(lambda: status(tmp_path).get("in_flight"), 60, "writing.png to be in flight")
+    make_png(tmp_path / "inbox" / "killer.png", seed=2)
+    report = tmp_path / "errors" / "killer.png.error.json"
+    wait_for(report.exists, 120, "killer.png.error.json")
+    wait_for((tmp_path / "outbox" / "writing.png").exists, 60, "writing.png output")
+    assert daemon.stop() == 0
+    document = json.loads(report.read_text())
+    assert document["error_type"] == "AttemptsExhausted" and document["attempts"] == 1, document
+    lost = [e["input"] for e in daemon.events() if e.get("event") == "worker.lost"]
+    assert lost == ["writing.png, killer.png", "killer.png"], "the retried jobs must each run alone"
+    retried = sorted(e["input"] for e in daemon.events() if e.get("event") == "job.retry_alone")
+    assert retried == ["killer.png", "writing.png"]
+    (line,) = [j for j in daemon.job_lines() if j["outcome"] == "ok"]
+    assert line["input"] == "writing.png" and line["attempts"] == 1
 
 
 def fill(folder: Path) -> Path:
