@@ -119,11 +119,14 @@ def ncnn_upscaler(model: str, scale: int, threads: int) -> Upscaler:
     return load_peer(model, -1, scale, num_threads=threads).process
 
 
-def srd_upscaler(model: str, scale: int, tile: int | None) -> Upscaler:
+def srd_upscaler(model: str, scale: int, tile: int | None, conv: str = "auto") -> Upscaler:
     """srd's public engine API, RGB in and 8-bit RGB out (rounded half up like srd's encoder)."""
     from srd.engine import Engine, EngineSettings  # late: absent before the engine lands
 
-    engine = Engine(EngineSettings(model=model, noise=-1, scale=scale, tta=False, tile=tile, batch=1))
+    settings = EngineSettings(
+        model=model, noise=-1, scale=scale, tta=False, tile=tile, batch=1, conv_algorithm=conv
+    )
+    engine = Engine(settings)
     engine.warmup()
 
     def upscale(rgb: U8Image) -> U8Image:
@@ -133,6 +136,15 @@ def srd_upscaler(model: str, scale: int, tile: int | None) -> Upscaler:
         return pixels_out
 
     return upscale
+
+
+def bf16_unavailable() -> str | None:
+    """None when srd's bfloat16 kernel (--conv native-bf16) runs here, otherwise why not."""
+    from srd.model import native
+
+    if not native.available():
+        return "srd's native kernel is not built"
+    return None if native.bf16_supported() else "this CPU (or kernel) offers no AMX-BF16"
 
 
 def srd_available() -> str | None:
@@ -168,6 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--srd-tile", type=int, default=None, help="srd's tile (default: the engine's own)")
     parser.add_argument("--no-srd", action="store_true", help="skip srd even when srd.engine is present")
     parser.add_argument("--per-image", action="store_true", help="also print every image's PSNR")
+    parser.add_argument(
+        "--no-bf16", action="store_true", help="skip the bfloat16 rows (srd --conv native-bf16)"
+    )
     args = parser.parse_args(argv)
     scale: int = args.scale
     sets = {name: load_set(args.data / name) for name in SETS}
@@ -181,6 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     runner_names = ["ncnn"] if why_no_srd is not None else ["srd", "ncnn"]
     columns = [f"{set_name} {runner}" for set_name in SETS for runner in runner_names]
     print(f"{'model (noise -1)':<26}" + "".join(f"{c:>13}" for c in columns) + "   gap, seconds")
+    float32_means: dict[str, list[float]] = {}
     for model in args.models:
         results: dict[str, dict[str, list[tuple[str, float]]]] = {}
         seconds: dict[str, float] = {}
@@ -199,6 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             for runner in runner_names
         ]
         timing = " ".join(f"{runner}={seconds[runner]:.1f}" for runner in runner_names)
+        if "srd" in runner_names:
+            float32_means[model] = [means[i] for i in range(0, len(means), len(runner_names))]
         if len(runner_names) == 2:
             gap = max(abs(means[i] - means[i + 1]) for i in range(0, len(means), 2))
             timing = f"|srd-ncnn| <= {gap:.3f} dB   " + timing
@@ -209,7 +227,39 @@ def main(argv: Sequence[str] | None = None) -> int:
                     print(f"    {runner} {set_name}: " + " ".join(f"{n}={p:.3f}" for n, p in rows))
     if why_no_srd is not None:
         print(f"srd columns skipped: {why_no_srd}")
+    elif not args.no_bf16:
+        print_bf16_rows(sets, scale, args.models, args.srd_tile, float32_means)
     return 0
+
+
+def print_bf16_rows(
+    sets: dict[str, list[tuple[str, U8Image]]],
+    scale: int,
+    models: Sequence[str],
+    tile: int | None,
+    float32_means: dict[str, list[float]],
+) -> None:
+    """srd with bfloat16 matmuls (--conv native-bf16) and its PSNR cost against srd's float32 rows."""
+    why = bf16_unavailable()
+    if why is not None:
+        print(f"bfloat16 rows skipped: {why}")
+        return
+    columns = [f"{set_name} bf16" for set_name in SETS] + [f"{set_name} cost" for set_name in SETS]
+    print(f"{'srd --conv native-bf16':<26}" + "".join(f"{c:>13}" for c in columns) + "   seconds")
+    for model in models:
+        upscale = srd_upscaler(model, scale, tile, "native-bf16")
+        started = time.perf_counter()
+        results = score_model(sets, scale, upscale)
+        seconds = time.perf_counter() - started
+        means = [float(np.mean([p for _, p in results[set_name]])) for set_name in SETS]
+        costs = [f32 - bf16 for f32, bf16 in zip(float32_means[model], means, strict=True)]
+        print(
+            f"{'  ' + model:<26}"
+            + "".join(f"{v:>13.2f}" for v in means)
+            + "".join(f"{v:>13.3f}" for v in costs)
+            + f"   {seconds:.1f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

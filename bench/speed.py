@@ -89,10 +89,12 @@ def best_times(repeat: int, runs: dict[str, Callable[[], object]]) -> dict[str, 
 class SrdRunner:
     """srd's public engine for one model and tile, warmed up, on float pixels made once from 8 bits."""
 
-    def __init__(self, model: str, tile: int | None, rgb: U8Image) -> None:
+    def __init__(self, model: str, tile: int | None, rgb: U8Image, conv: str = "auto") -> None:
         from srd.engine import Engine, EngineSettings  # late: JAX must start after pin_cores
 
-        settings = EngineSettings(model=model, noise=-1, scale=2, tta=False, tile=tile, batch=1, device="cpu")
+        settings = EngineSettings(
+            model=model, noise=-1, scale=2, tta=False, tile=tile, batch=1, device="cpu", conv_algorithm=conv
+        )
         self.engine = Engine(settings)
         self.engine.warmup()
         self.image = RasterImage(pixels=rgb.astype(np.float32) / np.float32(255.0))
@@ -126,11 +128,11 @@ def bench_one(model: str, size: int, args: argparse.Namespace) -> str:
             args.repeat, {"net": lambda: peer_one.run_float(tile), "whole": lambda: peer_full.process(image)}
         )
         return f"{model:<12}{size:>6}{t['net']:>9.3f}{'-':>22}{t['whole']:>10.3f}{'-':>22}   {label}, {load}"
-    srd_one = SrdRunner(model, size, image)
+    srd_one = SrdRunner(model, size, image, args.conv)
     net = best_times(args.repeat, {"ncnn": lambda: peer_one.run_float(tile), "srd": srd_one.run})
     one_diff = max_diff(srd_one.output_u8(), peer_one.process(image))
     del srd_one  # one big-tile engine at a time: cunet at 1024 is several GB
-    srd_full = SrdRunner(model, args.srd_tile, image)
+    srd_full = SrdRunner(model, args.srd_tile, image, args.conv)
     whole = best_times(args.repeat, {"ncnn": lambda: peer_full.process(image), "srd": srd_full.run})
     whole_diff = max_diff(srd_full.output_u8(), peer_full.process(image))
     return (
@@ -151,11 +153,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE, help="source photo (noise if absent)")
     parser.add_argument("--srd-tile", type=int, default=None, help="srd's tile for the whole-image run")
     parser.add_argument("--no-srd", action="store_true", help="time ncnn alone")
+    parser.add_argument(
+        "--conv",
+        default="auto",
+        help="srd's convolution (as `srd upscale --conv`): native-bf16 times its bfloat16 kernel (then the"
+        " diff column shows bfloat16's rounding too)",
+    )
     args = parser.parse_args(argv)
     cores = pin_cores(args.threads)
     sizes = [*args.sizes, *([1024] if args.big else [])]
     print(
-        f"os.cpu_count()={os.cpu_count()}, pinned to cores {cores}, threads={args.threads}, fp32, best of "
+        f"os.cpu_count()={os.cpu_count()}, pinned to cores {cores}, threads={args.threads}, srd --conv "
+        f"{args.conv} (ncnn fp32), best of "
         f"{args.repeat} after warm-up; XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}"
     )
     print(

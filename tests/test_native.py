@@ -217,3 +217,12 @@ def test_networks_native_within_a_tenth_of_a_level(model: str, noise: int, size:
     fast = np.asarray(apply_network(spec, prepared, x, "native"))
     assert fast.shape == direct.shape
     assert np.abs(fast - direct).max() < 0.1 / 255
+
+
+def test_native_bf16_is_refused_without_amx(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the CPU has no AMX-BF16 (or Linux does not grant it), native-bf16 is an error, not a
+    silent float32 run."""
+    monkeypatch.setattr(native, "bf16_supported", lambda: False)
+    with pytest.raises(ValueError, match="AMX"):
+        resolve_conv_algorithm("native-bf16", "cpu")
+    assert resolve_conv_algorithm("native", "cpu") == "native"

@@ -1,6 +1,8 @@
 // One Winograd F(6x6, 3x3) convolution layer: shapes, pointers and the per-ISA block functions.
 #pragma once
 
+#include <cstdint>
+
 namespace srd_wino {
 
 constexpr int kNR = 32;  // output channels per packed weight panel (U is [64][cout_padded / kNR][cin][kNR])
@@ -19,7 +21,8 @@ enum Activation { kNone = 0, kReLU = 1, kLeakyReLU = 2 };
 
 struct Layer {
   const float* x;  // N x h x w x cin (NHWC)
-  const float* u;  // packed transformed weights
+  const float* u;  // packed transformed weights (float32 kernels)
+  const uint16_t* u16;  // or, for the AMX kernel, packed as bfloat16 pairs (see wino_amx.cc)
   const float* bias;  // cout, or null
   float* y;  // N x oh x ow x cout
   int n, h, w, cin, cout;
@@ -38,6 +41,7 @@ struct Layer {
   void run_block(const Layer& L, long block, int nb, float* scratch); \
   int block_rows();                                                   \
   }
+SRD_WINO_DECLARE(amx)
 SRD_WINO_DECLARE(avx512)
 SRD_WINO_DECLARE(avx2)
 SRD_WINO_DECLARE(generic)

@@ -15,10 +15,14 @@ import numpy as np
 import numpy.typing as npt
 
 Weights = dict[str, dict[str, npt.NDArray[np.float32]]]
-ConvAlgorithm = Literal["auto", "direct", "native", "winograd"]
+# Weights plus each layer's prepared kernels: float32, except bfloat16 ones packed as uint16 bits.
+PreparedWeights = dict[str, dict[str, npt.NDArray[np.float32] | npt.NDArray[np.uint16]]]
+ConvAlgorithm = Literal["auto", "direct", "native", "native-bf16", "winograd"]
 # "auto" is "native" (srd's own Winograd F(6x6, 3x3) kernel, an XLA custom call) on the CPU when the
-# extension is built, else "direct" (lax.conv). "winograd" is the same algorithm written in jnp: exact but
-# memory-bound under XLA on the CPU (see bench/winograd_micro.py); kept as the portable reference.
+# extension is built, else "direct" (lax.conv). "native-bf16" is the native kernel with its big layers'
+# matmuls in bfloat16 on AMX tiles (Intel Sapphire Rapids and later): faster, slightly less exact, only on
+# request. "winograd" is the same algorithm written in jnp: exact but memory-bound under XLA on the CPU
+# (see bench/winograd_micro.py); kept as the portable reference.
 DEFAULT_CONV_ALGORITHM: ConvAlgorithm = "auto"
 CONV_ALGORITHMS: tuple[ConvAlgorithm, ...] = get_args(ConvAlgorithm)
 

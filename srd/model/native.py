@@ -21,10 +21,12 @@ import numpy.typing as npt
 from srd.model.winograd import transform_kernel
 
 TARGET = "srd_winograd_f63"
-ISA_CODES = {"auto": 0, "generic": 1, "avx2": 2, "avx512": 3}
+TARGET_BF16 = "srd_winograd_f63_bf16"
+ISA_CODES = {"auto": 0, "generic": 1, "avx2": 2, "avx512": 3, "amx": 4}
 ACTIVATION_CODES = {"none": 0, "relu": 1, "leaky_relu": 2}
 IN_MULTIPLE = 16  # the kernel's packed input channels
 OUT_PANEL = 32  # its packed output channels (one register block's width)
+IN_MULTIPLE_BF16 = 32  # the AMX kernel's: one tile row is 32 bfloat16 input channels
 
 
 @cache
@@ -34,6 +36,7 @@ def _module() -> ModuleType | None:
     except ImportError:
         return None
     jax.ffi.register_ffi_target(TARGET, _winograd.handler(), platform="cpu")
+    jax.ffi.register_ffi_target(TARGET_BF16, _winograd.handler_bf16(), platform="cpu")
     module: ModuleType = _winograd
     return module
 
@@ -49,8 +52,13 @@ def isa_supported(isa: str) -> bool:
     return module is not None and bool(module.isa_supported(ISA_CODES[isa]))
 
 
+def bf16_supported() -> bool:
+    """Whether the bfloat16 kernel can run here: AMX-BF16 in the CPU and the OS's permission to use it."""
+    return isa_supported("amx")
+
+
 def best_isa() -> str:
-    """The kernel variant "auto" picks on this CPU."""
+    """The float32 kernel variant "auto" picks on this CPU."""
     module = _module()
     if module is None:
         raise RuntimeError("srd's native Winograd kernel is not built")
@@ -70,6 +78,27 @@ def pack_kernel(w: npt.ArrayLike) -> npt.NDArray[np.float32]:
     return np.ascontiguousarray(panels.transpose(0, 2, 1, 3))
 
 
+def to_bfloat16_bits(x: npt.NDArray[np.float32]) -> npt.NDArray[np.uint16]:
+    """float32 -> bfloat16 (round to nearest even, as the AMX kernel rounds its V), as raw uint16 bits."""
+    bits = np.ascontiguousarray(x, np.float32).view(np.uint32).astype(np.uint64)
+    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+    return rounded.astype(np.uint16)
+
+
+def pack_kernel_bf16(w: npt.ArrayLike) -> npt.NDArray[np.uint16]:
+    """HWIO 3x3 weights -> U = G g G^T of F(6,3) in bfloat16, packed for AMX: [64][O' / 16][I' / 2][16 x 2]
+    (pairs of input channels next to each other for each of 16 outputs), O' = O rounded up to 32 and
+    I' = I rounded up to 32; the padding is zeros."""
+    u = transform_kernel(w, 6)  # 64 x I x O
+    positions, cin, cout = u.shape
+    cin_padded = -(-cin // IN_MULTIPLE_BF16) * IN_MULTIPLE_BF16
+    cout_padded = -(-cout // OUT_PANEL) * OUT_PANEL
+    u = np.pad(u, ((0, 0), (0, cin_padded - cin), (0, cout_padded - cout)))
+    pairs = u.reshape(positions, cin_padded // 2, 2, cout_padded // 16, 16)
+    packed = pairs.transpose(0, 3, 1, 4, 2).reshape(positions, cout_padded // 16, cin_padded // 2, 32)
+    return to_bfloat16_bits(packed)
+
+
 def conv3x3(
     x: jax.Array,
     packed: jax.Array,
@@ -81,7 +110,10 @@ def conv3x3(
     isa: str = "auto",
     block: int = 0,
 ) -> jax.Array:
-    """act(conv3x3(x, w) + bias), NHWC float32, zero padding `pads` (top, bottom, left, right)."""
+    """act(conv3x3(x, w) + bias), NHWC float32, zero padding `pads` (top, bottom, left, right).
+
+    `packed` from pack_kernel runs in float32 on `isa`; from pack_kernel_bf16 (uint16) in bfloat16 on AMX.
+    """
     if _module() is None:
         raise RuntimeError("srd's native Winograd kernel is not built")
     top, bottom, left, right = pads
@@ -89,16 +121,16 @@ def conv3x3(
     shape = (n, h + top + bottom - 2, w + left + right - 2, out_channels)
     out = jax.ShapeDtypeStruct(shape, jnp.float32)  # type: ignore[no-untyped-call]
     b = jnp.zeros((0,), jnp.float32) if bias is None else bias.astype(jnp.float32)
-    call = jax.ffi.ffi_call(TARGET, out)
-    result: jax.Array = call(
-        x.astype(jnp.float32),
-        packed,
-        b,
-        pad_top=np.int64(top),
-        pad_left=np.int64(left),
-        activation=np.int64(ACTIVATION_CODES[activation]),
-        slope=np.float32(slope),
-        isa=np.int64(ISA_CODES[isa]),
-        block=np.int64(block),
-    )
+    attributes = {
+        "pad_top": np.int64(top),
+        "pad_left": np.int64(left),
+        "activation": np.int64(ACTIVATION_CODES[activation]),
+        "slope": np.float32(slope),
+        "block": np.int64(block),
+    }
+    if packed.dtype == jnp.uint16:
+        result: jax.Array = jax.ffi.ffi_call(TARGET_BF16, out)(x.astype(jnp.float32), packed, b, **attributes)
+    else:
+        call = jax.ffi.ffi_call(TARGET, out)
+        result = call(x.astype(jnp.float32), packed, b, isa=np.int64(ISA_CODES[isa]), **attributes)
     return result
