@@ -13,6 +13,7 @@ import numpy as np
 
 from srd.engine_settings import EngineSettings
 from srd.errors import ModelError, UsageError
+from srd.model.network import resolve_conv_algorithm
 from srd.model.tiling import TileRunner, round_tile
 from srd.pipeline import Array32, fill_transparent, resize_lanczos, upscale_luminance, upscale_rgb
 from srd.raster import RasterImage
@@ -84,6 +85,10 @@ class Engine:
         self.settings = settings
         self.passes = plan_passes(settings)
         self._device = pick_device(settings.device)
+        try:  # e.g. native-bf16 on a CPU without AMX: the settings' fault (the daemon exits 78)
+            self.conv_algorithm = resolve_conv_algorithm(settings.conv_algorithm, self._device.platform)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
         self._alpha_model: LoadedModel | None = None
         self._runners: dict[str, TileRunner] = {}
         for model in self.passes:
@@ -97,7 +102,7 @@ class Engine:
                 self.tile_for(model),
                 self.settings.batch,
                 self._device,
-                self.settings.conv_algorithm,
+                self.conv_algorithm,
             )
 
     def alpha_model(self) -> LoadedModel:

@@ -10,6 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jax import lax
 
+from srd.engine import Engine, EngineSettings
+from srd.errors import UsageError
 from srd.model import native
 from srd.model.graph import Activation, Conv, NetworkSpec
 from srd.model.network import (
@@ -226,3 +228,6 @@ def test_native_bf16_is_refused_without_amx(monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(ValueError, match="AMX"):
         resolve_conv_algorithm("native-bf16", "cpu")
     assert resolve_conv_algorithm("native", "cpu") == "native"
+    # The engine reports it as a usage error: `srd upscale` exits 64, the daemon 78 (a config problem).
+    with pytest.raises(UsageError, match="AMX"):
+        Engine(EngineSettings(model="upconv7-art", conv_algorithm="native-bf16"))
