@@ -1,6 +1,6 @@
-"""srd's bfloat16 Winograd kernel (AMX tiles, `--conv native-bf16`) against a float64 simulation of the
-published algorithm with the same two roundings: the transformed weights U and the transformed input
-tiles V to bfloat16, everything else exact."""
+"""srd's bfloat16 Winograd kernels (`--conv native-bf16`: AMX tiles, or AVX512-BF16 without AMX) against a
+float64 simulation of the published algorithm with the same two roundings: the transformed weights U and
+the transformed input tiles V to bfloat16, everything else exact."""
 
 from __future__ import annotations
 
@@ -20,8 +20,10 @@ from srd.raster import RasterImage
 from srd.weights.registry import load_step
 
 pytestmark = pytest.mark.skipif(
-    not native.bf16_supported(), reason="no AMX-BF16 on this CPU: native-bf16 refuses to run (tested below)"
+    not native.bf16_supported(),
+    reason="no AMX-BF16 or AVX512-BF16 on this CPU: native-bf16 is refused (tests/test_native.py)",
 )
+BF16_ISAS = [isa for isa in native.BF16_ISAS if native.isa_supported(isa)]
 SET5 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "set5"
 
 
@@ -52,18 +54,19 @@ def _simulated(x: np.ndarray, k: np.ndarray, b: np.ndarray, pads: tuple[int, int
     return np.maximum(y, 0.1 * y)
 
 
+@pytest.mark.parametrize("isa", BF16_ISAS)
 @pytest.mark.parametrize(
     ("n", "h", "w", "cin", "cout", "pads", "block"),
     [
         (1, 20, 23, 32, 32, (0, 0, 0, 0), 0),  # ragged last tiles
         (2, 17, 9, 48, 40, (1, 1, 1, 1), 0),  # batch, padding, channels not multiples of 32
-        (1, 30, 31, 64, 96, (1, 0, 0, 1), 32),  # asymmetric padding, one register block per block
+        (1, 30, 31, 64, 96, (1, 0, 0, 1), 7),  # asymmetric padding, blocks ending mid register block
         (1, 50, 44, 128, 64, (0, 0, 0, 0), 0),  # several 32-channel steps of K
         (3, 3, 3, 3, 12, (0, 0, 0, 0), 0),  # image channels in and out, one output pixel
     ],
 )
 def test_bf16_kernel_matches_simulation(
-    n: int, h: int, w: int, cin: int, cout: int, pads: tuple[int, int, int, int], block: int
+    isa: str, n: int, h: int, w: int, cin: int, cout: int, pads: tuple[int, int, int, int], block: int
 ) -> None:
     """Nearly every output equals the simulation to float32 accumulation error; the rest differ by a few
     bfloat16 roundings of V values that fell the other way after float32 transforms (more of them with
@@ -81,6 +84,7 @@ def test_bf16_kernel_matches_simulation(
         pads,
         "leaky_relu",
         0.1,
+        isa=isa,
         block=block,
     )
     got = np.asarray(out, np.float64)
@@ -127,12 +131,19 @@ def test_only_big_layers_go_bf16() -> None:
     assert sum(dtype == np.uint16 for dtype in dtypes.values()) >= 3
 
 
-def test_wrongly_packed_bf16_weights_are_an_error() -> None:
+def test_wrongly_packed_or_mismatched_weights_are_an_error() -> None:
+    """bfloat16 weights for another channel count, or weights of the other precision for an ISA, are
+    refused rather than read past or misread."""
     rng = np.random.default_rng(1)
     x = jnp.asarray(rng.standard_normal((1, 10, 10, 64)).astype(np.float32))
     wrong = jnp.asarray(native.pack_kernel_bf16(np.zeros((3, 3, 32, 32), np.float32)))
     with pytest.raises(jax.errors.JaxRuntimeError, match="srd_winograd_f63_bf16"):
         native.conv3x3(x, wrong, None, 32).block_until_ready()
+    k = np.zeros((3, 3, 64, 32), np.float32)
+    with pytest.raises(jax.errors.JaxRuntimeError, match="bfloat16 ISAs"):
+        native.conv3x3(x, jnp.asarray(native.pack_kernel_bf16(k)), None, 32, isa="avx512").block_until_ready()
+    with pytest.raises(jax.errors.JaxRuntimeError, match="take bfloat16 weights"):
+        native.conv3x3(x, jnp.asarray(native.pack_kernel(k)), None, 32, isa=BF16_ISAS[0]).block_until_ready()
 
 
 @pytest.mark.skipif(not SET5.is_dir(), reason="needs ../shared/data/set5")

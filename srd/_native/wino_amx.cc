@@ -8,6 +8,7 @@
 #define SRD_VL 16
 #define SRD_MR 32
 #define SRD_NS amx
+#define SRD_BF16 1
 #define SRD_AMX 1
 #include "wino_kernel.inc"
 #endif

@@ -22,7 +22,7 @@ enum Activation { kNone = 0, kReLU = 1, kLeakyReLU = 2 };
 struct Layer {
   const float* x;  // N x h x w x cin (NHWC)
   const float* u;  // packed transformed weights (float32 kernels)
-  const uint16_t* u16;  // or, for the AMX kernel, packed as bfloat16 pairs (see wino_amx.cc)
+  const uint16_t* u16;  // or, for the bfloat16 kernels, packed as bfloat16 pairs (see wino_amx.cc)
   const float* bias;  // cout, or null
   float* y;  // N x oh x ow x cout
   int n, h, w, cin, cout;
@@ -42,6 +42,7 @@ struct Layer {
   int block_rows();                                                   \
   }
 SRD_WINO_DECLARE(amx)
+SRD_WINO_DECLARE(avx512bf16)
 SRD_WINO_DECLARE(avx512)
 SRD_WINO_DECLARE(avx2)
 SRD_WINO_DECLARE(generic)

@@ -1,6 +1,6 @@
 // XLA FFI custom calls "srd_winograd_f63": a stride-1 3x3 convolution (+ bias + activation) run as
 // Winograd F(6x6, 3x3) on the CPU, spread over XLA's intra-op thread pool; "srd_winograd_f63_bf16": the
-// same with bfloat16 weights and products on AMX tiles. Also the CPython module
+// same with bfloat16 weights and products (AMX tiles, or AVX512-BF16 where there is no AMX). Also the CPython module
 // `srd._winograd`, which hands the handler to JAX (jax.ffi.register_ffi_target) and reports the ISA.
 
 #define PY_SSIZE_T_CLEAN
@@ -28,19 +28,23 @@ namespace ffi = xla::ffi;
 namespace srd_wino {
 namespace {
 
-enum Isa : int64_t { kAuto = 0, kGeneric = 1, kAvx2 = 2, kAvx512 = 3, kAmx = 4 };
+enum Isa : int64_t { kAuto = 0, kGeneric = 1, kAvx2 = 2, kAvx512 = 3, kAmx = 4, kAvx512Bf16 = 5 };
 
 #if defined(__x86_64__)
-// AMX-TILE + AMX-BF16 + AVX512-BF16 in CPUID, and Linux's permission to use the tile data state, which a
-// process must ask for once (arch_prctl ARCH_REQ_XCOMP_PERM, Linux 5.16+) before its first tile load.
+// AVX512-BF16 in CPUID (leaf 7, sub-leaf 1, EAX bit 5).
+bool has_avx512_bf16() {
+  unsigned a, b, c, d;
+  return __get_cpuid_count(7, 1, &a, &b, &c, &d) && ((a >> 5) & 1);
+}
+
+// AMX-TILE + AMX-BF16 in CPUID, and Linux's permission to use the tile data state, which a process must
+// ask for once (arch_prctl ARCH_REQ_XCOMP_PERM, Linux 5.16+) before its first tile load.
 bool amx_usable() {
   static const bool usable = [] {
     unsigned a, b, c, d;
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
     const bool tile = (d >> 24) & 1, bf16_tiles = (d >> 22) & 1;
-    if (!__get_cpuid_count(7, 1, &a, &b, &c, &d)) return false;
-    const bool avx512_bf16 = (a >> 5) & 1;
-    if (!(tile && bf16_tiles && avx512_bf16 && __builtin_cpu_supports("avx512bw"))) return false;
+    if (!(tile && bf16_tiles && has_avx512_bf16())) return false;
     constexpr long kReqXcompPerm = 0x1023, kXtileData = 18;
     return syscall(SYS_arch_prctl, kReqXcompPerm, kXtileData) == 0;
   }();
@@ -60,6 +64,8 @@ bool isa_supported(int64_t isa) {
              __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw");
     case kAmx:
       return isa_supported(kAvx512) && amx_usable();
+    case kAvx512Bf16:
+      return isa_supported(kAvx512) && has_avx512_bf16();
 #endif
     default:
       return false;
@@ -84,6 +90,8 @@ Kernel kernel_for(int64_t isa) {
 #if defined(__x86_64__)
     case kAmx:
       return {amx::run_block, amx::block_rows()};
+    case kAvx512Bf16:
+      return {avx512bf16::run_block, avx512bf16::block_rows()};
     case kAvx512:
       return {avx512::run_block, avx512::block_rows()};
     case kAvx2:
@@ -99,7 +107,7 @@ Kernel kernel_for(int64_t isa) {
 // multiplies so fast that streaming the weights (U, all 64 positions) from L3 once per block shows: there
 // a block is also at least one tile per 32 KiB of U (measured on 128->256 channels: 128 tiles, 25% faster
 // than the L2 rule's 32).
-int default_block(const Layer& L, int mr, bool bf16) {
+int default_block(const Layer& L, int mr, bool bf16) {  // bf16: V in bfloat16, U in L.u16
   const long v_bytes = bf16 ? 2 : 4;
   const long per_tile = 64L * (L.cin_padded * v_bytes + L.cout_padded * 4L);
   long want = (1L << 20) / per_tile;
@@ -159,7 +167,7 @@ ffi::Error run_layer(ffi::ThreadPool pool, Layer L, ffi::Buffer<ffi::F32> x, ffi
   auto job = std::make_shared<Job>();
   job->layer = L;
   job->kernel = kernel_for(isa);
-  job->nb = block > 0 ? static_cast<int>(block) : default_block(L, job->kernel.mr, isa == kAmx);
+  job->nb = block > 0 ? static_cast<int>(block) : default_block(L, job->kernel.mr, L.u16 != nullptr);
   job->blocks = (L.tiles() + job->nb - 1) / job->nb;
   // The calling thread works too, so it plus num_threads() - 1 pool threads fill the pool's cores (one
   // more would only contend with them).
@@ -199,14 +207,18 @@ ffi::Error winograd_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buf
     return ffi::Error::InvalidArgument(
         "srd_winograd_f63: u must be [64][ceil(cout/32)][cin rounded up to 16][32] for x and y");
   const int64_t chosen = isa == kAuto ? best_isa() : isa;
-  if (chosen == kAmx) return ffi::Error::InvalidArgument("srd_winograd_f63: AMX takes bfloat16 weights");
+  if (chosen == kAmx || chosen == kAvx512Bf16)
+    return ffi::Error::InvalidArgument("srd_winograd_f63: the bfloat16 kernels take bfloat16 weights");
   L.u = u.typed_data();
   return run_layer(pool, L, x, bias, y, pad_top, pad_left, activation, slope, chosen, block);
 }
 
+int64_t best_bf16_isa() { return isa_supported(kAmx) ? kAmx : kAvx512Bf16; }
+
 ffi::Error winograd_bf16_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::U16> u,
                               ffi::Buffer<ffi::F32> bias, ffi::ResultBuffer<ffi::F32> y, int64_t pad_top,
-                              int64_t pad_left, int64_t activation, float slope, int64_t block) {
+                              int64_t pad_left, int64_t activation, float slope, int64_t isa,
+                              int64_t block) {
   const auto ud = u.dimensions();
   Layer L{};
   if (!layer_shape(L, x.dimensions(), y->dimensions(), ud.size(), bias.dimensions().size()))
@@ -218,8 +230,11 @@ ffi::Error winograd_bf16_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi
       L.cout_padded >= L.cout + kNR)
     return ffi::Error::InvalidArgument(
         "srd_winograd_f63_bf16: u must be [64][cout rounded up to 32, / 16][cin rounded up to 32, / 2][32]");
+  const int64_t chosen = isa == kAuto ? best_bf16_isa() : isa;
+  if (chosen != kAmx && chosen != kAvx512Bf16)
+    return ffi::Error::InvalidArgument("srd_winograd_f63_bf16: only the bfloat16 ISAs (amx, avx512bf16)");
   L.u16 = u.typed_data();
-  return run_layer(pool, L, x, bias, y, pad_top, pad_left, activation, slope, kAmx, block);
+  return run_layer(pool, L, x, bias, y, pad_top, pad_left, activation, slope, chosen, block);
 }
 
 }  // namespace
@@ -250,6 +265,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SrdWinogradF63Bf16, srd_wino::winograd_bf16_impl,
                                   .Attr<int64_t>("pad_left")
                                   .Attr<int64_t>("activation")
                                   .Attr<float>("slope")
+                                  .Attr<int64_t>("isa")
                                   .Attr<int64_t>("block"));
 
 namespace {

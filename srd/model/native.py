@@ -22,7 +22,8 @@ from srd.model.winograd import transform_kernel
 
 TARGET = "srd_winograd_f63"
 TARGET_BF16 = "srd_winograd_f63_bf16"
-ISA_CODES = {"auto": 0, "generic": 1, "avx2": 2, "avx512": 3, "amx": 4}
+ISA_CODES = {"auto": 0, "generic": 1, "avx2": 2, "avx512": 3, "amx": 4, "avx512bf16": 5}
+BF16_ISAS = ("amx", "avx512bf16")  # the variants that take pack_kernel_bf16's weights
 ACTIVATION_CODES = {"none": 0, "relu": 1, "leaky_relu": 2}
 IN_MULTIPLE = 16  # the kernel's packed input channels
 OUT_PANEL = 32  # its packed output channels (one register block's width)
@@ -53,8 +54,9 @@ def isa_supported(isa: str) -> bool:
 
 
 def bf16_supported() -> bool:
-    """Whether the bfloat16 kernel can run here: AMX-BF16 in the CPU and the OS's permission to use it."""
-    return isa_supported("amx")
+    """Whether a bfloat16 kernel can run here: AMX-BF16 (with the OS's permission to use it) or AVX512-BF16.
+    "auto" picks AMX when it can."""
+    return any(isa_supported(isa) for isa in BF16_ISAS)
 
 
 def best_isa() -> str:
@@ -112,7 +114,8 @@ def conv3x3(
 ) -> jax.Array:
     """act(conv3x3(x, w) + bias), NHWC float32, zero padding `pads` (top, bottom, left, right).
 
-    `packed` from pack_kernel runs in float32 on `isa`; from pack_kernel_bf16 (uint16) in bfloat16 on AMX.
+    `packed` from pack_kernel runs in float32 on `isa`; from pack_kernel_bf16 (uint16) in bfloat16 on
+    `isa` "amx" or "avx512bf16" ("auto": AMX where usable).
     """
     if _module() is None:
         raise RuntimeError("srd's native Winograd kernel is not built")
@@ -126,11 +129,9 @@ def conv3x3(
         "pad_left": np.int64(left),
         "activation": np.int64(ACTIVATION_CODES[activation]),
         "slope": np.float32(slope),
+        "isa": np.int64(ISA_CODES[isa]),
         "block": np.int64(block),
     }
-    if packed.dtype == jnp.uint16:
-        result: jax.Array = jax.ffi.ffi_call(TARGET_BF16, out)(x.astype(jnp.float32), packed, b, **attributes)
-    else:
-        call = jax.ffi.ffi_call(TARGET, out)
-        result = call(x.astype(jnp.float32), packed, b, isa=np.int64(ISA_CODES[isa]), **attributes)
+    target = TARGET_BF16 if packed.dtype == jnp.uint16 else TARGET
+    result: jax.Array = jax.ffi.ffi_call(target, out)(x.astype(jnp.float32), packed, b, **attributes)
     return result

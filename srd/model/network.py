@@ -157,8 +157,8 @@ def resolve_conv_algorithm(conv_algorithm: ConvAlgorithm, platform: str) -> Conv
         raise ValueError(f"the native convolution cannot run here: {why}")
     if conv_algorithm == "native-bf16" and not native.bf16_supported():
         raise ValueError(
-            "native-bf16 needs a CPU with AMX-BF16 (Intel Sapphire Rapids or later) and Linux 5.16+;"
-            " use native"
+            "native-bf16 needs a CPU with AMX-BF16 (Intel Sapphire Rapids or later, Linux 5.16+) or"
+            " AVX512-BF16 (AMD Zen 4 or later); use native"
         )
     return conv_algorithm
 
@@ -205,9 +205,7 @@ def _subpixel_or_direct(
     return epilogue(_direct_conv(x, w, op))
 
 
-def prepare_weights(
-    spec: NetworkSpec, weights: Weights, conv_algorithm: ConvAlgorithm
-) -> PreparedWeights:
+def prepare_weights(spec: NetworkSpec, weights: Weights, conv_algorithm: ConvAlgorithm) -> PreparedWeights:
     """Weights plus, for "native" and "winograd", each layer's transformed kernel, computed in float64.
 
     "native" adds "native" (F(6x6, 3x3) kernel packed for srd's extension: `native.pack_kernel`;
