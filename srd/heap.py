@@ -10,6 +10,7 @@ setting of the user's own, leaves malloc alone.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 
@@ -38,3 +39,16 @@ def tune_malloc() -> bool:
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
     return all(mallopt(option, value) == 1 for option, value in SETTINGS)
+
+
+def release_free_memory() -> None:
+    """Hand the heap's free pages back to the system (glibc's malloc_trim), where SETTINGS keep them.
+
+    For loops over huge images (`srd upscale` streaming a 64 Mpx input band by band): the settings keep
+    freed blocks for reuse (the decoder's, then each band's), and they add up; trimming after decoding
+    and after each band took the peak RSS of an 8000x8000 upscale from 1.82-2.02 GB to 1.75 GB (glibc's
+    defaults: 1.54 GB, 20% slower) while every network call inside a band still reuses its memory.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
+

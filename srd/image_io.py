@@ -222,10 +222,15 @@ def _finish(
     color: npt.NDArray[np.integer], alpha: npt.NDArray[np.integer] | None, maxv: int
 ) -> tuple[FloatArray, FloatArray | None]:
     scale = np.float32(maxv)
-    pixels = color.astype(np.float32) / scale
+    # In place: a second float copy of a 64 Mpx image would be another 768 MB at the peak (and, with
+    # srd/heap.py's settings, stay in the heap afterwards).
+    pixels = color.astype(np.float32)
+    pixels /= scale
     if alpha is None or bool((alpha == maxv).all()):
         return pixels, None
-    return pixels, alpha.astype(np.float32) / scale
+    alpha_f = alpha.astype(np.float32)
+    alpha_f /= scale
+    return pixels, alpha_f
 
 
 def _from_png16(samples: npt.NDArray[np.uint16], key: object) -> tuple[FloatArray, FloatArray | None]:

@@ -22,6 +22,7 @@ from srd.engine import (
     scale_for_target,
 )
 from srd.errors import SrdError, UsageError
+from srd.heap import release_free_memory
 from srd.image_io import encode_image, output_suffix, quantize, read_image
 from srd.png_writer import PngStreamWriter
 from srd.raster import RasterImage
@@ -75,12 +76,15 @@ def _png_streamer(engine: Engine, image: RasterImage) -> Callable[[BinaryIO], No
     """Write the upscaled image band by band: the float output never exists whole in memory."""
 
     def write(handle: BinaryIO) -> None:
+        release_free_memory()  # the decoder's buffers, freed by now
         s = engine.settings.scale
         bits = image.bits
         writer = PngStreamWriter(handle, image.width * s, image.height * s, 3, bits, image.icc_profile)
         maxv, dtype = (65535, np.uint16) if bits == 16 else (255, np.uint8)
         for band in engine.upscale_bands(image):
             writer.write_rows(quantize(band, maxv, dtype))
+            del band
+            release_free_memory()
         writer.close()
 
     return write

@@ -18,6 +18,8 @@ libc.malloc.restype = ctypes.c_void_p
 libc.free.argtypes = [ctypes.c_void_p]
 size = 128 << 20
 first = libc.malloc(size); ctypes.memset(first, 1, size); libc.free(first)
+if TRIM:
+    heap.release_free_memory()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 second = libc.malloc(size); ctypes.memset(second, 1, size)
 print(tuned, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
@@ -26,10 +28,11 @@ print(tuned, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 glibc_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt is Linux-only")
 
 
-def _probe(**env: str) -> tuple[bool, int]:
+def _probe(trim: bool = False, **env: str) -> tuple[bool, int]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
+    code = f"TRIM = {trim}\n" + _PROBE
     out = subprocess.run(
-        [sys.executable, "-c", _PROBE], env={**clean, **env}, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True, check=True
     )
     tuned, faults = out.stdout.split()
     return tuned == "True", int(faults)
@@ -44,6 +47,15 @@ def test_a_freed_big_buffer_is_reused_without_page_faults() -> None:
     untuned, faults_default = _probe(SRD_MALLOC_DEFAULTS="0")
     assert not untuned
     assert faults_default > 20000  # 128 MB of 4 KiB pages, mapped afresh
+
+
+@glibc_only
+def test_release_free_memory_gives_the_pages_back() -> None:
+    """After release_free_memory (between bands of a huge image) the freed buffer's pages are gone: the
+    next buffer faults them in again, so they no longer count in the process's memory."""
+    tuned, faults = _probe(trim=True)
+    assert tuned
+    assert faults > 20000
 
 
 @glibc_only
