@@ -32,7 +32,7 @@ def _image(size: int, seed: int) -> Image.Image:
     return Image.fromarray(pixels)
 
 
-def _config(root: Path, model: str, cache: Path, png_level: int) -> Path:
+def _config(root: Path, model: str, cache: Path, png_level: int, conv: str) -> Path:
     config = {
         "inbox": str(root / "inbox"),
         "outbox": str(root / "outbox"),
@@ -41,7 +41,7 @@ def _config(root: Path, model: str, cache: Path, png_level: int) -> Path:
         "archive": "delete",
         "watch": {"mode": "inotify", "settle_seconds": 0.2, "rescan_interval": 60},
         "model": {"name": model},
-        "engine": {"compile_cache": str(cache)},
+        "engine": {"compile_cache": str(cache), "conv": conv},
         "output": {"png_level": png_level},
         "logging": {"format": "json", "level": "warning"},
     }
@@ -78,12 +78,12 @@ class _Daemon:
         self.sock.close()
 
 
-def network_rate(model: str, size: int, repeat: int) -> float:
+def network_rate(model: str, size: int, repeat: int, conv: str) -> float:
     """Images per second of Engine.upscale alone on one size x size image (best of `repeat`)."""
     from srd.engine import Engine, EngineSettings  # imports JAX: after the daemons have their CPU
     from srd.raster import RasterImage
 
-    engine = Engine(EngineSettings(model=model))
+    engine = Engine(EngineSettings(model=model, conv_algorithm=conv))
     image = RasterImage(np.asarray(_image(size, 0), np.float32) / 255)
     engine.upscale(image)
     best = min(_timed(lambda: engine.upscale(image)) for _ in range(repeat))
@@ -103,13 +103,17 @@ def main() -> int:
     parser.add_argument("--model", default="upconv7-art")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--png-level", type=int, default=4, help="output.png_level (zlib level)")
+    parser.add_argument("--conv", default="auto", help="engine.conv, e.g. native-bf16")
     args = parser.parse_args()
     load = os.getloadavg()[0]
-    print(f"cpus={os.cpu_count()} model={args.model} images={args.count}x{args.size}px load={load:.1f}")
+    print(
+        f"cpus={os.cpu_count()} model={args.model} conv={args.conv} images={args.count}x{args.size}px"
+        f" load={load:.1f}"
+    )
     root = Path(tempfile.mkdtemp(prefix="srd-bench-"))
     cache = root / "cache"
     try:
-        config = _config(root, args.model, cache, args.png_level)
+        config = _config(root, args.model, cache, args.png_level, args.conv)
         cold = _Daemon(config, root)
         print(f"ready (cold compile cache): {cold.wait_ready():.2f} s")
         cold.stop()
@@ -130,7 +134,7 @@ def main() -> int:
         elapsed = time.monotonic() - started
         warm.stop()
         daemon_rate = args.count / elapsed
-        net = network_rate(args.model, args.size, args.repeat)
+        net = network_rate(args.model, args.size, args.repeat, args.conv)
         print(f"daemon: {args.count} images in {elapsed:.1f} s = {daemon_rate:.3f} img/s")
         print(f"network only: {net:.3f} img/s; daemon / network = {daemon_rate / net:.2f}")
     finally:
