@@ -18,7 +18,14 @@ winograd = Extension(
     "srd._winograd",
     sources=[
         str(NATIVE / name)
-        for name in ("winograd_ffi.cc", "wino_amx.cc", "wino_avx512bf16.cc", "wino_avx512.cc", "wino_avx2.cc", "wino_generic.cc")
+        for name in (
+            "winograd_ffi.cc",
+            "wino_amx.cc",
+            "wino_avx512bf16.cc",
+            "wino_avx512.cc",
+            "wino_avx2.cc",
+            "wino_generic.cc",
+        )
     ],
     depends=[str(NATIVE / name) for name in ("wino_kernel.inc", "wino_layer.h")],
     include_dirs=[str(Path(jaxlib.__file__).parent / "include")],
