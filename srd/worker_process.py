@@ -24,6 +24,7 @@ from typing import Any
 from srd.config import Config
 from srd.engine_settings import EngineSettings
 from srd.errors import InputError, SrdError
+from srd.heap import release_free_memory
 from srd.image_io import encode_image, read_image
 from srd.logs import configure_logging
 from srd.publish import write_file_synced
@@ -34,6 +35,7 @@ _PR_SET_PDEATHSIG = 1
 # Outputs up to this many pixels are encoded while the next job computes; a bigger one is finished first,
 # so two huge images never sit in the worker's memory at once (a 16 Mpx RGB output is ~200 MB as float32).
 PIPELINE_MAX_PIXELS = 16_000_000
+IDLE_SECONDS = 1.0  # without a job for this long, the worker gives its free memory back
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,11 @@ def worker_main(conn: Connection, settings: WorkerSettings, parent_pid: int) -> 
     encoder = _Encoder(channel)
     while True:
         try:
+            if not conn.poll(IDLE_SECONDS):
+                # Idle: hand the heap's free memory back (srd/heap.py keeps it for reuse between jobs),
+                # so a worker that has upscaled one huge image does not sit on gigabytes until the next.
+                encoder.wait_idle()
+                release_free_memory()
             kind, spec = conn.recv()
         except (EOFError, OSError):
             return
