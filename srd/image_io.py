@@ -335,20 +335,18 @@ def encode_image(
     if png_strategy not in STRATEGIES:
         raise UsageError(f"png_strategy must be one of {', '.join(STRATEGIES)}, got {png_strategy!r}")
     planes = [image.pixels] if image.alpha is None else [image.pixels, image.alpha[..., None]]
-    if fmt == "png":
-        depth = (65535, np.uint16) if image.bits == 16 else (255, np.uint8)
-        samples_png = quantize(np.concatenate(planes, axis=2), *depth)
-        icc_png = image.icc_profile if _icc_matches(image.icc_profile, image.channels) else None
-        return encode_png(samples_png, icc_png, level=png_level, strategy=png_strategy)
     if fmt == "jpg":
         planes = planes[:1]
-    samples = quantize(np.concatenate(planes, axis=2), 255, np.uint8)
+    maxv, dtype = (65535, np.uint16) if fmt == "png" and image.bits == 16 else (255, np.uint8)
+    samples = quantize(np.concatenate(planes, axis=2), maxv, dtype)
     if fmt == "webp" and image.channels == 1:
         samples = np.concatenate([samples[..., :1]] * 3 + [samples[..., 1:]], axis=2)
     C = samples.shape[2]
+    icc = image.icc_profile if _icc_matches(image.icc_profile, 1 if C < 3 else 3) else None
+    if fmt == "png":
+        return encode_png(samples, icc, level=png_level, strategy=png_strategy)
     pil_mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[C]
     pil = Image.fromarray(samples[..., 0] if C == 1 else samples, mode=pil_mode)
-    icc = image.icc_profile if _icc_matches(image.icc_profile, 1 if C < 3 else 3) else None
     options: dict[str, object] = {} if icc is None else {"icc_profile": icc}
     out = io.BytesIO()
     if fmt == "jpg":
