@@ -36,7 +36,7 @@ _IDAT_SIZE = 1 << 20
 _FILTER_BLOCK_BYTES = 1 << 22  # rows filtered together (numpy makes 5 candidate arrays of this: ~40 MB)
 
 # zlib strategies by name. Measured on 2x upconv_7 outputs of Set5/Set14 (1 Mpx, filtered as here): "rle"
-# (runs only) gives files within -3%..+2% of libpng's "filtered" at level 4 on photos, 3-4x faster
+# (runs only) gives files within -3%..+4% of libpng's "filtered" at level 4 on photos, 3-4x faster
 # (27 vs 104 ms for lenna), but up to 35% larger on screenshots and flat graphics (ppt3), where
 # "filtered" or "default" find the repeats; "huffman" is slightly faster still.
 STRATEGIES = {
