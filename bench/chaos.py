@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from daemon_support import (  # noqa: E402 -- the test helpers live beside the tests
+from support.daemon import (  # noqa: E402 -- the test helpers live beside the tests
     DaemonProcess,
     files_under,
     make_png,

@@ -83,10 +83,14 @@ class _Daemon:
 def network_rates(model: str, size: int, repeat: int, sustained: int, conv: str) -> tuple[float, float]:
     """Images per second of Engine.upscale alone on one size x size image: the best single call of
     `repeat`, and `sustained` calls back to back (what a queue of images gets from the network alone)."""
-    from srd.engine import Engine, EngineSettings  # imports JAX: after the daemons have their CPU
-    from srd.raster import RasterImage
+    from srd.runtime import configure_runtime
 
-    engine = Engine(EngineSettings(model=model, conv_algorithm=conv))
+    configure_runtime()  # as the worker process has it
+    from srd.engine.engine import Engine
+    from srd.imaging.raster import RasterImage
+    from srd.settings import EngineSettings, ModelSettings
+
+    engine = Engine(ModelSettings(name=model), EngineSettings(conv=conv))
     image = RasterImage(np.asarray(_image(size, 0), np.float32) / 255)
     engine.upscale(image)
     best = min(_timed(lambda: engine.upscale(image)) for _ in range(repeat))

@@ -32,11 +32,14 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # tests/support: the ncnn peer
 
-from ncnn_peer import load_peer  # bench/ is not a package: imported via sys.path
+from support.ncnn_peer import load_peer
 
-from srd.raster import RasterImage  # numpy only: safe before pin_cores
+from srd.imaging.raster import RasterImage
+from srd.runtime import configure_runtime
+
+configure_runtime()  # XLA_FLAGS and malloc settings before JAX starts, as `srd upscale` has them
 
 U8Image = npt.NDArray[np.uint8]
 DEFAULT_IMAGE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "set14" / "monarch.png"
@@ -90,12 +93,13 @@ class SrdRunner:
     """srd's public engine for one model and tile, warmed up, on float pixels made once from 8 bits."""
 
     def __init__(self, model: str, tile: int | None, rgb: U8Image, conv: str = "auto") -> None:
-        from srd.engine import Engine, EngineSettings  # late: JAX must start after pin_cores
+        from srd.engine.engine import Engine
+        from srd.settings import EngineSettings, ModelSettings
 
-        settings = EngineSettings(
-            model=model, noise=-1, scale=2, tta=False, tile=tile, batch=1, device="cpu", conv_algorithm=conv
+        self.engine = Engine(
+            ModelSettings(name=model, noise=-1, scale=2),
+            EngineSettings(tile=tile, batch=1, device="cpu", conv=conv),  # type: ignore[arg-type]
         )
-        self.engine = Engine(settings)
         self.engine.warmup()
         self.image = RasterImage(pixels=rgb.astype(np.float32) / np.float32(255.0))
 

@@ -14,14 +14,16 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-import srd  # noqa: F401  (sets XLA_FLAGS before JAX starts)
+from srd.runtime import configure_runtime
 
-import jax  # isort: skip
-import jax.numpy as jnp  # isort: skip
-from jax import lax  # isort: skip
+configure_runtime()  # XLA_FLAGS before JAX starts
 
-from srd.model import native  # isort: skip
-from srd.model.winograd import transform_kernel, winograd_conv3x3  # isort: skip
+import jax  # noqa: E402 -- after configure_runtime()
+import jax.numpy as jnp  # noqa: E402 -- after configure_runtime()
+from jax import lax  # noqa: E402 -- after configure_runtime()
+
+from srd.nn.conv import native  # noqa: E402 -- after configure_runtime()
+from srd.nn.conv.winograd import transform_kernel, winograd_conv3x3  # noqa: E402 -- after configure_runtime()
 
 _DIMS = ("NHWC", "HWIO", "NHWC")
 _YNN = "xla_cpu_experimental_ynn_fusion_type"

@@ -2,12 +2,6 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from srd.heap import tune_malloc
-from srd.xla_setup import apply_default_xla_flags
-
-apply_default_xla_flags()
-tune_malloc()
-
 try:
     __version__ = version("srd")
 except PackageNotFoundError:  # running from a checkout that was never installed

@@ -1,36 +1,53 @@
-"""One error hierarchy for srd; each class carries the exit code the CLI maps it to."""
+"""One error hierarchy for srd and the exit codes it maps to (sysexits.h), used by every entry point."""
 
 from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Every exit status srd's commands use; systemd's unit keeps 64, 65, 73 and 78 out of Restart=."""
+
+    OK = 0
+    FAILURES = 1  # `srd upscale`: some inputs failed (each is printed); the rest were written
+    NOT_RUNNING = 3  # `srd status`: the LSB "program is not running" status, as `systemctl status` uses
+    USAGE = 64  # EX_USAGE: the command line asks for something impossible
+    DATA = 65  # EX_DATAERR: a model or input that cannot be read
+    SOFTWARE = 70  # EX_SOFTWARE: the worker cannot start (crashes while loading or compiling)
+    CANT_CREATE = 73  # EX_CANTCREAT: a configured folder is missing, unwritable or inside the inbox
+    IO = 74  # EX_IOERR: the inbox or its watcher was lost
+    CONFIG = 78  # EX_CONFIG: the configuration is invalid (or names a model that cannot run)
+    INTERRUPTED = 130  # Ctrl-C
 
 
 class SrdError(Exception):
     """Base of every error srd raises on purpose."""
 
-    exit_code: int = 1
+    exit_code: ExitCode = ExitCode.FAILURES
 
 
 class ConfigError(SrdError):
     """The configuration is invalid; the message lists every problem with its key path."""
 
-    exit_code = 78  # EX_CONFIG from sysexits.h; systemd's unit excludes it from Restart=
+    exit_code = ExitCode.CONFIG
 
 
 class UsageError(SrdError):
-    """The command line asks for something impossible."""
+    """The command line (or a setting) asks for something impossible."""
 
-    exit_code = 64  # EX_USAGE
+    exit_code = ExitCode.USAGE
 
 
 class ModelError(SrdError):
     """A model cannot be found, parsed or built (unknown layer type, bad weights file)."""
 
-    exit_code = 65  # EX_DATAERR
+    exit_code = ExitCode.DATA
 
 
 class InputError(SrdError):
     """An input file cannot be processed for a clear, permanent reason; it goes to the errors folder."""
 
-    exit_code = 65
+    exit_code = ExitCode.DATA
 
 
 class UnsupportedFormatError(InputError):
@@ -52,20 +69,20 @@ class NotARegularFileError(InputError):
 class FolderError(SrdError):
     """A configured folder is missing, not writable, or placed inside the inbox."""
 
-    exit_code = 73  # EX_CANTCREAT
+    exit_code = ExitCode.CANT_CREATE
 
 
 class WatchError(SrdError):
     """The inbox watcher died and could not be restarted, or the inbox disappeared."""
 
-    exit_code = 74  # EX_IOERR
+    exit_code = ExitCode.IO
 
 
 class WorkerError(SrdError):
     """The worker process cannot be started (model fails to load, crashes during compilation)."""
 
-    exit_code = 70  # EX_SOFTWARE
+    exit_code = ExitCode.SOFTWARE
 
-    def __init__(self, message: str, exit_code: int = 70) -> None:
+    def __init__(self, message: str, exit_code: ExitCode = ExitCode.SOFTWARE) -> None:
         super().__init__(message)
         self.exit_code = exit_code

@@ -1,18 +1,20 @@
-"""Shared fixtures: where ../shared lives, and bench/ on sys.path so tests can use the ncnn peer."""
+"""Shared fixtures: where ../shared lives, srd's runtime tuning as its entry points apply it, reaping."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from srd.runtime import configure_runtime
+
+REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 WAIFU2X_JSON = SHARED / "models" / "waifu2x"
 
-sys.path.insert(0, str(REPO / "bench"))
+# The tests run networks as `srd upscale` and the worker do: with srd's XLA flags and malloc settings.
+configure_runtime()
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +37,7 @@ def sample_images() -> Path:
 @pytest.fixture
 def reap_daemons() -> Iterator[None]:
     """Kill any `srd run` a test started and left running (used by the end-to-end daemon tests)."""
-    from daemon_support import DaemonProcess
+    from support.daemon import DaemonProcess
 
     yield
     DaemonProcess.reap_all()

@@ -1,0 +1,187 @@
+"""`srd upscale`: upscale a few files or folders once, never overwriting unless asked."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+from pydantic import ValidationError
+
+from srd.engine.engine import (
+    Engine,
+    default_cache_dir,
+    enable_compilation_cache,
+    scale_for_target,
+)
+from srd.errors import SrdError, UsageError
+from srd.imaging.decode import read_image
+from srd.imaging.encode import encode_image, output_suffix, quantize
+from srd.imaging.formats import READ_SUFFIXES
+from srd.imaging.png import PngStreamWriter
+from srd.imaging.raster import RasterImage
+from srd.runtime import release_free_memory
+from srd.settings import EngineSettings, ModelSettings
+
+DEFAULT_MAX_PIXELS = 200_000_000
+
+
+def collect_inputs(inputs: list[Path]) -> list[tuple[Path, Path]]:
+    """(file, path relative to the named root) for each image file; folders are walked recursively."""
+    found: list[tuple[Path, Path]] = []
+    for item in inputs:
+        if item.is_dir():
+            for path in sorted(item.rglob("*")):
+                if path.is_file() and path.suffix.lower() in READ_SUFFIXES and not path.name.startswith("."):
+                    found.append((path, path.relative_to(item)))
+        elif item.exists():
+            found.append((item, Path(item.name)))
+        else:
+            raise UsageError(f"no such file or folder: {item}")
+    return found
+
+
+def output_name(rel: Path, scale: int, noise: int, suffix: str) -> Path:
+    tag = f"_x{scale}" + (f"_n{noise}" if noise >= 0 else "")
+    return rel.with_name(f"{rel.stem}{tag}{suffix}")
+
+
+def write_new_file(path: Path, write: Callable[[BinaryIO], None], *, overwrite: bool) -> None:
+    """Write atomically (temp file, fsync, then link into place); refuse to replace unless `overwrite`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # fails if the name exists: never replaces a file
+            except FileExistsError as exc:
+                raise UsageError(f"{path} exists (use --overwrite to replace it)") from exc
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+
+
+def _png_streamer(engine: Engine, image: RasterImage) -> Callable[[BinaryIO], None]:
+    """Write the upscaled image band by band: the float output never exists whole in memory."""
+
+    def write(handle: BinaryIO) -> None:
+        release_free_memory()  # the decoder's buffers, freed by now
+        s = engine.model.scale
+        bits = image.bits
+        writer = PngStreamWriter(handle, image.width * s, image.height * s, 3, bits, image.icc_profile)
+        maxv, dtype = (65535, np.uint16) if bits == 16 else (255, np.uint8)
+        for band in engine.upscale_bands(image):
+            writer.write_rows(quantize(band, maxv, dtype))
+            del band
+            release_free_memory()
+        writer.close()
+
+    return write
+
+
+def _parse_size(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError as exc:
+        raise UsageError(f"--size must look like 1920x1080, got {text!r}") from exc
+    if w <= 0 or h <= 0:
+        raise UsageError("--size must be positive")
+    return w, h
+
+
+_OPTIONS = {"name": "--model", "noise": "--noise", "scale": "--scale", "tta": "--tta", "tile": "--tile"}
+_OPTIONS |= {"batch": "--batch", "device": "--device", "conv": "--conv"}
+
+
+def settings_from_options(args: argparse.Namespace) -> tuple[ModelSettings, EngineSettings]:
+    """The schema's ModelSettings and EngineSettings from `srd upscale`'s options, by the schema's rules."""
+    model_values = {"name": args.model, "noise": args.noise, "scale": args.scale, "tta": args.tta}
+    engine_values = {"tile": args.tile, "batch": args.batch, "device": args.device, "conv": args.conv}
+    problems: list[str] = []
+    sections: list[ModelSettings | EngineSettings] = []
+    for section, values in ((ModelSettings, model_values), (EngineSettings, engine_values)):
+        try:
+            sections.append(section.model_validate(values))
+        except ValidationError as exc:
+            for error in exc.errors():
+                option = _OPTIONS.get(str(error["loc"][0]), str(error["loc"][0]))
+                problems.append(f"{option}: {error['msg']}, got {error['input']!r}")
+    if problems:
+        raise UsageError("; ".join(problems))
+    model, settings = sections
+    assert isinstance(model, ModelSettings) and isinstance(settings, EngineSettings)
+    return model, settings
+
+
+def upscale_command(args: argparse.Namespace) -> int:
+    """Run `srd upscale`; returns 0, or 1 when any input failed (each failure is printed)."""
+    if args.cache_dir != "none":
+        enable_compilation_cache(Path(args.cache_dir) if args.cache_dir else default_cache_dir())
+    target = _parse_size(args.size)
+    items = collect_inputs(args.inputs)
+    if not items:
+        raise UsageError("no image files found in the given inputs")
+    model, settings = settings_from_options(args)
+    # A bad model or setting is the command's error, not a per-file one: fail before touching any file.
+    engines: dict[int, Engine] = {} if target is not None else {model.scale: Engine(model, settings)}
+    suffix = output_suffix(args.format)
+    failures = 0
+    tty = sys.stderr.isatty()
+    for index, (path, rel) in enumerate(items, 1):
+        started = time.perf_counter()
+        try:
+            image = read_image(path, max_pixels=DEFAULT_MAX_PIXELS)
+            scale: int = model.scale
+            if target is not None:
+                scale = scale_for_target(image.width, image.height, target)
+            if scale not in engines:
+                engines[scale] = Engine(model.model_copy(update={"scale": scale}), settings)
+            out_dir = args.outdir if args.outdir is not None else path.parent
+            out_rel = output_name(
+                rel if args.outdir is not None else Path(rel.name), scale, model.noise, suffix
+            )
+            out_path = out_dir / out_rel
+            write_new_file(out_path, _writer(engines[scale], image, target, args), overwrite=args.overwrite)
+        except SrdError as exc:
+            failures += 1
+            print(f"srd: {path}: {exc}", file=sys.stderr)
+            continue
+        elapsed = time.perf_counter() - started
+        line = f"[{index}/{len(items)}] {path} -> {out_path} ({elapsed:.2f} s)"
+        # On a terminal the line redraws in place as a progress indicator; in logs each file gets a line.
+        print(
+            "\r\033[K" + line if tty else line,
+            file=sys.stderr,
+            end="" if tty and index < len(items) else "\n",
+        )
+    if failures:
+        print(f"srd: {failures} of {len(items)} inputs failed", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _writer(
+    engine: Engine, image: RasterImage, target: tuple[int, int] | None, args: argparse.Namespace
+) -> Callable[[BinaryIO], None]:
+    """How to write this image's output: streamed PNG where possible, otherwise encoded whole."""
+    if args.format == "png" and engine.can_stream(image, target):
+        return _png_streamer(engine, image)
+    data = encode_image(engine.upscale(image, target), args.format, quality=args.quality)
+
+    def write(handle: BinaryIO) -> None:
+        handle.write(data)
+
+    return write

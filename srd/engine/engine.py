@@ -1,0 +1,225 @@
+"""The upscaling engine: a model plan (noise and scale passes), jit-compiled tile runners on one device,
+and waifu2x's pipeline around them, turning one RasterImage into another."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from srd.engine.pipeline import Array32, fill_transparent, resize_lanczos, upscale_luminance, upscale_rgb
+from srd.errors import ModelError, UsageError
+from srd.imaging.raster import RasterImage
+from srd.models.registry import LoadedModel, load_step
+from srd.nn.network import resolve_conv_algorithm
+from srd.nn.tiling import TileRunner, round_tile
+from srd.settings import EngineSettings, ModelSettings
+
+__all__ = [
+    "Engine",
+    "EngineSettings",
+    "ModelSettings",
+    "check_engine",
+    "default_cache_dir",
+    "enable_compilation_cache",
+    "pick_device",
+    "plan_passes",
+    "scale_for_target",
+]
+
+# cunet's global pooling makes its output depend on the tile: 400 is waifu2x-ncnn-vulkan's CPU tile, so
+# srd's results match it. The other networks are tile-independent; 256 keeps memory small and cores busy.
+_DEFAULT_TILE = {"cunet": 400}
+_FALLBACK_TILE = 256
+
+
+def enable_compilation_cache(folder: Path) -> None:
+    """Keep compiled programs in `folder` (JAX's persistent cache), so a restart or a second run skips
+    compilation. The folder is created private: it holds machine code that will be run (SECURITY.md)."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(folder))  # type: ignore[no-untyped-call]
+    # Even quick compiles are worth caching: a worker restarted after a crash is ready in seconds.
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)  # type: ignore[no-untyped-call]
+
+
+def default_cache_dir() -> Path:
+    """$XDG_CACHE_HOME/srd/jax (or ~/.cache/srd/jax), for `srd upscale`."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "srd" / "jax"
+
+
+def pick_device(name: str) -> jax.Device:
+    """`auto` takes JAX's default device; `cpu`, `gpu`, `tpu` (or `cuda`, `rocm`) ask for a platform."""
+    if name == "auto":
+        return jax.devices()[0]
+    try:
+        return jax.devices(name)[0]
+    except RuntimeError as exc:
+        raise UsageError(f"no JAX device for platform {name!r}: {exc}") from exc
+
+
+def plan_passes(model: ModelSettings) -> list[LoadedModel]:
+    """The network passes for a noise level and scale: 4x is two 2x passes, noise on the first only."""
+    if model.scale == 1:
+        if model.noise < 0:
+            raise UsageError("scale 1 without noise reduction would do nothing; pass a noise level 0..3")
+        return [load_step(model.name, model.noise, 1)]
+    if model.scale == 2:
+        return [load_step(model.name, model.noise, 2)]
+    first = load_step(model.name, model.noise, 2)  # scale 4 (the schema allows 1, 2 and 4 only)
+    return [first, first if model.noise < 0 else load_step(model.name, -1, 2)]
+
+
+def check_engine(model: ModelSettings, settings: EngineSettings) -> list[str]:
+    """Everything `Engine` checks before compiling, as problems with their keys (`srd check-config`): the
+    model loads for this noise and scale, the device exists, the convolution algorithm can run there."""
+    problems: list[str] = []
+    try:
+        plan_passes(model)
+    except (ModelError, UsageError) as exc:
+        problems.append(f"At 'model': {exc}")
+    try:
+        device = pick_device(settings.device)
+    except UsageError as exc:
+        return [*problems, f"At 'engine.device': {exc}"]
+    try:
+        resolve_conv_algorithm(settings.conv, device.platform)
+    except ValueError as exc:
+        problems.append(f"At 'engine.conv': {exc}")
+    return problems
+
+
+class Engine:
+    """Loads the models of a plan once, compiles them once per tile shape, and upscales images."""
+
+    def __init__(self, model: ModelSettings, settings: EngineSettings | None = None) -> None:
+        self.model = model
+        self.settings = settings = settings if settings is not None else EngineSettings()
+        self.passes = plan_passes(model)
+        self._device = pick_device(settings.device)
+        try:  # e.g. native-bf16 on a CPU without AMX: the settings' fault (the daemon exits 78)
+            self.conv_algorithm = resolve_conv_algorithm(settings.conv, self._device.platform)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+        self._alpha_model: LoadedModel | None = None
+        self._runners: dict[str, TileRunner] = {}
+        for step in self.passes:
+            self._add_runner(step)
+
+    def _add_runner(self, model: LoadedModel) -> None:
+        if model.label not in self._runners:
+            self._runners[model.label] = TileRunner(
+                model.spec,
+                model.weights,
+                self.tile_for(model),
+                self.settings.batch,
+                self._device,
+                self.conv_algorithm,
+            )
+
+    def alpha_model(self) -> LoadedModel:
+        """The network that upscales alpha: waifu2x's noise-free 2x model (alpha_util.composite's
+        model2x), loaded on the first image with alpha; the last pass's own when it is that already, or
+        when a model file or folder has no noise-free variant."""
+        if self._alpha_model is None:
+            last = self.passes[-1]
+            model = last
+            if last.noise >= 0 and last.scale > 1:
+                try:
+                    model = load_step(self.model.name, -1, 2)
+                except ModelError:
+                    model = last
+            self._add_runner(model)
+            self._alpha_model = model
+        return self._alpha_model
+
+    def tile_for(self, model: LoadedModel) -> int:
+        """The configured tile, or the model's default, aligned to what its downsampling accepts."""
+        default = _DEFAULT_TILE.get(model.spec.arch, _FALLBACK_TILE)
+        return round_tile(self.settings.tile or default, model.spec)
+
+    @property
+    def model_id(self) -> str:
+        return self.model.model_id
+
+    @property
+    def device(self) -> str:
+        return f"{self._device.platform}:{self._device.id}"
+
+    @property
+    def trace_count(self) -> int:
+        return sum(r.trace_count for r in self._runners.values())
+
+    def warmup(self, *, every_shape: bool = False) -> None:
+        """Compile each pass's full-tile shape now (the daemon does this before reporting READY);
+        `every_shape` also compiles the edge-tile shapes."""
+        for runner in self._runners.values():
+            runner.warmup(every_shape=every_shape)
+
+    def _run(self, model: LoadedModel, rgb: Array32) -> Array32:
+        network = self._runners[model.label].upscale
+        tta = self.model.tta
+        if model.luminance:
+            return upscale_luminance(network, rgb, pre_upscale=model.pre_upscale, tta=tta)
+        return upscale_rgb(network, rgb, pre_upscale=model.pre_upscale, tta=tta)
+
+    def _upscale_alpha(self, alpha: Array32) -> Array32:
+        out = self._run(self.alpha_model(), np.repeat(alpha[:, :, None], 3, axis=2))
+        return np.asarray(out.mean(axis=2), np.float32)
+
+    def can_stream(self, image: RasterImage, target_size: tuple[int, int] | None = None) -> bool:
+        """Whether `upscale_bands` applies: one RGB pass without TTA, alpha, pre-upscale or resizing,
+        the case of very large photos, where holding the whole float output would not fit in memory."""
+        model = self.passes[0]
+        return (
+            len(self.passes) == 1
+            and not self.model.tta
+            and target_size is None
+            and image.alpha is None
+            and image.channels == 3
+            and not model.luminance
+            and model.pre_upscale == 1
+        )
+
+    def upscale_bands(self, image: RasterImage) -> Iterator[Array32]:
+        """The upscaled pixels (clamped to 0..1) one band of rows at a time, top to bottom; only for
+        images where `can_stream` holds. The results equal `upscale`'s."""
+        if not self.can_stream(image):
+            raise ValueError("upscale_bands needs a single RGB pass without TTA, alpha or resizing")
+        for band in self._runners[self.passes[0].label].upscale_bands(image.pixels):
+            yield np.clip(band, 0.0, 1.0, out=band)
+
+    def upscale(self, image: RasterImage, target_size: tuple[int, int] | None = None) -> RasterImage:
+        """Upscale (or denoise) one image; `target_size` (width, height) downsizes the next 2^k result."""
+        rgb = image.pixels if image.channels == 3 else np.repeat(image.pixels, 3, axis=2)
+        alpha = image.alpha
+        for model in self.passes:
+            if alpha is not None:
+                rgb = fill_transparent(rgb, alpha, model.spec.context * model.spec.scale)
+            rgb = self._run(model, rgb)
+            if alpha is not None and model.scale > 1:
+                alpha = np.clip(self._upscale_alpha(alpha), 0.0, 1.0)
+        if target_size is not None:
+            rgb, alpha = _resize_to(rgb, alpha, target_size)
+        pixels = rgb if image.channels == 3 else rgb.mean(axis=2, keepdims=True, dtype=np.float32)
+        return replace(image, pixels=np.ascontiguousarray(pixels, np.float32), alpha=alpha)
+
+
+def _resize_to(rgb: Array32, alpha: Array32 | None, size: tuple[int, int]) -> tuple[Array32, Array32 | None]:
+    width, height = size
+    rgb = np.clip(resize_lanczos(rgb, width, height), 0.0, 1.0)
+    if alpha is not None:
+        alpha = np.clip(resize_lanczos(alpha[:, :, None], width, height)[:, :, 0], 0.0, 1.0)
+    return rgb, alpha
+
+
+def scale_for_target(width: int, height: int, target: tuple[int, int]) -> int:
+    """The smallest of 1, 2, 4 whose result covers the target size (the engine then downsizes)."""
+    for scale in (1, 2, 4):
+        if width * scale >= target[0] and height * scale >= target[1]:
+            return scale
+    raise UsageError(f"target size {target[0]}x{target[1]} needs more than 4x from {width}x{height}")

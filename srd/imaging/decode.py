@@ -1,0 +1,268 @@
+"""Decode untrusted image files into RasterImage under hard limits.
+
+Every failure a hostile or damaged file can cause surfaces as an InputError subclass naming the reason:
+UnsupportedFormatError, CorruptImageError or ImageTooLargeError. Only the formats of srd.imaging.formats
+reach a Pillow decoder (no EPS/Ghostscript, no exotic plugins), and truncated data is never padded out
+(ImageFile.LOAD_TRUNCATED_IMAGES must stay False, Pillow's default).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import struct
+import warnings
+import zlib
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, ImageFile, UnidentifiedImageError
+
+from srd.errors import (
+    CorruptImageError,
+    ImageTooLargeError,
+    NotARegularFileError,
+    UnsupportedFormatError,
+)
+from srd.imaging.formats import PILLOW_READ_FORMATS, sniff
+from srd.imaging.png import WIDE_RAWMODES, decode_png16, png_rawmode
+from srd.imaging.raster import FloatArray, RasterImage, icc_matches
+
+# Exceptions Pillow's decoders raise on damaged data (struct/zlib errors escape some plugins unwrapped).
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error, zlib.error)
+
+_OTHER_MAGIC = (
+    (b"%PDF", "a PDF document"),
+    (b"%!PS", "a PostScript/EPS file"),
+    (b"8BPS", "a Photoshop PSD file"),
+    (b"PK\x03\x04", "a ZIP archive"),
+    (b"\x1f\x8b", "a gzip file"),
+    (b"\x7fELF", "an ELF executable"),
+    (b"\x00\x00\x01\x00", "an ICO icon"),
+    (b"\xff\x0a", "a JPEG XL image"),
+    (b"\x00\x00\x00\x0cJXL ", "a JPEG XL image"),
+    (b"qoif", "a QOI image"),
+)
+_FTYP_BRANDS = {
+    b"avif": "an AVIF image",
+    b"avis": "an AVIF image",
+    b"heic": "a HEIC image",
+    b"heix": "a HEIC image",
+    b"mif1": "a HEIF image",
+    b"msf1": "a HEIF image",
+}
+
+
+def _describe_unknown(data: bytes) -> str:
+    """What an unidentified file is, in words, for the error message."""
+    for magic, kind in _OTHER_MAGIC:
+        if data.startswith(magic):
+            return kind
+    if data[4:8] == b"ftyp":
+        return _FTYP_BRANDS.get(data[8:12], "an ISO media file (MP4/MOV family)")
+    if data.startswith(b"RIFF") and data[8:12] != b"WEBP":
+        return f"a RIFF {data[8:12].decode('latin-1')!r} file"
+    return _describe_bytes(data[:4096])
+
+
+def _describe_bytes(head: bytes) -> str:
+    """Text or binary, judged from the first bytes."""
+    if b"\x00" in head:
+        return "binary data of an unknown format"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:  # a multi-byte character cut by the 4 KiB window is still text
+            return "binary data of an unknown format"
+        text = head[: exc.start].decode("utf-8")
+    return "an SVG (vector) image" if "<svg" in text[:1024] else "text, not an image"
+
+
+def _read_bytes(path: Path, max_bytes: int | None) -> bytes:
+    """The whole file, refusing anything not a regular file and anything over max_bytes before reading."""
+    # O_NONBLOCK so that a FIFO named x.png cannot block us in open(); it is a no-op for regular files.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise NotARegularFileError(f"{path}: not a regular file")
+        if max_bytes is not None and info.st_size > max_bytes:
+            raise ImageTooLargeError(f"{path}: file is {info.st_size} bytes, over the limit of {max_bytes}")
+        data = f.read() if max_bytes is None else f.read(max_bytes + 1)
+    if max_bytes is not None and len(data) > max_bytes:  # it grew while we read it
+        raise ImageTooLargeError(f"{path}: file grew past the limit of {max_bytes} bytes while being read")
+    return data
+
+
+def _open_checked(path: Path, data: bytes, max_pixels: int) -> ImageFile.ImageFile:
+    """Image.open on the bytes with the pixel limit checked from the header, before any pixel is decoded."""
+    try:
+        im = Image.open(io.BytesIO(data), formats=PILLOW_READ_FORMATS)
+    except UnidentifiedImageError:
+        fmt = sniff(data)
+        if fmt is not None:
+            raise CorruptImageError(
+                f"{path}: {fmt.description} data is corrupt or truncated in its header"
+            ) from None
+        raise UnsupportedFormatError(f"{path}: {_describe_unknown(data)}") from None
+    width, height = im.size
+    if width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"{path}: image is {width}x{height} = {width * height} pixels, over the limit of {max_pixels}"
+        )
+    if width == 0 or height == 0:
+        raise CorruptImageError(f"{path}: image declares an empty size {width}x{height}")
+    frames = int(getattr(im, "n_frames", 1))
+    # MPO (camera JPEGs with a preview or stereo pair) opens as a normal JPEG of its primary image.
+    if frames > 1 and im.format == "TIFF":
+        raise UnsupportedFormatError(f"{path}: multi-page TIFF files are not supported ({frames} pages)")
+    if frames > 1 and im.format != "MPO":
+        raise UnsupportedFormatError(f"{path}: animated images are not supported ({frames} frames)")
+    return im
+
+
+def read_image(path: Path, *, max_pixels: int, max_bytes: int | None = None) -> RasterImage:
+    """Decode an image file into float32 pixels in 0..1, refusing files over max_bytes or max_pixels.
+
+    Pillow's own decompression-bomb warning is raised as an error while the file is opened, so the
+    effective pixel limit is min(max_pixels, PIL.Image.MAX_IMAGE_PIXELS); a process that allows more
+    must raise Image.MAX_IMAGE_PIXELS once at startup. Filesystem errors (missing file) propagate as
+    OSError.
+    """
+    path = Path(path)
+    data = _read_bytes(path, max_bytes)
+    if not data:
+        raise CorruptImageError(f"{path}: file is empty (0 bytes)")
+    try:
+        # catch_warnings is process-wide while active; srd decodes in one thread per worker process.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = _open_checked(path, data, max_pixels)
+            with im:
+                return _decode(path, im, data)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageTooLargeError(f"{path}: {exc}") from None
+    except _DECODE_ERRORS as exc:
+        raise CorruptImageError(f"{path}: cannot decode image data: {exc}") from None
+
+
+def _decode(path: Path, im: ImageFile.ImageFile, data: bytes) -> RasterImage:
+    source_format = str(im.format)
+    rawmode = png_rawmode(im)
+    icc = im.info.get("icc_profile") or None
+    try:
+        orientation = int(im.getexif().get(0x0112, 1))
+    except _DECODE_ERRORS:  # a damaged EXIF block costs the orientation, not the image
+        orientation = 1
+    if rawmode in WIDE_RAWMODES:
+        pixels, alpha = _from_png16(decode_png16(data, rawmode), im.info.get("transparency"))
+        bits = 16
+    else:
+        im.load()
+        pixels, alpha, bits = _from_pillow(path, im)
+    pixels, alpha = _apply_orientation(orientation, pixels, alpha)
+    return RasterImage(
+        pixels=pixels,
+        alpha=alpha,
+        bits=bits,
+        icc_profile=icc if icc_matches(icc, pixels.shape[2]) else None,
+        source_format=source_format,
+    )
+
+
+def _key_mask(color: npt.NDArray[np.integer], key: object) -> npt.NDArray[np.bool_] | None:
+    """Opacity from a tRNS colour key: pixels equal to the key are transparent."""
+    # int64 because a hostile file may declare a key wider than its samples (1000 in an 8-bit PNG).
+    if isinstance(key, int) and color.shape[2] == 1:
+        return np.asarray(color[..., 0] != np.int64(key))
+    if isinstance(key, tuple) and len(key) == color.shape[2]:
+        return np.asarray((color != np.asarray(key, dtype=np.int64)).any(axis=2))
+    return None
+
+
+def _finish(
+    color: npt.NDArray[np.integer], alpha: npt.NDArray[np.integer] | None, maxv: int
+) -> tuple[FloatArray, FloatArray | None]:
+    scale = np.float32(maxv)
+    # In place: a second float copy of a 64 Mpx image would be another 768 MB at the peak (and, with
+    # srd/heap.py's settings, stay in the heap afterwards).
+    pixels = color.astype(np.float32)
+    pixels /= scale
+    if alpha is None or bool((alpha == maxv).all()):
+        return pixels, None
+    alpha_f = alpha.astype(np.float32)
+    alpha_f /= scale
+    return pixels, alpha_f
+
+
+def _from_png16(samples: npt.NDArray[np.uint16], key: object) -> tuple[FloatArray, FloatArray | None]:
+    C = samples.shape[2]
+    if C in (2, 4):
+        return _finish(samples[..., : C - 1], samples[..., C - 1], 65535)
+    mask = _key_mask(samples, key)
+    return _finish(samples, None if mask is None else mask.astype(np.uint16) * 65535, 65535)
+
+
+def _from_pillow(path: Path, im: Image.Image) -> tuple[FloatArray, FloatArray | None, int]:
+    """Pixels, alpha and bit depth of a loaded Pillow image of any mode the six formats produce."""
+    mode = im.mode
+    key = im.info.get("transparency")
+    if mode in ("P", "PA"):
+        has_alpha = mode == "PA" or key is not None or (im.palette is not None and im.palette.mode == "RGBA")
+        im = im.convert("RGBA" if has_alpha else "RGB")
+        key = None
+    elif mode in ("1", "La", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"):
+        # CMYK: Pillow's JPEG plugin already undoes Adobe's inverted CMYK; this is the naive CMYK->RGB.
+        im = im.convert({"1": "L", "La": "LA", "RGBa": "RGBA"}.get(mode, "RGB"))
+        if mode != "1":
+            key = None
+    mode = im.mode
+    if mode in ("L", "LA", "RGB", "RGBA"):
+        arr = np.asarray(im, dtype=np.uint8)
+        arr = arr[..., None] if arr.ndim == 2 else arr
+        if mode in ("LA", "RGBA"):
+            pixels, alpha = _finish(arr[..., :-1], arr[..., -1], 255)
+        else:
+            mask = _key_mask(arr, key)
+            pixels, alpha = _finish(arr, None if mask is None else mask.astype(np.uint8) * 255, 255)
+        return pixels, alpha, 8
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        # Mode I (32-bit) comes from TIFF; values beyond 16 bits are clipped.
+        gray = np.clip(np.asarray(im).astype(np.int64), 0, 65535).astype(np.uint16)[..., None]
+        mask = _key_mask(gray, key)
+        pixels, alpha = _finish(gray, None if mask is None else mask.astype(np.uint16) * 65535, 65535)
+        return pixels, alpha, 16
+    if mode == "F":
+        # Float TIFF: taken as 0..1 and kept at 16 bits on output.
+        gray_f = np.nan_to_num(np.asarray(im, dtype=np.float32), nan=0.0)
+        return np.clip(gray_f, 0.0, 1.0)[..., None], None, 16
+    raise UnsupportedFormatError(f"{path}: pixel mode {mode} is not supported")
+
+
+def _apply_orientation(
+    orientation: int, pixels: FloatArray, alpha: FloatArray | None
+) -> tuple[FloatArray, FloatArray | None]:
+    """Apply EXIF orientation 1..8 (as ImageOps.exif_transpose does) to H x W (x C) arrays."""
+
+    def turn(a: FloatArray) -> FloatArray:
+        if orientation == 2:
+            a = a[:, ::-1]
+        elif orientation == 3:
+            a = a[::-1, ::-1]
+        elif orientation == 4:
+            a = a[::-1]
+        elif orientation == 5:
+            a = a.swapaxes(0, 1)
+        elif orientation == 6:
+            a = np.rot90(a, k=-1)
+        elif orientation == 7:
+            a = a.swapaxes(0, 1)[::-1, ::-1]
+        elif orientation == 8:
+            a = np.rot90(a, k=1)
+        return np.ascontiguousarray(a)
+
+    if orientation not in range(2, 9):
+        return pixels, alpha
+    return turn(pixels), None if alpha is None else turn(alpha)

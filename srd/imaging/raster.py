@@ -1,0 +1,50 @@
+"""The in-memory image that flows between decoding, the upscaling pipeline and encoding."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class RasterImage:
+    """Decoded pixels as float32 in 0..1 plus what must survive to the output file.
+
+    `pixels` is H x W x C with C = 1 (grayscale) or 3 (RGB); `alpha` is H x W or None when the image
+    has no alpha or it is fully opaque. `bits` is 8 or 16 and picks the output sample depth.
+    """
+
+    pixels: FloatArray
+    alpha: FloatArray | None = None
+    bits: int = 8
+    icc_profile: bytes | None = None
+    source_format: str = ""
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def channels(self) -> int:
+        return int(self.pixels.shape[2])
+
+    def __post_init__(self) -> None:
+        if self.pixels.ndim != 3 or self.pixels.shape[2] not in (1, 3):
+            raise ValueError(f"pixels must be H x W x 1 or H x W x 3, got {self.pixels.shape}")
+        if self.alpha is not None and self.alpha.shape != self.pixels.shape[:2]:
+            raise ValueError(f"alpha shape {self.alpha.shape} does not match pixels {self.pixels.shape}")
+        if self.bits not in (8, 16):
+            raise ValueError(f"bits must be 8 or 16, got {self.bits}")
+
+
+def icc_matches(icc: bytes | None, channels: int) -> bool:
+    """Whether the profile's data colour space (header bytes 16..19) fits pixels of this many channels."""
+    return icc is not None and icc[16:20] == (b"GRAY" if channels == 1 else b"RGB ")

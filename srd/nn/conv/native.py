@@ -1,0 +1,137 @@
+"""The native Winograd F(6x6, 3x3) convolution (srd/_native, an XLA FFI custom call) from JAX.
+
+On the CPU, a stride-1 3x3 convolution can run as `srd_winograd_f63`: 5x fewer multiplies than direct
+convolution, with the transforms and the 64 matmuls of a block of tiles kept in cache (see
+srd/_native/wino_kernel.inc). Channel counts are padded inside the kernel (inputs to a multiple of 16,
+outputs to 32), so layers with 1 or 3 channels run natively too. Weights are transformed and
+packed once at load (`pack_kernel`). The extension is optional at build time; `available()` says
+whether it was built and loads.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from types import ModuleType
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpy.typing as npt
+
+from srd.nn.conv.winograd import transform_kernel
+
+TARGET = "srd_winograd_f63"
+TARGET_BF16 = "srd_winograd_f63_bf16"
+ISA_CODES = {"auto": 0, "generic": 1, "avx2": 2, "avx512": 3, "amx": 4, "avx512bf16": 5}
+BF16_ISAS = ("amx", "avx512bf16")  # the variants that take pack_kernel_bf16's weights
+ACTIVATION_CODES = {"none": 0, "relu": 1, "leaky_relu": 2}
+IN_MULTIPLE = 16  # the kernel's packed input channels
+OUT_PANEL = 32  # its packed output channels (one register block's width)
+IN_MULTIPLE_BF16 = 32  # the AMX kernel's: one tile row is 32 bfloat16 input channels
+
+
+@cache
+def _module() -> ModuleType | None:
+    try:
+        from srd import _winograd  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    jax.ffi.register_ffi_target(TARGET, _winograd.handler(), platform="cpu")
+    jax.ffi.register_ffi_target(TARGET_BF16, _winograd.handler_bf16(), platform="cpu")
+    module: ModuleType = _winograd
+    return module
+
+
+def available() -> bool:
+    """Whether the native kernel was built and is registered with XLA."""
+    return _module() is not None
+
+
+def isa_supported(isa: str) -> bool:
+    """Whether this CPU runs the kernel variant for `isa` ("generic", "avx2", "avx512")."""
+    module = _module()
+    return module is not None and bool(module.isa_supported(ISA_CODES[isa]))
+
+
+def bf16_supported() -> bool:
+    """Whether a bfloat16 kernel can run here: AMX-BF16 (with the OS's permission to use it) or AVX512-BF16.
+    "auto" picks AMX when it can."""
+    return any(isa_supported(isa) for isa in BF16_ISAS)
+
+
+def best_isa() -> str:
+    """The float32 kernel variant "auto" picks on this CPU."""
+    module = _module()
+    if module is None:
+        raise RuntimeError("srd's native Winograd kernel is not built")
+    code = int(module.best_isa())
+    return next(name for name, value in ISA_CODES.items() if value == code)
+
+
+def pack_kernel(w: npt.ArrayLike) -> npt.NDArray[np.float32]:
+    """HWIO 3x3 weights -> U = G g G^T of F(6,3), packed as [64][ceil(O/32)][I'][32], I' = I rounded up
+    to 16; the padding is zeros."""
+    u = transform_kernel(w, 6)  # 64 x I x O
+    positions, cin, cout = u.shape
+    cin_padded = -(-cin // IN_MULTIPLE) * IN_MULTIPLE
+    cout_padded = -(-cout // OUT_PANEL) * OUT_PANEL
+    u = np.pad(u, ((0, 0), (0, cin_padded - cin), (0, cout_padded - cout)))
+    panels = u.reshape(positions, cin_padded, cout_padded // OUT_PANEL, OUT_PANEL)
+    return np.ascontiguousarray(panels.transpose(0, 2, 1, 3))
+
+
+def to_bfloat16_bits(x: npt.NDArray[np.float32]) -> npt.NDArray[np.uint16]:
+    """float32 -> bfloat16 (round to nearest even, as the AMX kernel rounds its V), as raw uint16 bits."""
+    bits = np.ascontiguousarray(x, np.float32).view(np.uint32).astype(np.uint64)
+    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+    return rounded.astype(np.uint16)
+
+
+def pack_kernel_bf16(w: npt.ArrayLike) -> npt.NDArray[np.uint16]:
+    """HWIO 3x3 weights -> U = G g G^T of F(6,3) in bfloat16, packed for AMX: [64][O' / 16][I' / 2][16 x 2]
+    (pairs of input channels next to each other for each of 16 outputs), O' = O rounded up to 32 and
+    I' = I rounded up to 32; the padding is zeros."""
+    u = transform_kernel(w, 6)  # 64 x I x O
+    positions, cin, cout = u.shape
+    cin_padded = -(-cin // IN_MULTIPLE_BF16) * IN_MULTIPLE_BF16
+    cout_padded = -(-cout // OUT_PANEL) * OUT_PANEL
+    u = np.pad(u, ((0, 0), (0, cin_padded - cin), (0, cout_padded - cout)))
+    pairs = u.reshape(positions, cin_padded // 2, 2, cout_padded // 16, 16)
+    packed = pairs.transpose(0, 3, 1, 4, 2).reshape(positions, cout_padded // 16, cin_padded // 2, 32)
+    return to_bfloat16_bits(packed)
+
+
+def conv3x3(
+    x: jax.Array,
+    packed: jax.Array,
+    bias: jax.Array | None,
+    out_channels: int,
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0),
+    activation: str = "none",
+    slope: float = 0.0,
+    isa: str = "auto",
+    block: int = 0,
+) -> jax.Array:
+    """act(conv3x3(x, w) + bias), NHWC float32, zero padding `pads` (top, bottom, left, right).
+
+    `packed` from pack_kernel runs in float32 on `isa`; from pack_kernel_bf16 (uint16) in bfloat16 on
+    `isa` "amx" or "avx512bf16" ("auto": AMX where usable).
+    """
+    if _module() is None:
+        raise RuntimeError("srd's native Winograd kernel is not built")
+    top, bottom, left, right = pads
+    n, h, w, _ = x.shape
+    shape = (n, h + top + bottom - 2, w + left + right - 2, out_channels)
+    out = jax.ShapeDtypeStruct(shape, jnp.float32)  # type: ignore[no-untyped-call]
+    b = jnp.zeros((0,), jnp.float32) if bias is None else bias.astype(jnp.float32)
+    attributes = {
+        "pad_top": np.int64(top),
+        "pad_left": np.int64(left),
+        "activation": np.int64(ACTIVATION_CODES[activation]),
+        "slope": np.float32(slope),
+        "isa": np.int64(ISA_CODES[isa]),
+        "block": np.int64(block),
+    }
+    target = TARGET_BF16 if packed.dtype == jnp.uint16 else TARGET
+    result: jax.Array = jax.ffi.ffi_call(target, out)(x.astype(jnp.float32), packed, b, **attributes)
+    return result

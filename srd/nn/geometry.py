@@ -1,0 +1,67 @@
+"""Work out a network's scale, context padding and tile alignment from its ops alone (shape inference)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from srd.nn.graph import NetworkSpec, Op, Weights
+from srd.nn.network import apply_network
+
+_PROBE_SIZES = range(64, 96)
+
+
+def _output_size(spec: NetworkSpec, weights: Weights, size: int) -> int | None:
+    """Spatial output size for a square padded input of `size`, or None if the shapes do not fit."""
+    x = jax.ShapeDtypeStruct((1, size, size, spec.in_channels), jnp.float32)  # type: ignore[no-untyped-call]
+    try:
+        out = jax.eval_shape(lambda w, t: apply_network(spec, w, t), weights, x)
+    except (TypeError, ValueError):
+        return None
+    if out.shape[1] != out.shape[2] or out.shape[3] != spec.out_channels:
+        return None
+    return int(out.shape[1])
+
+
+def infer_geometry(
+    arch: str, ops: Sequence[Op], weights: Weights, input_blob: str, output_blob: str, in_channels: int
+) -> NetworkSpec:
+    """Probe padded input sizes to find scale, context (pad per side) and alignment of the tile size."""
+    out_channels = _out_channels(ops, weights, output_blob)
+    spec = NetworkSpec(arch, tuple(ops), input_blob, output_blob, in_channels, out_channels, 1, 0)
+    fits = {n: m for n in _PROBE_SIZES if (m := _output_size(spec, weights, n)) is not None}
+    if len(fits) < 2:
+        raise ValueError(f"{arch}: no input size between 64 and 95 gives a consistent output")
+    sizes = sorted(fits)
+    scale_num = fits[sizes[-1]] - fits[sizes[0]]
+    scale_den = sizes[-1] - sizes[0]
+    if scale_num % scale_den:
+        raise ValueError(f"{arch}: output grows by a non-integer factor {scale_num}/{scale_den}")
+    scale = scale_num // scale_den
+    shrink = {scale * n - m for n, m in fits.items()}
+    if len(shrink) != 1 or next(iter(shrink)) % (2 * scale):
+        raise ValueError(f"{arch}: the border the network consumes is not constant and symmetric")
+    context = next(iter(shrink)) // (2 * scale)
+    align = math.gcd(*(n - sizes[0] for n in sizes[1:]))
+    if (sizes[0] - 2 * context) % align:
+        raise ValueError(f"{arch}: tile sizes that fit are not multiples of {align}")
+    return NetworkSpec(
+        arch, tuple(ops), input_blob, output_blob, in_channels, out_channels, scale, context, align
+    )
+
+
+def _out_channels(ops: Sequence[Op], weights: Weights, output_blob: str) -> int:
+    """Channels of the output blob, traced back through shape-preserving ops to the last convolution."""
+    producers = {op.dst: op for op in ops}
+    blob = output_blob
+    while blob in producers:
+        op = producers[blob]
+        name = getattr(op, "name", None)
+        if name is not None and name in weights:
+            return int(np.shape(weights[name]["w"])[-1])
+        blob = getattr(op, "src", None) or op.srcs[-1]  # type: ignore[union-attr]
+    raise ValueError("cannot find the layer that produces the output blob")

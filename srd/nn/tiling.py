@@ -1,0 +1,176 @@
+"""Run a network over an image of any size in tiles of a few fixed shapes, so jit compiles a bounded set
+of programs per (model, tile, batch) whatever the image sizes.
+
+Along each axis the image is cut into tiles of `tile` pixels; the last, partial tile takes the smallest
+of the bucket sizes (tile, 3/4, 1/2, 1/4 of it) that covers the remainder, so an edge costs little more
+than its real size. Each tile reads its context (the network's receptive-field margin) from its
+neighbours, replicating the image's edge pixels beyond the border, as waifu2x's reconstruct.lua and
+waifu2x-ncnn-vulkan do; for networks without global operations the result equals the untiled one exactly.
+Networks with global pooling (cunet) get each tile's real extent, so the pooling sees exactly what
+waifu2x-ncnn-vulkan's smaller edge tile would (srd.model.extents).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpy.typing as npt
+
+from srd.nn.graph import DEFAULT_CONV_ALGORITHM, ConvAlgorithm, NetworkSpec, Weights
+from srd.nn.network import apply_network, prepare_weights, resolve_conv_algorithm
+
+Array32 = npt.NDArray[np.float32]
+_BUCKET_FRACTIONS = (1.0, 0.75, 0.5, 0.25)
+_MIN_BUCKET = 16
+
+
+def round_tile(tile: int, spec: NetworkSpec) -> int:
+    """The smallest tile size >= `tile` that the network's downsampling accepts."""
+    return max(spec.align, -(-tile // spec.align) * spec.align)
+
+
+def bucket_sizes(tile: int, spec: NetworkSpec) -> tuple[int, ...]:
+    """The tile sizes one axis may use, largest first: the tile and fractions of it, aligned."""
+    sizes = {round_tile(min(tile, max(_MIN_BUCKET, round(tile * f))), spec) for f in _BUCKET_FRACTIONS}
+    return tuple(sorted((s for s in sizes if s <= tile), reverse=True))
+
+
+def axis_plan(length: int, tile: int, buckets: tuple[int, ...]) -> list[tuple[int, int]]:
+    """(start, size) of the tiles along an axis: whole tiles, then the smallest bucket covering the rest."""
+    plan = []
+    for start in range(0, length, tile):
+        remainder = length - start
+        size = tile if remainder >= tile else min(b for b in buckets if b >= remainder)
+        plan.append((start, size))
+    return plan
+
+
+class TileRunner:
+    """A jit-compiled network for one tile size (and its edge buckets) and batch size, on one device."""
+
+    def __init__(
+        self,
+        spec: NetworkSpec,
+        weights: Weights,
+        tile: int,
+        batch: int,
+        device: jax.Device,
+        conv_algorithm: ConvAlgorithm = DEFAULT_CONV_ALGORITHM,
+    ) -> None:
+        if tile % spec.align:
+            raise ValueError(f"tile {tile} is not a multiple of {spec.align} for {spec.arch}")
+        self.spec = spec
+        self.tile = tile
+        self.batch = batch
+        self.device = device
+        self.buckets = bucket_sizes(tile, spec)
+        self.trace_count = 0
+        self.conv_algorithm = conv_algorithm = resolve_conv_algorithm(conv_algorithm, device.platform)
+        self._weights = jax.device_put(prepare_weights(spec, weights, conv_algorithm), device)
+
+        def forward(w: Weights, x: jax.Array, valid: jax.Array) -> jax.Array:
+            self.trace_count += 1  # runs only while tracing: counts compilations
+            return apply_network(spec, w, x, conv_algorithm, valid)  # type: ignore[arg-type]
+
+        options = {}
+        if conv_algorithm == "winograd" and device.platform == "cpu":
+            # YNNPACK's "dot" fusion would pull the Winograd transforms into its matmul fusions and
+            # run them slowly; individual dots keep the transforms as XLA's own fused loops.
+            options["xla_cpu_experimental_ynn_fusion_type"] = "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"
+        self._forward = jax.jit(forward, compiler_options=options or None)
+
+    def warmup(self, *, every_shape: bool = False) -> None:
+        """Compile the full-tile shape now (or every bucket pair) rather than on the first images; the
+        edge shapes compile on first use, or load from the persistent compilation cache."""
+        c = 2 * self.spec.context
+        shapes = itertools.product(self.buckets, repeat=2) if every_shape else [(self.tile, self.tile)]
+        for th, tw in shapes:
+            x = np.zeros((self.batch, th + c, tw + c, self.spec.in_channels), np.float32)
+            self._run(x, np.tile(np.array([th + c, tw + c], np.int32), (self.batch, 1))).block_until_ready()
+
+    def _extent(self, start: int, length: int) -> int:
+        """Real (padded-input) extent of the tile starting at `start` along an axis of `length` pixels:
+        what waifu2x-ncnn-vulkan would feed for it, the remainder rounded up to the network's alignment."""
+        return round_tile(min(self.tile, length - start), self.spec) + 2 * self.spec.context
+
+    def _run(self, x: Array32, valid: npt.NDArray[np.int32]) -> jax.Array:
+        result: jax.Array = self._forward(
+            self._weights, jax.device_put(x, self.device), jax.device_put(valid, self.device)
+        )
+        return result
+
+    def upscale(self, image: Array32) -> Array32:
+        """Run the network over an H x W x C float32 image; returns (s*H) x (s*W) x C_out, unclamped."""
+        h, w = image.shape[:2]
+        s = self.spec.scale
+        out = np.empty((h * s, w * s, self.spec.out_channels), np.float32)
+        row = 0
+        for band in self.upscale_bands(image):
+            out[row : row + band.shape[0]] = band
+            row += band.shape[0]
+        return out
+
+    def upscale_bands(self, image: Array32) -> Iterator[Array32]:
+        """Like `upscale`, but yields the output one band of tile rows at a time, top to bottom, so a
+        caller can encode or quantise it without the whole output in memory. Input padding is built per
+        band (edge-replicated by index clamping), never for the whole image."""
+        if image.ndim != 3 or image.shape[2] != self.spec.in_channels:
+            raise ValueError(f"expected H x W x {self.spec.in_channels}, got {image.shape}")
+        h, w = image.shape[:2]
+        c, s = self.spec.context, self.spec.scale
+        cols = axis_plan(w, self.tile, self.buckets)
+        col_index = np.clip(np.arange(-c, cols[-1][0] + cols[-1][1] + c), 0, w - 1)
+        # Tiles of one width are batched together; each group is dispatched before the previous one is
+        # copied out, so host-side slicing overlaps the device's work.
+        groups = [list(g) for _, g in itertools.groupby(cols, key=lambda col: col[1])]
+        for row_start, th in axis_plan(h, self.tile, self.buckets):
+            row_index = np.clip(np.arange(row_start - c, row_start + th + c), 0, h - 1)
+            band_in = image[row_index][:, col_index]
+            band_out = np.empty((th * s, w * s, self.spec.out_channels), np.float32)
+            pending: list[tuple[list[tuple[int, int]], jax.Array]] = []
+            for group in groups:
+                for k in range(0, len(group), self.batch):
+                    chunk = group[k : k + self.batch]
+                    pending.append((chunk, self._dispatch(band_in, chunk, row_start, th, h, w)))
+                    if len(pending) > 1:
+                        _place(band_out, *pending.pop(0), th * s, w * s, s)
+            for item in pending:
+                _place(band_out, *item, th * s, w * s, s)
+            yield band_out[: min(th, h - row_start) * s]
+
+    def _dispatch(
+        self, band_in: Array32, chunk: list[tuple[int, int]], row_start: int, th: int, h: int, w: int
+    ) -> jax.Array:
+        c2 = 2 * self.spec.context
+        tw = chunk[0][1]
+        batch = np.stack([band_in[:, q : q + tw + c2] for q, _ in chunk])
+        valid = np.array([(self._extent(row_start, h), self._extent(q, w)) for q, _ in chunk], np.int32)
+        if len(chunk) < self.batch:
+            missing = self.batch - len(chunk)
+            batch = np.concatenate([batch, np.zeros((missing, *batch.shape[1:]), np.float32)])
+            valid = np.concatenate([valid, np.tile(np.array([th + c2, tw + c2], np.int32), (missing, 1))])
+        return self._run(batch, valid)  # asynchronous: returns before the device has finished
+
+
+def _place(
+    band: Array32, chunk: list[tuple[int, int]], result: jax.Array, out_h: int, out_w: int, s: int
+) -> None:
+    tiles = np.asarray(result)
+    for k, (q, tw) in enumerate(chunk):
+        width = min(tw * s, out_w - q * s)
+        band[:, q * s : q * s + width] = tiles[k, :out_h, :width]
+
+
+def upscale_untiled(
+    spec: NetworkSpec, weights: Weights, image: Array32, conv_algorithm: ConvAlgorithm = "direct"
+) -> Array32:
+    """Reference path: the whole image in one call (compiles per image size; tests and small images).
+    `weights` must hold the transforms `conv_algorithm` needs (`prepare_weights`)."""
+    c = spec.context
+    padded = np.pad(image, ((c, c), (c, c), (0, 0)), mode="edge")
+    out = apply_network(spec, jax.tree.map(jnp.asarray, weights), jnp.asarray(padded[None]), conv_algorithm)
+    return np.asarray(out[0], dtype=np.float32)

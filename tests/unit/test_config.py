@@ -1,0 +1,163 @@
+"""Tests for srd.config: the flat YAML schema, its defaults, and `srd check-config`."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from support.daemon import DaemonProcess, make_png, wait_for
+
+from srd.cli.check_config import check_config_command
+from srd.errors import ConfigError
+from srd.settings import DEFAULT_MODEL, load_config, parse_config
+from srd.workers.supervisor import WorkerSettings
+
+REPO = Path(__file__).resolve().parents[2]
+MINIMAL = "inbox: in\noutbox: out\nerrors: err\nwork: work\narchive: delete\n"
+
+
+def test_example_config_loads_as_is() -> None:
+    """config.example.yaml is valid and puts every folder under ./var/ of the checkout."""
+    config = load_config(REPO / "config.example.yaml")
+    var = REPO / "var"
+    for folder in (config.inbox, config.outbox, config.errors, config.work, config.archive):
+        assert folder is not None and var in folder.parents
+    assert config.model.name == DEFAULT_MODEL == "upconv7-art"
+    assert config.engine.compile_cache is not None
+
+
+def test_example_config_documents_every_key() -> None:
+    """Every key line of config.example.yaml has a comment line right above it."""
+    lines = (REPO / "config.example.yaml").read_text().splitlines()
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#") and not stripped.endswith(":"):
+            assert lines[index - 1].strip().startswith("#"), f"undocumented key: {line!r}"
+
+
+def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path) -> None:
+    """Relative folders are relative to the config file, not the current directory."""
+    path = tmp_path / "srd.yaml"
+    path.write_text(MINIMAL)
+    config = load_config(path)
+    assert config.inbox == tmp_path / "in"
+    assert config.archive is None
+    assert config.status_file == tmp_path / "work" / "status.json"
+
+
+def test_defaults_fill_missing_sections(tmp_path: Path) -> None:
+    """A config with only the folders gets the documented defaults."""
+    config = parse_config(yaml.safe_load(MINIMAL), tmp_path)
+    assert config.watch.mode == "auto"
+    assert config.watch.ignore == (".*", "*.part", "*.tmp", "*.crdownload")
+    assert config.limits.attempts == 3
+    assert config.engine.tile is None
+    assert config.engine.conv == "auto"
+    assert config.output.png_level == 4
+    assert config.output.png_strategy == "rle"
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    """A broken config lists each bad key with its path in one error."""
+    broken = (
+        "inbox: 3\noutbox: out\nerrors: err\nwork: w\narchive: a\nbogus: 1\n"
+        "watch: {mode: fast, settle_seconds: -1, extra: 2}\n"
+        "model: {scale: 3, tta: maybe}\n"
+        "engine: {tile: 2, batch: 0, conv: fft}\n"
+        "output: {name: '{foo}', format: gif, png_level: 12, png_strategy: zstd}\n"
+        "limits: [1]\n"
+        "logging: {level: loud}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        parse_config(yaml.safe_load(broken), tmp_path)
+    message = str(info.value)
+    expected = [
+        "At 'inbox':",
+        "At 'bogus': unknown key",
+        "At 'watch.mode':",
+        "At 'watch.settle_seconds':",
+        "At 'watch.extra': unknown key",
+        "At 'model.scale':",
+        "At 'model.tta':",
+        "At 'engine.tile':",
+        "At 'engine.batch':",
+        "At 'engine.conv':",
+        "At 'output.name':",
+        "At 'output.format':",
+        "At 'output.png_level':",
+        "At 'output.png_strategy':",
+        "At 'limits': expected a mapping",
+        "At 'logging.level':",
+    ]
+    for fragment in expected:
+        assert fragment in message
+    assert message.count("At '") == len(expected)
+
+
+def test_missing_folders_are_named(tmp_path: Path) -> None:
+    """An empty document names each required folder."""
+    with pytest.raises(ConfigError) as info:
+        parse_config(None, tmp_path)
+    for key in ("inbox", "outbox", "errors", "work", "archive"):
+        assert f"At '{key}': required folder is missing" in str(info.value)
+
+
+def test_check_config_command_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """check-config returns 0 for a valid file and 78 (EX_CONFIG) with the problems for a bad one."""
+    good = tmp_path / "good.yaml"
+    good.write_text(MINIMAL)
+    assert check_config_command(good) == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(MINIMAL + "watch: {recursive: 7}\n")
+    assert check_config_command(bad) == 78
+    assert "At 'watch.recursive':" in capsys.readouterr().err
+    assert check_config_command(tmp_path / "missing.yaml") == 78
+
+
+def test_srd_check_config_cli_reports_every_bad_key(tmp_path: Path) -> None:
+    """`srd check-config` on a broken file prints every bad key and exits 78."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("inbox: in\noutbox: out\nwork: w\narchive: a\ncolour: red\nmodel: {noise: 9, size: 2}\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "srd", "check-config", str(bad)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 78
+    for fragment in ("At 'errors':", "At 'colour': unknown key", "At 'model.noise':", "At 'model.size':"):
+        assert fragment in result.stderr
+
+
+def test_check_config_reports_folders_inside_the_inbox(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """check-config names every folder placed inside the inbox and exits 73 like `srd run` would."""
+    path = tmp_path / "srd.yaml"
+    path.write_text("inbox: in\noutbox: in/out\nerrors: err\nwork: in/.work\narchive: delete\n")
+    assert check_config_command(path) == 73
+    err = capsys.readouterr().err
+    assert "At 'outbox':" in err and "At 'work':" in err and "At 'errors'" not in err
+
+
+@pytest.mark.slow
+def test_example_config_runs_as_is(tmp_path: Path) -> None:
+    """A copy of config.example.yaml starts the daemon unchanged, creates ./var/ and upscales a file."""
+    config = tmp_path / "config.example.yaml"
+    shutil.copy(REPO / "config.example.yaml", config)
+    daemon = DaemonProcess(config)
+    try:
+        daemon.wait_ready()
+        make_png(tmp_path / "var" / "inbox" / "example.png", seed=1)
+        wait_for((tmp_path / "var" / "archive" / "example.png").exists, 120, "the example job to finish")
+        assert (tmp_path / "var" / "outbox" / "example.png").exists()
+        assert daemon.stop() == 0
+    finally:
+        DaemonProcess.reap_all()
+
+
+def test_engine_conv_reaches_the_worker(tmp_path: Path) -> None:
+    """engine.conv is handed to the worker's engine settings."""
+    config = parse_config(yaml.safe_load(MINIMAL + "engine: {conv: direct}\n"), tmp_path)
+    assert WorkerSettings.from_config(config).engine.conv == "direct"

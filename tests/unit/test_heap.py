@@ -1,0 +1,65 @@
+"""glibc malloc tuning (srd/heap.py): freed big buffers are reused without page faults."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+# malloc (as XLA does), touch, free and malloc 128 MB again; prints whether srd tuned malloc and the page
+# faults of the second buffer.
+_PROBE = """
+import ctypes, resource, srd.runtime as heap
+tuned = heap.tune_malloc()
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+size = 128 << 20
+first = libc.malloc(size); ctypes.memset(first, 1, size); libc.free(first)
+if TRIM:
+    heap.release_free_memory()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+second = libc.malloc(size); ctypes.memset(second, 1, size)
+print(tuned, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+glibc_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt is Linux-only")
+
+
+def _probe(trim: bool = False, **env: str) -> tuple[bool, int]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
+    code = f"TRIM = {trim}\n" + _PROBE
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True, check=True
+    )
+    tuned, faults = out.stdout.split()
+    return tuned == "True", int(faults)
+
+
+@glibc_only
+def test_a_freed_big_buffer_is_reused_without_page_faults() -> None:
+    """With srd's settings a second 128 MB buffer reuses the first's pages; without them it faults again."""
+    tuned, faults = _probe()
+    assert tuned
+    assert faults < 1000
+    untuned, faults_default = _probe(SRD_MALLOC_DEFAULTS="0")
+    assert not untuned
+    assert faults_default > 20000  # 128 MB of 4 KiB pages, mapped afresh
+
+
+@glibc_only
+def test_release_free_memory_gives_the_pages_back() -> None:
+    """After release_free_memory (between bands of a huge image) the freed buffer's pages are gone: the
+    next buffer faults them in again, so they no longer count in the process's memory."""
+    tuned, faults = _probe(trim=True)
+    assert tuned
+    assert faults > 20000
+
+
+@glibc_only
+def test_the_users_own_malloc_settings_win() -> None:
+    """Any MALLOC_* or GLIBC_TUNABLES setting in the environment leaves malloc as the user set it."""
+    assert _probe(MALLOC_ARENA_MAX="2")[0] is False
+    assert _probe(GLIBC_TUNABLES="glibc.malloc.mxfast=0")[0] is False

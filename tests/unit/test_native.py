@@ -1,0 +1,234 @@
+"""srd's native Winograd F(6x6, 3x3) kernel (srd/_native) against lax.conv, for every ISA it was built for."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jax import lax
+
+from srd.engine.engine import Engine
+from srd.errors import UsageError
+from srd.models.registry import load_step
+from srd.nn.conv import native
+from srd.nn.graph import Activation, Conv, NetworkSpec
+from srd.nn.network import (
+    activate,
+    apply_network,
+    conv2d,
+    native_subpixel_kernel,
+    prepare_weights,
+    resolve_conv_algorithm,
+    uses_native,
+)
+from srd.settings import EngineSettings, ModelSettings
+
+ISAS = [isa for isa in ("generic", "avx2", "avx512") if native.isa_supported(isa)]
+
+
+def _reference(x: np.ndarray, w: np.ndarray, b: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
+    """Direct convolution in float64 numpy, written out: the sum over the 3x3 window and input channels."""
+    top, bottom, left, right = pads
+    xp = np.pad(x.astype(np.float64), ((0, 0), (top, bottom), (left, right), (0, 0)))
+    oh, ow = xp.shape[1] - 2, xp.shape[2] - 2
+    out = np.zeros((x.shape[0], oh, ow, w.shape[3]))
+    for dy in range(3):
+        for dx in range(3):
+            out += np.einsum("nhwc,co->nhwo", xp[:, dy : dy + oh, dx : dx + ow], w[dy, dx].astype(np.float64))
+    return out + b
+
+
+def _case(seed: int, n: int, h: int, w: int, cin: int, cout: int) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, h, w, cin)).astype(np.float32)
+    k = (rng.standard_normal((3, 3, cin, cout)) / np.sqrt(9 * cin)).astype(np.float32)
+    b = rng.standard_normal(cout).astype(np.float32)
+    return x, k, b
+
+
+def test_the_extension_is_built() -> None:
+    """The kernel was compiled and registered with XLA, and its best ISA runs on this CPU."""
+    assert native.available(), "srd/_winograd was not built: install with a C++17 compiler"
+    assert native.isa_supported(native.best_isa())
+    assert "generic" in ISAS
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize(
+    ("n", "h", "w", "cin", "cout", "pads", "block"),
+    [
+        (1, 20, 23, 16, 32, (0, 0, 0, 0), 0),  # ragged last tiles in both directions
+        (2, 17, 9, 32, 48, (1, 1, 1, 1), 0),  # batch, same padding, cout not a multiple of 32
+        (1, 30, 31, 64, 16, (1, 0, 0, 1), 1),  # asymmetric padding, one tile per block
+        (1, 3, 3, 16, 16, (0, 0, 0, 0), 0),  # a single output pixel
+        (3, 40, 26, 16, 64, (0, 0, 0, 0), 5),  # blocks that straddle images and end mid register block
+    ],
+)
+def test_conv_matches_float64_reference(
+    isa: str, n: int, h: int, w: int, cin: int, cout: int, pads: tuple[int, int, int, int], block: int
+) -> None:
+    """act(conv3x3 + bias) equals a float64 direct convolution to float32 Winograd accuracy."""
+    x, k, b = _case(0, n, h, w, cin, cout)
+    ref = _reference(x, k, b, pads)
+    ref = np.maximum(ref, 0.1 * ref)
+    out = native.conv3x3(
+        jnp.asarray(x),
+        jnp.asarray(native.pack_kernel(k)),
+        jnp.asarray(b),
+        cout,
+        pads,
+        "leaky_relu",
+        0.1,
+        isa=isa,
+        block=block,
+    )
+    assert out.shape == ref.shape
+    np.testing.assert_allclose(np.asarray(out), ref, atol=2e-4, rtol=1e-4)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    h=st.integers(3, 29),
+    w=st.integers(3, 29),
+    cin=st.sampled_from([16, 32]),
+    cout=st.sampled_from([16, 32, 48]),
+    activation=st.sampled_from(["none", "relu", "leaky_relu"]),
+    bias=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_any_shape_and_activation(
+    h: int, w: int, cin: int, cout: int, activation: str, bias: bool, seed: int
+) -> None:
+    """Any spatial size, channel counts, activation and bias/no bias: the same as lax.conv."""
+    x, k, b = _case(seed, 1, h, w, cin, cout)
+    op = Conv("c", "x", "y", (3, 3), activation=Activation(activation), slope=0.2)
+    y = lax.conv_general_dilated(
+        jnp.asarray(x),
+        jnp.asarray(k),
+        (1, 1),
+        "VALID",
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        precision=lax.Precision.HIGHEST,
+    )
+    expected = np.asarray(activate(y + b if bias else y, op.activation, op.slope))
+    out = native.conv3x3(
+        jnp.asarray(x),
+        jnp.asarray(native.pack_kernel(k)),
+        jnp.asarray(b) if bias else None,
+        cout,
+        activation=activation,
+        slope=0.2,
+    )
+    np.testing.assert_allclose(np.asarray(out), expected, atol=2e-4, rtol=1e-4)
+
+
+def test_packed_weights_layout() -> None:
+    """pack_kernel pads output channels to whole 32-wide panels with zeros and keeps G g G^T's values."""
+    _, k, _ = _case(1, 1, 3, 3, 16, 40)
+    packed = native.pack_kernel(k)
+    assert packed.shape == (64, 2, 16, 32)
+    assert packed.dtype == np.float32 and packed.flags.c_contiguous
+    assert not packed[:, 1, :, 8:].any()
+    # position 0 of F(6,3) is g[0, 0] (G's first row picks tap 0, negated twice)
+    np.testing.assert_allclose(packed[0, 0, :, :32], k[0, 0, :, :32], rtol=1e-6)
+
+
+def test_bad_shapes_are_errors() -> None:
+    """The kernel refuses weights that do not match the input rather than reading past them."""
+    x, k, b = _case(2, 1, 10, 10, 32, 32)
+    wrong = jnp.asarray(native.pack_kernel(k[:, :, :16]))  # packed for 16 input channels, given 32
+    with pytest.raises(jax.errors.JaxRuntimeError, match="srd_winograd_f63"):
+        native.conv3x3(jnp.asarray(x), wrong, jnp.asarray(b), 32).block_until_ready()
+
+
+def test_which_layers_run_natively() -> None:
+    """3x3 stride-1 layers with a fused activation, whatever their channel counts, and transposed layers
+    whose sub-pixel form is a 3x3 convolution; nothing else."""
+    conv = Conv("c", "x", "y", (3, 3), activation=Activation.LEAKY_RELU, slope=0.1)
+    assert uses_native(conv)
+    assert not uses_native(Conv("c", "x", "y", (3, 3), activation=Activation.SIGMOID))
+    assert not uses_native(Conv("c", "x", "y", (2, 2), (2, 2)))
+    w4 = np.zeros((4, 4, 8, 3), np.float32)
+    upconv7_last = Conv("c", "x", "y", (4, 4), (2, 2), (3, 3, 3, 3), transposed=True)
+    sub = native_subpixel_kernel(upconv7_last, w4)
+    assert not uses_native(upconv7_last) and sub is not None and sub.shape == (3, 3, 8, 12)
+    w2 = np.zeros((2, 2, 8, 3), np.float32)
+    assert native_subpixel_kernel(Conv("c", "x", "y", (2, 2), (2, 2), transposed=True), w2) is None
+    uncropped = Conv("c", "x", "y", (4, 4), (2, 2), transposed=True)  # needs padding: lax.conv
+    assert native_subpixel_kernel(uncropped, w4) is None
+
+
+@pytest.mark.parametrize(("cin", "cout"), [(1, 32), (3, 16), (64, 3), (5, 12), (17, 33)])
+def test_channel_counts_that_are_not_multiples_of_16(cin: int, cout: int) -> None:
+    """The kernel pads input channels to 16 and output channels to 32 inside: first and last layers
+    (1 or 3 channels) and odd counts give the reference result."""
+    x, k, b = _case(3, 2, 19, 14, cin, cout)
+    ref = _reference(x, k, b, (1, 1, 1, 1))
+    for isa in ISAS:
+        out = native.conv3x3(
+            jnp.asarray(x), jnp.asarray(native.pack_kernel(k)), jnp.asarray(b), cout, (1, 1, 1, 1), isa=isa
+        )
+        np.testing.assert_allclose(np.asarray(out), ref, atol=2e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("pads", [(3, 3, 3, 3), (1, 1, 1, 1)])
+def test_transposed_conv_as_native_subpixel_conv(pads: tuple[int, int, int, int]) -> None:
+    """A 4x4 stride-2 transposed convolution (upconv_7's last layer, cropped by 3; cunet's by 1) run as
+    a native 3x3 convolution over all four phases plus depth-to-space equals lax.conv's."""
+    rng = np.random.default_rng(4)
+    x = jnp.asarray(rng.random((1, 13, 10, 32), dtype=np.float32))
+    w = (rng.standard_normal((4, 4, 32, 3)) / 20).astype(np.float32)
+    b = rng.standard_normal(3).astype(np.float32)
+    op = Conv("c", "x", "y", (4, 4), (2, 2), pads, transposed=True)
+    spec = NetworkSpec("t", (op,), "x", "y", 32, 3, 2, 0)
+    layer = {
+        k: jnp.asarray(v) for k, v in prepare_weights(spec, {"c": {"w": w, "b": b}}, "native")["c"].items()
+    }
+    direct = np.asarray(conv2d(x, jnp.asarray(w), jnp.asarray(b), op, "direct"))
+    if native_subpixel_kernel(op, w) is None:
+        assert "native" not in layer
+        return
+    fast = np.asarray(conv2d(x, layer["w"], layer["b"], op, "native", layer))
+    assert fast.shape == direct.shape
+    np.testing.assert_allclose(fast, direct, atol=2e-5)
+
+
+def test_auto_means_native_on_cpu_only() -> None:
+    """ "auto" is native on the CPU and lax.conv elsewhere; asking for native off the CPU is an error."""
+    assert resolve_conv_algorithm("auto", "cpu") == "native"
+    assert resolve_conv_algorithm("auto", "gpu") == "direct"
+    assert resolve_conv_algorithm("direct", "cpu") == "direct"
+    with pytest.raises(ValueError, match="CPU only"):
+        resolve_conv_algorithm("native", "gpu")
+
+
+@pytest.mark.parametrize(
+    ("model", "noise", "size"), [("upconv7-art", -1, 40), ("cunet", -1, 60), ("cunet", 1, 60)]
+)
+def test_networks_native_within_a_tenth_of_a_level(model: str, noise: int, size: int) -> None:
+    """Whole packaged networks on real weights: "native" and "direct" differ by far less than 1/255."""
+    loaded = load_step(model, noise, 2 if noise < 0 else 1)
+    spec: NetworkSpec = loaded.spec
+    weights = jax.tree.map(jnp.asarray, loaded.weights)
+    prepared = jax.tree.map(jnp.asarray, prepare_weights(spec, loaded.weights, "native"))
+    assert any("native" in layer for layer in prepared.values())
+    x = jnp.asarray(np.random.default_rng(1).random((1, size, size, 3), dtype=np.float32))
+    direct = np.asarray(apply_network(spec, weights, x, "direct"))
+    fast = np.asarray(apply_network(spec, prepared, x, "native"))
+    assert fast.shape == direct.shape
+    assert np.abs(fast - direct).max() < 0.1 / 255
+
+
+def test_native_bf16_is_refused_without_amx(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the CPU has no AMX-BF16 (or Linux does not grant it), native-bf16 is an error, not a
+    silent float32 run."""
+    monkeypatch.setattr(native, "bf16_supported", lambda: False)
+    with pytest.raises(ValueError, match="AMX"):
+        resolve_conv_algorithm("native-bf16", "cpu")
+    assert resolve_conv_algorithm("native", "cpu") == "native"
+    # The engine reports it as a usage error: `srd upscale` exits 64, the daemon 78 (a config problem).
+    with pytest.raises(UsageError, match="AMX"):
+        Engine(ModelSettings(name="upconv7-art"), EngineSettings(conv="native-bf16"))

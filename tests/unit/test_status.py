@@ -1,0 +1,98 @@
+"""Tests for srd.status and srd.folders: the status file, `srd status`, and start-up folder checks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from srd.cli.status import status_command as print_status
+from srd.daemon.folders import prepare_folders
+from srd.errors import FolderError
+from srd.settings import parse_config
+from srd.status.status_file import StatusFile, read_status
+
+CONFIG = "inbox: in\noutbox: out\nerrors: err\nwork: work\narchive: arc\n"
+
+
+def test_status_file_round_trip_and_print(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A status written by this (live) process prints queue, in-flight job, counters and last error."""
+    config_path = tmp_path / "srd.yaml"
+    config_path.write_text(CONFIG)
+    status_path = tmp_path / "work" / "status.json"
+    status_path.parent.mkdir()
+    document = {
+        "state": "running",
+        "queue": {"waiting": 4, "settling": 1},
+        "in_flight": [{"input": "sub/a.png", "job_id": "j", "since": time.time() - 3}],
+        "done": 7,
+        "failed": 2,
+        "last_error": {"input": "b.png", "reason": "text, not an image", "type": "X", "at": "now"},
+        "model": "upconv7-art",
+        "device": "cpu:0",
+        "observer": "inotify",
+    }
+    StatusFile(status_path).write(document, force=True)
+    stored = read_status(status_path)
+    assert stored is not None and stored["pid"] == os.getpid()
+    assert print_status(config_path) == 0
+    out = capsys.readouterr().out
+    expected = ("running", "4 waiting", "sub/a.png", "done:       7", "failed:     2", "text, not an image")
+    for fragment in expected:
+        assert fragment in out
+
+
+def test_status_reports_a_stopped_daemon(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A missing status file, or one saying stopped, exits 3 (not running)."""
+    config_path = tmp_path / "srd.yaml"
+    config_path.write_text(CONFIG)
+    assert print_status(config_path) == 3
+    (tmp_path / "work").mkdir()
+    StatusFile(tmp_path / "work" / "status.json").write({"state": "stopped"}, force=True)
+    assert print_status(config_path) == 3
+    assert "not running" in capsys.readouterr().out
+
+
+def test_folders_are_created_and_probed(tmp_path: Path) -> None:
+    """prepare_folders creates every configured folder and leaves no probe files behind."""
+    config = parse_config({"inbox": "i", "outbox": "o", "errors": "e", "work": "w", "archive": "a"}, tmp_path)
+    prepare_folders(config)
+    for name in "ioewa":
+        assert (tmp_path / name).is_dir()
+        assert list((tmp_path / name).iterdir()) == []
+
+
+@pytest.mark.parametrize("key", ["outbox", "errors", "work", "archive"])
+def test_folders_inside_the_inbox_are_refused(tmp_path: Path, key: str) -> None:
+    """Any output folder inside the inbox is a FolderError naming it."""
+    document = {"inbox": "i", "outbox": "o", "errors": "e", "work": "w", "archive": "a", key: "i/nested"}
+    with pytest.raises(FolderError, match=f"At '{key}': .* inside the inbox"):
+        prepare_folders(parse_config(document, tmp_path))
+
+
+def test_unusable_folder_is_refused(tmp_path: Path) -> None:
+    """A folder path that is taken by a file stops the start with FolderError naming the key."""
+    (tmp_path / "o").write_bytes(b"")
+    document = {"inbox": "i", "outbox": "o", "errors": "e", "work": "w", "archive": "delete"}
+    config = parse_config(document, tmp_path)
+    with pytest.raises(FolderError, match="outbox"):
+        prepare_folders(config)
+
+
+def test_daemon_refuses_nested_folders_with_its_own_exit_code(tmp_path: Path) -> None:
+    """`srd run` with the outbox inside the inbox exits 73 before starting anything."""
+    config_path = tmp_path / "srd.yaml"
+    config_path.write_text("inbox: in\noutbox: in/out\nerrors: err\nwork: work\narchive: delete\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "srd", "run", "--config", str(config_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 73
+    assert "inside the inbox" in result.stderr

@@ -1,0 +1,120 @@
+"""Tiling: fixed tile shapes give the untiled result exactly, and compile once per tile shape."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from srd.engine.engine import Engine
+from srd.imaging.raster import RasterImage
+from srd.models.registry import load_step
+from srd.nn.geometry import infer_geometry
+from srd.nn.graph import Activation, Conv, ConvAlgorithm, Weights
+from srd.nn.tiling import TileRunner, axis_plan, bucket_sizes, upscale_untiled
+from srd.settings import EngineSettings, ModelSettings
+
+UPCONV = load_step("upconv7-art", -1, 2)
+
+
+def _random_vgg7(channels: int) -> tuple[object, Weights]:
+    """vgg_7's architecture (1->32->32->64->64->128->128->1) with random weights."""
+    widths = [channels, 32, 32, 64, 64, 128, 128, channels]
+    rng = np.random.default_rng(0)
+    ops, weights = [], {}
+    for i in range(7):
+        last = i == 6
+        name = f"l{i}"
+        ops.append(
+            Conv(
+                name,
+                "in" if i == 0 else f"b{i - 1}",
+                f"b{i}",
+                (3, 3),
+                activation=Activation.NONE if last else Activation.LEAKY_RELU,
+                slope=0.1,
+            )
+        )
+        fan_in = 9 * widths[i]
+        weights[name] = {
+            "w": (rng.standard_normal((3, 3, widths[i], widths[i + 1])) / np.sqrt(fan_in)).astype(np.float32),
+            "b": (rng.standard_normal(widths[i + 1]) * 0.01).astype(np.float32),
+        }
+    spec = infer_geometry("vgg_7", tuple(ops), weights, "in", "b6", channels)
+    return spec, weights
+
+
+VGG7 = _random_vgg7(1)
+_RUNNERS: dict[tuple[str, int, ConvAlgorithm], TileRunner] = {}
+
+
+def _runner(kind: str, tile: int, conv: ConvAlgorithm) -> TileRunner:
+    if (kind, tile, conv) not in _RUNNERS:
+        spec, weights = (UPCONV.spec, UPCONV.weights) if kind == "upconv" else VGG7
+        runner = TileRunner(spec, weights, tile, 2, jax.devices()[0], conv)  # type: ignore[arg-type]
+        _RUNNERS[(kind, tile, conv)] = runner
+    return _RUNNERS[(kind, tile, conv)]
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    kind=st.sampled_from(["upconv", "vgg7"]),
+    tile=st.sampled_from([8, 13, 24, 32]),
+    height=st.integers(1, 70),
+    width=st.integers(1, 70),
+    seed=st.integers(0, 2**16),
+    conv=st.sampled_from(["direct", "native"]),
+)
+def test_tiled_equals_untiled(
+    kind: str, tile: int, height: int, width: int, seed: int, conv: ConvAlgorithm
+) -> None:
+    """Any image size with any tile size reproduces the single-call result: to the 8-bit pixel with
+    lax.conv; with the native Winograd, whose 6x6 blocks fall elsewhere in a tile than in the whole image,
+    to float32 rounding (so an 8-bit value sitting on a rounding boundary may move by 1)."""
+    runner = _runner(kind, tile, conv)
+    image = np.random.default_rng(seed).random((height, width, runner.spec.in_channels), dtype=np.float32)
+    tiled = runner.upscale(image)
+    weights = {k: dict(v) for k, v in runner._weights.items()}
+    whole = upscale_untiled(runner.spec, weights, image, conv)  # type: ignore[arg-type]
+    assert (
+        tiled.shape
+        == whole.shape
+        == (height * runner.spec.scale, width * runner.spec.scale, runner.spec.out_channels)
+    )
+    # F(6x6, 3x3) in float32 is accurate to a few 1e-5 on these values (tests/test_native.py)
+    np.testing.assert_allclose(tiled, whole, atol=1e-5 if conv == "direct" else 5e-5)
+    quant = lambda a: np.floor(np.clip(a, 0, 1) * 255 + 0.5)  # noqa: E731
+    if conv == "direct":
+        assert np.array_equal(quant(tiled), quant(whole))
+    else:
+        assert np.abs(quant(tiled) - quant(whole)).max() <= 1
+
+
+def test_compiles_are_bounded_whatever_the_image_sizes() -> None:
+    """The engine compiles once per tile shape (the tile and its edge buckets), never per image size."""
+    engine = Engine(ModelSettings(name="upconv7-art"), EngineSettings(tile=32, batch=2))
+    runner = engine._runners[engine.passes[0].label]
+    sizes = [(10, 17), (33, 64), (70, 5), (32, 32), (41, 97)]
+    rng = np.random.default_rng(1)
+    for h, w in sizes:
+        out = engine.upscale(RasterImage(rng.random((h, w, 3), dtype=np.float32)))
+        assert out.pixels.shape == (2 * h, 2 * w, 3)
+    assert 1 <= engine.trace_count <= len(runner.buckets) ** 2
+    before = engine.trace_count
+    for h, w in [(9, 18), (65, 31), (100, 100)]:
+        engine.upscale(RasterImage(rng.random((h, w, 3), dtype=np.float32)))
+    engine.warmup(every_shape=True)  # compiles every bucket pair; nothing after it compiles again
+    after_warmup = engine.trace_count
+    assert before <= after_warmup <= len(runner.buckets) ** 2
+    engine.upscale(RasterImage(rng.random((57, 23, 3), dtype=np.float32)))
+    assert engine.trace_count == after_warmup
+
+
+def test_edge_tiles_take_the_smallest_covering_bucket() -> None:
+    """Whole tiles along an axis, then the smallest bucket that covers the remainder."""
+    spec = UPCONV.spec
+    assert bucket_sizes(256, spec) == (256, 192, 128, 64)
+    assert axis_plan(600, 256, (256, 192, 128, 64)) == [(0, 256), (256, 256), (512, 128)]
+    assert axis_plan(40, 256, (256, 192, 128, 64)) == [(0, 64)]
+    assert axis_plan(256, 256, (256, 192, 128, 64)) == [(0, 256)]
