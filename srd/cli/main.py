@@ -7,10 +7,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from srd.cli.upscale_options import add_upscale_parser
 from srd.errors import ExitCode, SrdError
-from srd.imaging.formats import WRITE_NAMES
-from srd.nn.graph import CONV_ALGORITHMS
-from srd.settings import DEFAULT_MODEL
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -20,46 +18,7 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"srd {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    up = sub.add_parser("upscale", help="upscale image files or folders once, then exit")
-    up.add_argument(
-        "inputs", nargs="+", type=Path, metavar="INPUT", help="image files or folders (recursive)"
-    )
-    up.add_argument(
-        "-o", "--outdir", type=Path, default=None, help="output folder (default: beside each input)"
-    )
-    up.add_argument(
-        "-m", "--model", default=DEFAULT_MODEL, help="built-in model name or a model path (see `srd models`)"
-    )
-    up.add_argument(
-        "-n", "--noise", type=int, default=-1, choices=[-1, 0, 1, 2, 3], help="noise reduction level"
-    )
-    up.add_argument("-s", "--scale", type=int, default=2, choices=[1, 2, 4], help="scale factor")
-    up.add_argument(
-        "--size", default=None, metavar="WxH", help="exact output size (Lanczos from the next 2^k result)"
-    )
-    up.add_argument("--tile", type=int, default=None, help="tile size in input pixels (default: per model)")
-    up.add_argument("--batch", type=int, default=1, help="tiles per network call")
-    up.add_argument(
-        "--tta", action="store_true", help="8-way test-time augmentation (8x slower, slightly better)"
-    )
-    up.add_argument("-f", "--format", default="png", choices=list(WRITE_NAMES), help="output format")
-    up.add_argument("-q", "--quality", type=int, default=95, help="JPEG/WebP quality")
-    up.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    up.add_argument("--device", default="auto", help="JAX platform: auto, cpu, gpu or tpu")
-
-    up.add_argument(
-        "--conv",
-        default="auto",
-        choices=list(CONV_ALGORITHMS),
-        help="3x3 convolution algorithm: native (srd's Winograd F(6x6,3x3) CPU kernel), native-bf16 (the"
-        " same with bfloat16 matmuls on AMX: faster, ~0.03 dB less PSNR), direct (lax.conv), winograd"
-        " (F(4x4,3x3) in jnp, slow); auto = native on the CPU when built, else direct",
-    )
-    up.add_argument(
-        "--cache-dir",
-        default=None,
-        help="JAX compilation cache (default: $XDG_CACHE_HOME/srd/jax; 'none' disables it)",
-    )
+    add_upscale_parser(sub)
 
     sub.add_parser("models", help="list the available models")
 

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import BaseModel
 from support.daemon import DaemonProcess, make_png, wait_for
 
 from srd.cli.check_config import check_config_command
 from srd.errors import ConfigError
-from srd.settings import DEFAULT_MODEL, load_config, parse_config
+from srd.settings import DEFAULT_MODEL, Config, load_config, parse_config
 from srd.workers.supervisor import WorkerSettings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -161,3 +162,41 @@ def test_engine_conv_reaches_the_worker(tmp_path: Path) -> None:
     """engine.conv is handed to the worker's engine settings."""
     config = parse_config(yaml.safe_load(MINIMAL + "engine: {conv: direct}\n"), tmp_path)
     assert WorkerSettings.from_config(config).engine.conv == "direct"
+
+
+def _schema_sections() -> dict[str, type[BaseModel]]:
+    return {
+        name: annotation
+        for name, field in Config.model_fields.items()
+        if isinstance(annotation := field.annotation, type) and issubclass(annotation, BaseModel)
+    }
+
+
+def test_example_config_shows_every_key_with_its_default() -> None:
+    """config.example.yaml has every key of the schema, set to the schema's default (folders aside)."""
+    raw = yaml.safe_load((REPO / "config.example.yaml").read_text())
+    top_level = set(Config.model_fields)
+    assert set(raw) == top_level
+    own_values = {("engine", "compile_cache")}  # the example keeps its cache under ./var/ too
+    for section, model in _schema_sections().items():
+        assert set(raw[section]) == set(model.model_fields), section
+        defaults = model()
+        for key in model.model_fields:
+            if (section, key) not in own_values:
+                value = raw[section][key]
+                expected = getattr(defaults, key)
+                assert (tuple(value) if isinstance(value, list) else value) == expected, f"{section}.{key}"
+
+
+def test_readme_key_table_lists_every_key() -> None:
+    """The README's configuration table names every top-level key and every key of every section."""
+    rows = [line for line in (REPO / "README.md").read_text().splitlines() if line.startswith("| `")]
+    table = {row.split("`")[1]: row for row in rows}
+    sections = _schema_sections()
+    for key in Config.model_fields:
+        if key not in sections:
+            assert any(f"`{key}`" in row for row in rows), key
+    for section, model in sections.items():
+        assert section in table, section
+        for key in model.model_fields:
+            assert f"`{key}`" in table[section], f"{section}.{key} is not in the README's table"

@@ -1,0 +1,82 @@
+"""`srd upscale`'s options, with their defaults and choices taken from the settings schema (no JAX here:
+`srd --help` must stay fast)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, get_args
+
+from pydantic import BaseModel
+
+from srd.imaging.formats import WRITE_NAMES
+from srd.settings import EngineSettings, ModelSettings, OutputSettings
+
+_MODEL = ModelSettings().model_dump()
+_ENGINE = EngineSettings().model_dump()
+_OUTPUT = OutputSettings().model_dump()
+
+
+def _choices(model: type[BaseModel], key: str) -> list[Any]:
+    """The values a Literal field of the schema allows."""
+    return list(get_args(model.model_fields[key].annotation))
+
+
+def add_upscale_parser(sub: Any) -> None:
+    """Add the `upscale` command to the subparsers `sub`."""
+    up: argparse.ArgumentParser = sub.add_parser(
+        "upscale", help="upscale image files or folders once, then exit"
+    )
+    up.add_argument(
+        "inputs", nargs="+", type=Path, metavar="INPUT", help="image files or folders (recursive)"
+    )
+    up.add_argument(
+        "-o", "--outdir", type=Path, default=None, help="output folder (default: beside each input)"
+    )
+    up.add_argument(
+        "-m", "--model", default=_MODEL["name"], help="built-in model name or a model path (see `srd models`)"
+    )
+    up.add_argument(
+        "-n",
+        "--noise",
+        type=int,
+        default=_MODEL["noise"],
+        choices=_choices(ModelSettings, "noise"),
+        help="noise reduction level",
+    )
+    up.add_argument(
+        "-s",
+        "--scale",
+        type=int,
+        default=_MODEL["scale"],
+        choices=_choices(ModelSettings, "scale"),
+        help="scale factor",
+    )
+    up.add_argument(
+        "--size", default=None, metavar="WxH", help="exact output size (Lanczos from the next 2^k result)"
+    )
+    up.add_argument("--tile", type=int, default=None, help="tile size in input pixels (default: per model)")
+    up.add_argument("--batch", type=int, default=_ENGINE["batch"], help="tiles per network call")
+    up.add_argument(
+        "--tta", action="store_true", help="8-way test-time augmentation (8x slower, slightly better)"
+    )
+    up.add_argument(
+        "-f", "--format", default=_OUTPUT["format"], choices=list(WRITE_NAMES), help="output format"
+    )
+    up.add_argument("-q", "--quality", type=int, default=_OUTPUT["quality"], help="JPEG/WebP quality")
+    up.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    up.add_argument("--device", default=_ENGINE["device"], help="JAX platform: auto, cpu, gpu or tpu")
+
+    up.add_argument(
+        "--conv",
+        default=_ENGINE["conv"],
+        choices=_choices(EngineSettings, "conv"),
+        help="3x3 convolution algorithm: native (srd's Winograd F(6x6,3x3) CPU kernel), native-bf16 (the"
+        " same with bfloat16 matmuls on AMX: faster, ~0.03 dB less PSNR), direct (lax.conv), winograd"
+        " (F(4x4,3x3) in jnp, slow); auto = native on the CPU when built, else direct",
+    )
+    up.add_argument(
+        "--cache-dir",
+        default=None,
+        help="JAX compilation cache (default: $XDG_CACHE_HOME/srd/jax; 'none' disables it)",
+    )
