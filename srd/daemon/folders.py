@@ -75,8 +75,8 @@ def folder_problems(config: Config) -> list[str]:
         folders["engine.compile_cache"] = config.engine.compile_cache
     for name, folder in folders.items():
         existing = _nearest_existing(folder)
-        if existing == folder and not folder.is_dir():
-            problems.append(f"At '{name}': {folder} exists and is not a folder")
+        if not existing.is_dir():
+            problems.append(f"At '{name}': {folder} cannot be a folder: {existing} is a file")
         elif not os.access(existing, os.W_OK | os.X_OK):
             what = (
                 "is not writable" if existing == folder else f"cannot be created ({existing} is not writable)"

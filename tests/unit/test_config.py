@@ -200,3 +200,31 @@ def test_readme_key_table_lists_every_key() -> None:
         assert section in table, section
         for key in model.model_fields:
             assert f"`{key}`" in table[section], f"{section}.{key} is not in the README's table"
+
+
+def test_check_config_runs_the_model_and_engine_checks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """check-config rejects an unknown model and an impossible model/scale/noise with 78, naming the key."""
+    path = tmp_path / "srd.yaml"
+    path.write_text(MINIMAL + "model: {name: no-such-model}\n")
+    assert check_config_command(path) == 78
+    assert "At 'model': unknown model 'no-such-model'" in capsys.readouterr().err
+    path.write_text(MINIMAL + "model: {name: cunet, scale: 1, noise: -1}\n")
+    assert check_config_command(path) == 78
+    assert "At 'model':" in capsys.readouterr().err
+    path.write_text(MINIMAL + "engine: {device: no-such-platform}\n")
+    assert check_config_command(path) == 78
+    assert "At 'engine.device':" in capsys.readouterr().err
+
+
+def test_check_config_names_a_compile_cache_that_cannot_be_created(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A compile cache under a regular file cannot be created: check-config exits 73 naming the key."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    path = tmp_path / "srd.yaml"
+    path.write_text(MINIMAL + f"engine: {{compile_cache: {blocker}/cache}}\n")
+    assert check_config_command(path) == 73
+    assert f"At 'engine.compile_cache': {blocker}/cache cannot be a folder" in capsys.readouterr().err
