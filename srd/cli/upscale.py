@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 import time
@@ -27,19 +28,38 @@ from srd.imaging.formats import READ_SUFFIXES
 from srd.imaging.png import PngStreamWriter
 from srd.imaging.raster import RasterImage
 from srd.runtime import release_free_memory
-from srd.settings import EngineSettings, ModelSettings
+from srd.settings import EngineSettings, ModelSettings, OutputSettings
 
 DEFAULT_MAX_PIXELS = 200_000_000
 
 
-def collect_inputs(inputs: list[Path]) -> list[tuple[Path, Path]]:
-    """(file, path relative to the named root) for each image file; folders are walked recursively."""
+# What `output_name` produces: srd's own results beside their inputs are not inputs of the next run.
+_OUTPUT_TAG = re.compile(r"^(?P<stem>.+)_x[124](?:_n[0-3])?$")
+
+
+def collect_inputs(inputs: list[Path], outdir: Path | None = None) -> list[tuple[Path, Path]]:
+    """(file, path relative to the named root) for each image file; folders are walked recursively.
+
+    Walking a folder skips hidden files, anything under `outdir`, and srd's own earlier outputs: a file
+    named `STEM_x2.png` (or `_x4`, `_x2_n1`, any output format) beside an input named `STEM.*`.
+    """
     found: list[tuple[Path, Path]] = []
+    skip_under = outdir.resolve() if outdir is not None else None
     for item in inputs:
         if item.is_dir():
-            for path in sorted(item.rglob("*")):
-                if path.is_file() and path.suffix.lower() in READ_SUFFIXES and not path.name.startswith("."):
-                    found.append((path, path.relative_to(item)))
+            files = [
+                path
+                for path in sorted(item.rglob("*"))
+                if path.is_file() and path.suffix.lower() in READ_SUFFIXES and not path.name.startswith(".")
+            ]
+            stems = {(path.parent, path.stem) for path in files}
+            for path in files:
+                if skip_under is not None and skip_under in path.resolve().parents:
+                    continue
+                tag = _OUTPUT_TAG.match(path.stem)
+                if tag is not None and (path.parent, tag["stem"]) in stems:
+                    continue  # an output of an earlier `srd upscale` of the file beside it
+                found.append((path, path.relative_to(item)))
         elif item.exists():
             found.append((item, Path(item.name)))
         else:
@@ -57,6 +77,8 @@ def write_new_file(path: Path, write: Callable[[BinaryIO], None], *, overwrite: 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
+        # mkstemp creates 0600; an output is a file like any other the command creates: 0666 less the umask.
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
@@ -127,12 +149,39 @@ def settings_from_options(args: argparse.Namespace) -> tuple[ModelSettings, Engi
     return model, settings
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _check_outdir(outdir: Path | None) -> None:
+    if outdir is not None and outdir.exists() and not outdir.is_dir():
+        raise UsageError(f"-o/--outdir: {outdir} exists and is not a folder")
+
+
+def _check_output_options(args: argparse.Namespace) -> None:
+    try:
+        OutputSettings(format=args.format, quality=args.quality)
+    except ValidationError as exc:
+        problems = [f"--{error['loc'][0]}: {error['msg']}, got {error['input']!r}" for error in exc.errors()]
+        raise UsageError("; ".join(problems)) from None
+
+
+def _failure_line(path: Path, exc: Exception) -> str:
+    """One line per failed input, naming it once (decoder messages start with the path already)."""
+    message = str(exc)
+    return f"srd: {message}" if message.startswith(str(path)) else f"srd: {path}: {message}"
+
+
 def upscale_command(args: argparse.Namespace) -> int:
     """Run `srd upscale`; returns 0, or 1 when any input failed (each failure is printed)."""
     if args.cache_dir != "none":
         enable_compilation_cache(Path(args.cache_dir) if args.cache_dir else default_cache_dir())
     target = _parse_size(args.size)
-    items = collect_inputs(args.inputs)
+    _check_outdir(args.outdir)
+    _check_output_options(args)
+    items = collect_inputs(args.inputs, args.outdir)
     if not items:
         raise UsageError("no image files found in the given inputs")
     model, settings = settings_from_options(args)
@@ -156,9 +205,10 @@ def upscale_command(args: argparse.Namespace) -> int:
             )
             out_path = out_dir / out_rel
             write_new_file(out_path, _writer(engines[scale], image, target, args), overwrite=args.overwrite)
-        except SrdError as exc:
+        except (SrdError, OSError) as exc:
             failures += 1
-            print(f"srd: {path}: {exc}", file=sys.stderr)
+            # On a terminal the progress line is cleared first, so the error gets a line of its own.
+            print(("\r\033[K" if tty else "") + _failure_line(path, exc), file=sys.stderr)
             continue
         elapsed = time.perf_counter() - started
         line = f"[{index}/{len(items)}] {path} -> {out_path} ({elapsed:.2f} s)"

@@ -1,0 +1,110 @@
+"""`srd upscale`'s rough edges a first-day user met: modes, reruns, -o, late option checks, error lines."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from srd.cli import main
+
+ARGS = ["upscale", "--cache-dir", "none", "--tile", "32"]
+
+
+def _png(path: Path, size: tuple[int, int] = (12, 10)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = np.random.default_rng(0).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    Image.fromarray(data, "RGB").save(path)
+    return path
+
+
+@pytest.fixture
+def umask() -> Iterator[None]:
+    """Restore the process umask after a test that changes it."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+@pytest.mark.usefixtures("umask")
+@pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_outputs_follow_the_umask(tmp_path: Path, mask: int, mode: int) -> None:
+    """An output's mode is 0666 less the umask, like any file a command creates (not mkstemp's 0600)."""
+    src = _png(tmp_path / "a.png")
+    os.umask(mask)
+    assert main([*ARGS, str(src)]) == 0
+    assert stat.S_IMODE((tmp_path / "a_x2.png").stat().st_mode) == mode
+
+
+def test_a_rerun_does_not_take_its_own_outputs_as_inputs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Upscaling a folder twice makes bird_x2.png once; the second run skips it (and the first output)."""
+    _png(tmp_path / "in" / "bird.png")
+    assert main([*ARGS, str(tmp_path / "in")]) == 0
+    assert main([*ARGS, str(tmp_path / "in"), "--overwrite"]) == 0
+    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["bird.png", "bird_x2.png"]
+    err = capsys.readouterr().err
+    assert "bird_x2.png ->" not in err
+
+
+def test_a_file_named_like_an_output_without_its_source_is_an_input(tmp_path: Path) -> None:
+    """`photo_x2.png` with no `photo.*` beside it is somebody's image, and is upscaled."""
+    _png(tmp_path / "in" / "photo_x2.png")
+    assert main([*ARGS, str(tmp_path / "in")]) == 0
+    assert (tmp_path / "in" / "photo_x2_x2.png").exists()
+
+
+def test_outdir_that_is_a_file_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """-o naming an existing file exits 64 with a message, no traceback, before any work."""
+    src = _png(tmp_path / "a.png")
+    target = tmp_path / "taken"
+    target.write_text("a file")
+    assert main([*ARGS, str(src), "-o", str(target)]) == 64
+    err = capsys.readouterr().err
+    assert "exists and is not a folder" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [(["-q", "500"], "--quality"), (["-f", "jpg", "-q", "0"], "--quality"), (["--tile", "5"], "--tile")],
+)
+def test_option_values_are_checked_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], options: list[str], fragment: str
+) -> None:
+    """Out-of-range values exit 64 naming the option, whatever the output format, with no output written."""
+    src = _png(tmp_path / "a.png")
+    assert main(["upscale", "--cache-dir", "none", str(src), *options]) == 64
+    assert fragment in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["upscale", "x.png", "-s", "3"],
+        ["upscale", "x.png", "-n", "5"],
+        ["upscale", "x.png", "-f", "gif"],
+        ["run"],
+        ["status"],
+        ["nope"],
+    ],
+)
+def test_argparse_mistakes_exit_64(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """Every command-line mistake argparse catches is EX_USAGE (64), as documented, not argparse's 2."""
+    assert main(argv) == 64
+    assert "usage:" in capsys.readouterr().err
+
+
+def test_a_failure_names_the_file_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A bad input's line names it once: `srd: PATH: reason`, not `srd: PATH: PATH: reason`."""
+    bad = tmp_path / "x.png"
+    bad.write_text("text")
+    assert main([*ARGS, str(bad)]) == 1
+    lines = [line for line in capsys.readouterr().err.splitlines() if str(bad) in line]
+    assert lines and all(line.count(str(bad)) == 1 for line in lines), lines
