@@ -39,6 +39,20 @@ Patterns = Annotated[tuple[Annotated[str, Field(min_length=1)], ...], Field(stri
 Seconds = Annotated[float, Field(strict=False)]
 
 
+def parse_colour(text: str) -> tuple[float, float, float]:
+    """`#rrggbb` (or `#rgb`) as RGB in 0..1; ValueError otherwise."""
+    digits = text.removeprefix("#")
+    if len(digits) == 3:
+        digits = "".join(ch * 2 for ch in digits)
+    if not text.startswith("#") or len(digits) != 6:
+        raise ValueError(f"expected a colour like #ffffff, got {text!r}")
+    try:
+        r, g, b = (int(digits[i : i + 2], 16) / 255.0 for i in (0, 2, 4))
+    except ValueError:
+        raise ValueError(f"expected a colour like #ffffff, got {text!r}") from None
+    return r, g, b
+
+
 class Section(BaseModel):
     """A frozen mapping of the YAML document: unknown keys are errors, scalars are not coerced."""
 
@@ -89,6 +103,18 @@ class OutputSettings(Section):
     png_level: int = Field(DEFAULT_LEVEL, ge=0, le=9)
     png_strategy: str = DEFAULT_STRATEGY
     name: str = Field("{stem}", min_length=1)
+    background: str = "#ffffff"
+
+    @property
+    def background_rgb(self) -> tuple[float, float, float]:
+        """`background` as RGB in 0..1."""
+        return parse_colour(self.background)
+
+    @field_validator("background")
+    @classmethod
+    def _colour(cls, value: str) -> str:
+        parse_colour(value)
+        return value
 
     @field_validator("format")
     @classmethod

@@ -160,9 +160,9 @@ def _check_outdir(outdir: Path | None) -> None:
         raise UsageError(f"-o/--outdir: {outdir} exists and is not a folder")
 
 
-def _check_output_options(args: argparse.Namespace) -> None:
+def _output_settings(args: argparse.Namespace) -> OutputSettings:
     try:
-        OutputSettings(format=args.format, quality=args.quality)
+        return OutputSettings(format=args.format, quality=args.quality, background=args.background)
     except ValidationError as exc:
         problems = [f"--{error['loc'][0]}: {error['msg']}, got {error['input']!r}" for error in exc.errors()]
         raise UsageError("; ".join(problems)) from None
@@ -180,7 +180,7 @@ def upscale_command(args: argparse.Namespace) -> int:
         enable_compilation_cache(Path(args.cache_dir) if args.cache_dir else default_cache_dir())
     target = _parse_size(args.size)
     _check_outdir(args.outdir)
-    _check_output_options(args)
+    output = _output_settings(args)
     items = collect_inputs(args.inputs, args.outdir)
     if not items:
         raise UsageError("no image files found in the given inputs")
@@ -189,6 +189,7 @@ def upscale_command(args: argparse.Namespace) -> int:
     engines: dict[int, Engine] = {} if target is not None else {model.scale: Engine(model, settings)}
     suffix = output_suffix(args.format)
     failures = 0
+    flattened = False  # said once per run
     tty = sys.stderr.isatty()
     for index, (path, rel) in enumerate(items, 1):
         started = time.perf_counter()
@@ -204,7 +205,14 @@ def upscale_command(args: argparse.Namespace) -> int:
                 rel if args.outdir is not None else Path(rel.name), scale, model.noise, suffix
             )
             out_path = out_dir / out_rel
-            write_new_file(out_path, _writer(engines[scale], image, target, args), overwrite=args.overwrite)
+            if image.alpha is not None and output.format == "jpg" and not flattened:
+                flattened = True
+                print(
+                    f"srd: note: JPEG has no alpha; transparent areas are composited onto {output.background}"
+                    " (--background)",
+                    file=sys.stderr,
+                )
+            write_new_file(out_path, _writer(engines[scale], image, target, output), overwrite=args.overwrite)
         except (SrdError, OSError) as exc:
             failures += 1
             # On a terminal the progress line is cleared first, so the error gets a line of its own.
@@ -224,12 +232,13 @@ def upscale_command(args: argparse.Namespace) -> int:
 
 
 def _writer(
-    engine: Engine, image: RasterImage, target: tuple[int, int] | None, args: argparse.Namespace
+    engine: Engine, image: RasterImage, target: tuple[int, int] | None, output: OutputSettings
 ) -> Callable[[BinaryIO], None]:
     """How to write this image's output: streamed PNG where possible, otherwise encoded whole."""
-    if args.format == "png" and engine.can_stream(image, target):
+    if output.format == "png" and engine.can_stream(image, target):
         return _png_streamer(engine, image)
-    data = encode_image(engine.upscale(image, target), args.format, quality=args.quality)
+    upscaled = engine.upscale(image, target)
+    data = encode_image(upscaled, output.format, quality=output.quality, background=output.background_rgb)
 
     def write(handle: BinaryIO) -> None:
         handle.write(data)

@@ -64,6 +64,12 @@ def add_upscale_parser(sub: Any) -> None:
         "-f", "--format", default=_OUTPUT["format"], choices=list(WRITE_NAMES), help="output format"
     )
     up.add_argument("-q", "--quality", type=int, default=_OUTPUT["quality"], help="JPEG/WebP quality")
+    up.add_argument(
+        "--background",
+        default=_OUTPUT["background"],
+        metavar="#RRGGBB",
+        help="JPEG has no alpha: transparent areas are composited onto this colour (default: white)",
+    )
     up.add_argument("--overwrite", action="store_true", help="replace existing output files")
     up.add_argument("--device", default=_ENGINE["device"], help="JAX platform: auto, cpu, gpu or tpu")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
@@ -12,6 +13,20 @@ from srd.errors import UsageError
 from srd.imaging.formats import output_format
 from srd.imaging.png import DEFAULT_LEVEL, DEFAULT_STRATEGY, STRATEGIES, encode_png
 from srd.imaging.raster import FloatArray, RasterImage, icc_matches
+
+WHITE = (1.0, 1.0, 1.0)
+
+
+def flatten(image: RasterImage, background: tuple[float, float, float]) -> RasterImage:
+    """The image composited onto an opaque background colour (alpha over), without alpha."""
+    if image.alpha is None:
+        return image
+    alpha = image.alpha[..., None]
+    colour = np.asarray(background, np.float32)
+    if image.channels == 1:
+        colour = colour.mean(keepdims=True, dtype=np.float32)
+    pixels = image.pixels * alpha + colour * (np.float32(1.0) - alpha)
+    return replace(image, pixels=np.ascontiguousarray(pixels, np.float32), alpha=None)
 
 
 def output_suffix(fmt: str) -> str:
@@ -38,12 +53,14 @@ def encode_image(
     quality: int = 95,
     png_level: int = DEFAULT_LEVEL,
     png_strategy: str = DEFAULT_STRATEGY,
+    background: tuple[float, float, float] = WHITE,
 ) -> bytes:
     """The complete file bytes of the image as PNG, WebP or JPEG.
 
-    PNG keeps 16-bit images at 16 bits and alpha; JPEG is 8-bit and drops alpha (as waifu2x writes RGB
-    for jpg; the pipeline has already filled transparent pixels' colours from their neighbours); WebP
-    has no gray, so gray is written as RGB. The ICC profile is embedded when it fits the written pixels.
+    PNG keeps 16-bit images at 16 bits and alpha; JPEG is 8-bit and has no alpha: an image with alpha is
+    composited onto `background` (RGB in 0..1, white by default), never written with the colours its
+    transparent pixels happen to hold; WebP has no gray, so gray is written as RGB. The ICC profile is
+    embedded when it fits the written pixels.
     """
     output_suffix(fmt)
     if not 1 <= quality <= 100:
@@ -52,9 +69,9 @@ def encode_image(
         raise UsageError(f"png_level must be 0..9, got {png_level}")
     if png_strategy not in STRATEGIES:
         raise UsageError(f"png_strategy must be one of {', '.join(STRATEGIES)}, got {png_strategy!r}")
+    if fmt == "jpg" and image.alpha is not None:
+        image = flatten(image, background)
     planes = [image.pixels] if image.alpha is None else [image.pixels, image.alpha[..., None]]
-    if fmt == "jpg":
-        planes = planes[:1]
     maxv, dtype = (65535, np.uint16) if fmt == "png" and image.bits == 16 else (255, np.uint8)
     samples = quantize(np.concatenate(planes, axis=2), maxv, dtype)
     if fmt == "webp" and image.channels == 1:

@@ -228,3 +228,11 @@ def test_check_config_names_a_compile_cache_that_cannot_be_created(
     path.write_text(MINIMAL + f"engine: {{compile_cache: {blocker}/cache}}\n")
     assert check_config_command(path) == 73
     assert f"At 'engine.compile_cache': {blocker}/cache cannot be a folder" in capsys.readouterr().err
+
+
+def test_output_background_is_a_colour(tmp_path: Path) -> None:
+    """output.background takes #rrggbb or #rgb and names the key otherwise."""
+    config = parse_config(yaml.safe_load(MINIMAL + "output: {background: '#0f0'}\n"), tmp_path)
+    assert config.output.background_rgb == (0.0, 1.0, 0.0)
+    with pytest.raises(ConfigError, match="At 'output.background': expected a colour"):
+        parse_config(yaml.safe_load(MINIMAL + "output: {background: white}\n"), tmp_path)

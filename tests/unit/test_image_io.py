@@ -495,3 +495,27 @@ def test_png_level_changes_size_not_pixels(bits: int) -> None:
         encode_image(image, "png", png_level=10)
     with pytest.raises(UsageError, match="png_strategy"):
         encode_image(image, "png", png_strategy="zstd")
+
+
+@pytest.mark.parametrize(("background", "expected"), [((1.0, 1.0, 1.0), 255), ((0.0, 0.0, 0.0), 0)])
+def test_jpeg_composites_alpha_onto_the_background(
+    background: tuple[float, float, float], expected: int
+) -> None:
+    """Transparent pixels holding black become the background colour in a JPEG; opaque ones are kept."""
+    pixels = np.zeros((16, 16, 3), np.float32)
+    pixels[:, 8:] = (0.2, 0.6, 0.4)
+    alpha = np.zeros((16, 16), np.float32)
+    alpha[:, 8:] = 1.0
+    data = encode_image(RasterImage(pixels, alpha), "jpg", quality=100, background=background)
+    with Image.open(io.BytesIO(data)) as im:
+        out = np.asarray(im.convert("RGB"), np.int32)
+    assert np.abs(out[:, :6] - expected).max() <= 2
+    assert np.abs(out[:, 10:] - np.array([51, 153, 102])).max() <= 3
+
+
+def test_gray_alpha_jpeg_is_flattened_to_gray() -> None:
+    """A gray image with alpha is composited onto the background's gray level and written as L."""
+    data = encode_image(RasterImage(np.zeros((8, 8, 1), np.float32), np.zeros((8, 8), np.float32)), "jpg")
+    with Image.open(io.BytesIO(data)) as im:
+        assert im.mode == "L"
+        assert np.asarray(im).min() >= 253
