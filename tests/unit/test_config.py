@@ -15,7 +15,7 @@ from support.daemon import DaemonProcess, make_png, wait_for
 from srd.cli.check_config import check_config_command
 from srd.errors import ConfigError
 from srd.settings import DEFAULT_MODEL, Config, load_config, parse_config
-from srd.workers.supervisor import WorkerSettings
+from srd.workers import WorkerSettings
 
 REPO = Path(__file__).resolve().parents[2]
 MINIMAL = "inbox: in\noutbox: out\nerrors: err\nwork: work\narchive: delete\n"
@@ -234,5 +234,5 @@ def test_output_background_is_a_colour(tmp_path: Path) -> None:
     """output.background takes #rrggbb or #rgb and names the key otherwise."""
     config = parse_config(yaml.safe_load(MINIMAL + "output: {background: '#0f0'}\n"), tmp_path)
     assert config.output.background_rgb == (0.0, 1.0, 0.0)
-    with pytest.raises(ConfigError, match="At 'output.background': expected a colour"):
+    with pytest.raises(ConfigError, match=r"At 'output\.background': expected a colour"):
         parse_config(yaml.safe_load(MINIMAL + "output: {background: white}\n"), tmp_path)
