@@ -218,7 +218,7 @@ def _message(error: Any) -> str:
     if kind == "extra_forbidden":
         return "unknown key"
     if kind == "missing":
-        return "required folder is missing"
+        return "required key is missing (the path of this folder)"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         return f"expected a mapping, got {type(error['input']).__name__}"
     message = str(error["msg"])
@@ -268,5 +268,28 @@ def load_config(path: Path) -> Config:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
-    return parse_config(raw, path.parent.absolute())
+        raise ConfigError(f"{path} is not valid YAML: {_yaml_problem(exc)}") from None
+    try:
+        return parse_config(raw, path.parent.absolute())
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's problem and where, without its `in "<unicode string>"` noise."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        return f"{exc.problem} at line {mark.line + 1}, column {mark.column + 1}"
+    return str(exc)
+
+
+CONFIG_SEARCH_PATH = (Path("/etc/srd/config.yaml"), Path("srd.yaml"))
+
+
+def default_config_path() -> Path:
+    """The config file used when none is named: /etc/srd/config.yaml, else ./srd.yaml."""
+    for candidate in CONFIG_SEARCH_PATH:
+        if candidate.is_file():
+            return candidate
+    looked = " and ".join(str(c) for c in CONFIG_SEARCH_PATH)
+    raise ConfigError(f"no config file given and none found (looked for {looked}); pass --config FILE")

@@ -19,7 +19,7 @@ def check_config_command(path: Path, *, check_model: bool = True) -> ExitCode:
     try:
         config = load_config(path)
     except ConfigError as exc:
-        print(f"{path}: {exc}", file=sys.stderr)
+        print(exc, file=sys.stderr)
         return exc.exit_code
     folders = folder_problems(config)
     engine: list[str] = []

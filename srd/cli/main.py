@@ -22,15 +22,26 @@ def _build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="list the available models")
 
+    config_help = "YAML configuration file (default: /etc/srd/config.yaml, else ./srd.yaml)"
     run = sub.add_parser("run", help="run the watch-folder daemon in the foreground")
-    run.add_argument("--config", type=Path, required=True, help="YAML configuration file")
+    run.add_argument("--config", type=Path, default=None, help=config_help)
 
-    check = sub.add_parser("check-config", help="validate a configuration file and print every problem")
-    check.add_argument("config", type=Path)
+    check = sub.add_parser(
+        "check-config", help="run every start-up check on a config and print every problem"
+    )
+    check.add_argument("config_file", type=Path, nargs="?", default=None, metavar="FILE", help=config_help)
+    check.add_argument("--config", type=Path, default=None, help="the same as FILE")
 
     status = sub.add_parser("status", help="print the running daemon's queue and counters")
-    status.add_argument("--config", type=Path, required=True, help="YAML configuration file")
+    status.add_argument("--config", type=Path, default=None, help=config_help)
     return parser
+
+
+def _config_path(args: argparse.Namespace) -> Path:
+    from srd.settings import default_config_path
+
+    named: Path | None = getattr(args, "config_file", None) or args.config
+    return named if named is not None else default_config_path()
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -49,15 +60,15 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         from srd.daemon.service import run_daemon
 
-        return run_daemon(args.config)
+        return run_daemon(_config_path(args))
     if args.command == "check-config":
         from srd.cli.check_config import check_config_command
 
-        return check_config_command(args.config)
+        return check_config_command(_config_path(args))
     if args.command == "status":
         from srd.cli.status import status_command
 
-        return status_command(args.config)
+        return status_command(_config_path(args))
     raise AssertionError(f"unhandled command {args.command!r}")
 
 

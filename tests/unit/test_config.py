@@ -104,7 +104,7 @@ def test_missing_folders_are_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(None, tmp_path)
     for key in ("inbox", "outbox", "errors", "work", "archive"):
-        assert f"At '{key}': required folder is missing" in str(info.value)
+        assert f"At '{key}': required key is missing (the path of this folder)" in str(info.value)
 
 
 def test_check_config_command_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -236,3 +236,28 @@ def test_output_background_is_a_colour(tmp_path: Path) -> None:
     assert config.output.background_rgb == (0.0, 1.0, 0.0)
     with pytest.raises(ConfigError, match=r"At 'output\.background': expected a colour"):
         parse_config(yaml.safe_load(MINIMAL + "output: {background: white}\n"), tmp_path)
+
+
+def test_yaml_errors_say_where_without_pyyaml_noise(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A YAML syntax error names the file once, with line and column, and no `<unicode string>`."""
+    path = tmp_path / "syntax.yaml"
+    path.write_text("inbox: in\noutbox: [unclosed\n")
+    assert check_config_command(path) == 78
+    err = capsys.readouterr().err
+    assert err.count(str(path)) == 1 and "line " in err and "<unicode string>" not in err
+
+
+def test_commands_find_the_default_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without --config, check-config, run and status use ./srd.yaml (after /etc/srd/config.yaml)."""
+    from srd.cli import main
+    from srd.settings import CONFIG_SEARCH_PATH
+
+    monkeypatch.chdir(tmp_path)
+    if CONFIG_SEARCH_PATH[0].exists():
+        pytest.skip(f"{CONFIG_SEARCH_PATH[0]} exists on this machine")
+    assert main(["check-config"]) == 78  # none found: a config error naming where it looked
+    (tmp_path / "srd.yaml").write_text(MINIMAL)
+    assert main(["check-config"]) == 0
+    assert main(["status"]) == 3  # found the config; nothing running

@@ -90,8 +90,8 @@ def test_option_values_are_checked_before_any_work(
         ["upscale", "x.png", "-s", "3"],
         ["upscale", "x.png", "-n", "5"],
         ["upscale", "x.png", "-f", "gif"],
-        ["run"],
-        ["status"],
+        ["run", "--bogus"],
+        ["status", "extra"],
         ["nope"],
     ],
 )
