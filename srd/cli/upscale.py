@@ -7,7 +7,6 @@ import os
 import re
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -15,13 +14,14 @@ from typing import BinaryIO
 import numpy as np
 from pydantic import ValidationError
 
+from srd.cli.progress import Progress
 from srd.engine.engine import (
     Engine,
     default_cache_dir,
     enable_compilation_cache,
     scale_for_target,
 )
-from srd.errors import SrdError, UsageError
+from srd.errors import ExitCode, SrdError, UsageError
 from srd.imaging.decode import read_image
 from srd.imaging.encode import encode_image, output_suffix, quantize
 from srd.imaging.formats import READ_SUFFIXES
@@ -37,8 +37,11 @@ DEFAULT_MAX_PIXELS = 200_000_000
 _OUTPUT_TAG = re.compile(r"^(?P<stem>.+)_x[124](?:_n[0-3])?$")
 
 
-def collect_inputs(inputs: list[Path], outdir: Path | None = None) -> list[tuple[Path, Path]]:
+def collect_inputs(
+    inputs: list[Path], outdir: Path | None = None, missing: list[Path] | None = None
+) -> list[tuple[Path, Path]]:
     """(file, path relative to the named root) for each image file; folders are walked recursively.
+    Inputs that do not exist are appended to `missing` (a UsageError when no list is given).
 
     Walking a folder skips hidden files, anything under `outdir`, and srd's own earlier outputs: a file
     named `STEM_x2.png` (or `_x4`, `_x2_n1`, any output format) beside an input named `STEM.*`.
@@ -62,6 +65,8 @@ def collect_inputs(inputs: list[Path], outdir: Path | None = None) -> list[tuple
                 found.append((path, path.relative_to(item)))
         elif item.exists():
             found.append((item, Path(item.name)))
+        elif missing is not None:
+            missing.append(item)
         else:
             raise UsageError(f"no such file or folder: {item}")
     return found
@@ -95,7 +100,7 @@ def write_new_file(path: Path, write: Callable[[BinaryIO], None], *, overwrite: 
             os.unlink(tmp)
 
 
-def _png_streamer(engine: Engine, image: RasterImage) -> Callable[[BinaryIO], None]:
+def _png_streamer(engine: Engine, image: RasterImage, progress: Progress) -> Callable[[BinaryIO], None]:
     """Write the upscaled image band by band: the float output never exists whole in memory."""
 
     def write(handle: BinaryIO) -> None:
@@ -104,8 +109,11 @@ def _png_streamer(engine: Engine, image: RasterImage) -> Callable[[BinaryIO], No
         bits = image.bits
         writer = PngStreamWriter(handle, image.width * s, image.height * s, 3, bits, image.icc_profile)
         maxv, dtype = (65535, np.uint16) if bits == 16 else (255, np.uint8)
+        rows = 0
         for band in engine.upscale_bands(image):
             writer.write_rows(quantize(band, maxv, dtype))
+            rows += band.shape[0]
+            progress.rows(rows, image.height * s)
             del band
             release_free_memory()
         writer.close()
@@ -181,20 +189,25 @@ def upscale_command(args: argparse.Namespace) -> int:
     target = _parse_size(args.size)
     _check_outdir(args.outdir)
     output = _output_settings(args)
-    items = collect_inputs(args.inputs, args.outdir)
+    missing: list[Path] = []
+    items = collect_inputs(args.inputs, args.outdir, missing)
     if not items:
-        raise UsageError("no image files found in the given inputs")
+        raise UsageError(
+            "no image files found in the given inputs" + "".join(f"; no such {m}" for m in missing)
+        )
     model, settings = settings_from_options(args)
     # A bad model or setting is the command's error, not a per-file one: fail before touching any file.
     engines: dict[int, Engine] = {} if target is not None else {model.scale: Engine(model, settings)}
-    suffix = output_suffix(args.format)
-    failures = 0
+    live = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
+    progress = Progress(len(items) + len(missing), live=live)
+    for item in missing:
+        progress.failed_with(f"srd: {item}: no such file or folder")
     flattened = False  # said once per run
-    tty = sys.stderr.isatty()
-    for index, (path, rel) in enumerate(items, 1):
-        started = time.perf_counter()
+    for path, rel in items:
         try:
+            progress.start(path)
             image = read_image(path, max_pixels=DEFAULT_MAX_PIXELS)
+            progress.sized(image.width, image.height)
             scale: int = model.scale
             if target is not None:
                 scale = scale_for_target(image.width, image.height, target)
@@ -202,45 +215,42 @@ def upscale_command(args: argparse.Namespace) -> int:
                 engines[scale] = Engine(model.model_copy(update={"scale": scale}), settings)
             out_dir = args.outdir if args.outdir is not None else path.parent
             out_rel = output_name(
-                rel if args.outdir is not None else Path(rel.name), scale, model.noise, suffix
+                rel if args.outdir is not None else Path(rel.name),
+                scale,
+                model.noise,
+                output_suffix(output.format),
             )
-            out_path = out_dir / out_rel
             if image.alpha is not None and output.format == "jpg" and not flattened:
                 flattened = True
-                print(
+                progress.note(
                     f"srd: note: JPEG has no alpha; transparent areas are composited onto {output.background}"
-                    " (--background)",
-                    file=sys.stderr,
+                    " (--background)"
                 )
-            write_new_file(out_path, _writer(engines[scale], image, target, output), overwrite=args.overwrite)
+            writer, size = _writer(engines[scale], image, target, output, progress)
+            write_new_file(out_dir / out_rel, writer, overwrite=args.overwrite)
         except (SrdError, OSError) as exc:
-            failures += 1
-            # On a terminal the progress line is cleared first, so the error gets a line of its own.
-            print(("\r\033[K" if tty else "") + _failure_line(path, exc), file=sys.stderr)
+            progress.failed_with(_failure_line(path, exc))
             continue
-        elapsed = time.perf_counter() - started
-        line = f"[{index}/{len(items)}] {path} -> {out_path} ({elapsed:.2f} s)"
-        # On a terminal the line redraws in place as a progress indicator; in logs each file gets a line.
-        print(
-            "\r\033[K" + line if tty else line,
-            file=sys.stderr,
-            end="" if tty and index < len(items) else "\n",
-        )
-    if failures:
-        print(f"srd: {failures} of {len(items)} inputs failed", file=sys.stderr)
-    return 1 if failures else 0
+        progress.finished(path, out_dir / out_rel, size)
+    progress.summary()
+    return ExitCode.FAILURES if progress.failed else ExitCode.OK
 
 
 def _writer(
-    engine: Engine, image: RasterImage, target: tuple[int, int] | None, output: OutputSettings
-) -> Callable[[BinaryIO], None]:
+    engine: Engine,
+    image: RasterImage,
+    target: tuple[int, int] | None,
+    output: OutputSettings,
+    progress: Progress,
+) -> tuple[Callable[[BinaryIO], None], tuple[int, int]]:
     """How to write this image's output: streamed PNG where possible, otherwise encoded whole."""
     if output.format == "png" and engine.can_stream(image, target):
-        return _png_streamer(engine, image)
+        s = engine.model.scale
+        return _png_streamer(engine, image, progress), (image.width * s, image.height * s)
     upscaled = engine.upscale(image, target)
     data = encode_image(upscaled, output.format, quality=output.quality, background=output.background_rgb)
 
     def write(handle: BinaryIO) -> None:
         handle.write(data)
 
-    return write
+    return write, (upscaled.width, upscaled.height)

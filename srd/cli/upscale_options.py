@@ -70,6 +70,12 @@ def add_upscale_parser(sub: Any) -> None:
         metavar="#RRGGBB",
         help="JPEG has no alpha: transparent areas are composited onto this colour (default: white)",
     )
+    up.add_argument(
+        "--progress",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="a live status line with percentages for long images (auto: on a terminal)",
+    )
     up.add_argument("--overwrite", action="store_true", help="replace existing output files")
     up.add_argument("--device", default=_ENGINE["device"], help="JAX platform: auto, cpu, gpu or tpu")
 

@@ -76,7 +76,7 @@ def test_bad_input_fails_with_reason_and_others_still_run(tmp_path: Path) -> Non
         check=False,
     )
     assert proc.returncode == 1
-    assert "bad.png" in proc.stderr and "1 of 2 inputs failed" in proc.stderr
+    assert "bad.png: text, not an image" in proc.stderr and "1 of 2 done, 1 failed" in proc.stderr
     assert (tmp_path / "out" / "good_x2.webp").is_file()
     assert not (tmp_path / "out" / "bad_x2.webp").exists()
 
@@ -122,6 +122,7 @@ def test_models_lists_builtins(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_streamed_png_equals_whole_image_path(tmp_path: Path) -> None:
     """The band-by-band PNG path writes exactly the pixels of the whole-image path (8 and 16 bits)."""
+    from srd.cli.progress import Progress
     from srd.cli.upscale import _png_streamer
     from srd.engine.engine import Engine
     from srd.imaging.decode import read_image
@@ -138,7 +139,7 @@ def test_streamed_png_equals_whole_image_path(tmp_path: Path) -> None:
         assert engine.can_stream(image)
         streamed = tmp_path / f"streamed{bits}.png"
         with streamed.open("wb") as handle:
-            _png_streamer(engine, image)(handle)
+            _png_streamer(engine, image, Progress(1, live=False))(handle)
         whole = tmp_path / f"whole{bits}.png"
         whole.write_bytes(encode_image(engine.upscale(image), "png"))
         a, b = read_image(streamed, max_pixels=10**6), read_image(whole, max_pixels=10**6)

@@ -108,3 +108,35 @@ def test_a_failure_names_the_file_once(tmp_path: Path, capsys: pytest.CaptureFix
     assert main([*ARGS, str(bad)]) == 1
     lines = [line for line in capsys.readouterr().err.splitlines() if str(bad) in line]
     assert lines and all(line.count(str(bad)) == 1 for line in lines), lines
+
+
+def test_each_finished_file_keeps_its_line_and_a_summary_follows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With a live status line, every finished file still gets a line of its own, then a summary."""
+    _png(tmp_path / "in" / "a.png")
+    _png(tmp_path / "in" / "b.png")
+    assert main([*ARGS, str(tmp_path / "in"), "--progress", "always"]) == 0
+    lines = capsys.readouterr().err.replace("\r\033[K", "\n").splitlines()
+    finished = [line for line in lines if " -> " in line]
+    assert [line.split("] ")[0] for line in finished] == ["[1/2", "[2/2"]
+    assert any("upscaling" in line for line in lines)  # the live line while a file is in hand
+    assert lines[-1].startswith("srd: 2 of 2 done in ") and "Mpx/s" in lines[-1]
+
+
+def test_a_missing_input_is_reported_and_the_others_still_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One missing path fails with the rest reported (exit 1); the existing input is upscaled."""
+    src = _png(tmp_path / "a.png")
+    assert main([*ARGS, str(tmp_path / "nope.png"), str(src)]) == 1
+    err = capsys.readouterr().err
+    assert "nope.png: no such file or folder" in err and "1 of 2 done, 1 failed" in err
+    assert (tmp_path / "a_x2.png").exists()
+
+
+def test_streamed_png_shows_row_progress(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A streamed PNG reports how far its rows have got on the live line."""
+    src = _png(tmp_path / "tall.png", (20, 100))
+    assert main([*ARGS, str(src), "--progress", "always"]) == 0
+    assert "100%" in capsys.readouterr().err
