@@ -27,6 +27,9 @@ class Job:
     attempts: int = 0
     output: str | None = None  # the published output, recorded before the temporary name is removed
     solo: bool = False  # run alone: it was in flight beside another job when the worker was lost
+    # Handed to a worker and not yet ended: if the next start finds this, the daemon died while the job ran,
+    # which is charged as a lost attempt (a record without the key, from an older srd, reads as False).
+    running: bool = False
 
     @property
     def input_path(self) -> Path:
@@ -69,6 +72,7 @@ def load_job(directory: Path) -> Job | None:
             attempts=int(document.get("attempts", 0)),
             output=document.get("output"),
             solo=bool(document.get("solo", False)),
+            running=bool(document.get("running", False)),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return _job_without_record(directory)

@@ -21,9 +21,9 @@ class StatusFile:
         self.path = path
         self.interval = interval
         self._last_write = 0.0
-        self._last_document: dict[str, Any] | None = None
+        self._last_document: dict[str, object] | None = None
 
-    def write(self, document: dict[str, Any], *, force: bool = False) -> None:
+    def write(self, document: dict[str, object], *, force: bool = False) -> None:
         now = time.monotonic()
         elapsed = now - self._last_write
         # Rewrite when something changed, and every few seconds anyway so `srd status` can tell it is fresh.

@@ -1,10 +1,10 @@
-"""The supervised worker: a spawned process that compiles the model once, then runs jobs two deep: while
+"""One supervised worker: a spawned process that compiles the model once, then runs jobs two deep: while
 one job's output is encoded and written on a thread, the next is decoded and upscaled
-(srd/worker_process.py is the process's side).
+(srd/workers/process.py is the process's side).
 
-The daemon never imports JAX itself. It talks to the worker over a pipe, watches its heartbeat and the
-per-job deadline, and kills and restarts it when it crashes or hangs; JAX is not fork-safe, so the worker
-is always spawned, never forked.
+The daemon never imports JAX itself. The supervisor talks to the worker over a pipe in the typed messages
+of srd/jobs/messages.py, watches its heartbeat and the per-job deadline, and kills and restarts it when
+it crashes or hangs; JAX is not fork-safe, so the worker is always spawned, never forked.
 """
 
 from __future__ import annotations
@@ -14,37 +14,41 @@ import multiprocessing
 import os
 import time
 from dataclasses import dataclass, field
+from enum import Enum
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import Any
 
-from srd.workers.process import Message, WorkerSettings, worker_main
+from srd.jobs.messages import Computed, Fatal, FromWorker, Heartbeat, JobDone, JobFailed, JobSpec, Ready, Stop
+from srd.workers.process import WorkerSettings, worker_main
 
-__all__ = ["WorkerEvent", "WorkerSettings", "WorkerSupervisor"]
+
+class LossReason(Enum):
+    """How the supervisor lost its worker."""
+
+    CRASHED = "crashed"  # the process died (killed, aborted, exited)
+    TIMEOUT = "timeout"  # a job outlived limits.job_timeout
+    HUNG = "hung"  # no heartbeat for limits.heartbeat_timeout
+    START_TIMEOUT = "start_timeout"  # not ready within limits.startup_timeout
 
 
 @dataclass(frozen=True)
-class WorkerEvent:
-    """Something the supervisor observed: a message from the worker or its death.
+class WorkerLost:
+    """The worker is gone (and reaped): `job_ids` were in flight (none, one, or two when pipelining)."""
 
-    `job_ids` names the job a done/failed message is about, or every job that was in flight when the
-    worker was lost (none, one, or two when it was pipelining).
-    """
-
-    kind: str  # ready, done, failed, fatal, crashed, timeout, hung, start_timeout
-    payload: dict[str, Any] = field(default_factory=dict)
+    reason: LossReason
+    phase: str  # starting, busy or idle
     job_ids: tuple[str, ...] = ()
+    details: dict[str, object] = field(default_factory=dict)  # for the log line: exitcode, seconds, overdue
 
-    @property
-    def job_id(self) -> str | None:
-        return self.job_ids[0] if self.job_ids else None
+
+WorkerEvent = Ready | Fatal | JobDone | JobFailed | WorkerLost
 
 
 class WorkerSupervisor:
     """Starts the worker, hands it jobs, and turns crashes, hangs and timeouts into events.
 
     The worker runs up to two jobs at once: one being decoded and upscaled, the one before it being
-    encoded and written (see worker_main). It asks for the next job with a "computed" message; the
+    encoded and written (see worker_main). It asks for the next job with a Computed message; the
     supervisor hands it one only then, so at most one job computes and one encodes.
     """
 
@@ -61,7 +65,7 @@ class WorkerSupervisor:
         self.startup_timeout = startup_timeout
         self.heartbeat_timeout = heartbeat_timeout
         self.state = "stopped"  # stopped, starting, ready
-        self.info: dict[str, Any] = {}
+        self.info: Ready | None = None
         self.jobs: dict[str, float] = {}  # in flight: job id -> when it was handed over (monotonic)
         self.computing: str | None = None  # the job the worker is decoding or upscaling
         self._process: BaseProcess | None = None
@@ -90,16 +94,17 @@ class WorkerSupervisor:
         self.state, self.jobs, self.computing = "starting", {}, None
         self._started_at = self._last_seen = time.monotonic()
 
-    def submit(self, job_id: str, spec: dict[str, Any]) -> None:
+    def submit(self, spec: JobSpec) -> None:
         if not self.accepting or self._conn is None:
             raise RuntimeError(f"worker is {self.state}, computing {self.computing}: cannot take a job")
-        self._conn.send(("job", {**spec, "job_id": job_id}))
-        self.jobs[job_id] = time.monotonic()
-        self.computing = job_id
+        self._conn.send(spec)
+        self.jobs[spec.job_id] = time.monotonic()
+        self.computing = spec.job_id
 
-    def job_started(self, job_id: str) -> float:
-        """When (time.time()) the job was handed to the worker."""
-        return time.time() - (time.monotonic() - self.jobs.get(job_id, time.monotonic()))
+    def job_started(self, job_id: str) -> float | None:
+        """When (time.time()) the job was handed to this worker; None when it holds no such job."""
+        since = self.jobs.get(job_id)
+        return None if since is None else time.time() - (time.monotonic() - since)
 
     def poll(self, timeout: float) -> list[WorkerEvent]:
         """Wait up to `timeout` for the worker; return what happened (possibly nothing)."""
@@ -110,7 +115,7 @@ class WorkerSupervisor:
         conn, process = self._conn, self._process
         try:
             if conn.poll(timeout):
-                # A "fatal" message reaps the worker and closes the pipe, ending this loop.
+                # A Fatal message reaps the worker and closes the pipe, ending this loop.
                 while self._conn is conn and conn.poll(0):
                     events.extend(self._receive(conn.recv()))
         except (EOFError, OSError):
@@ -118,49 +123,48 @@ class WorkerSupervisor:
         if self._conn is not conn:
             return events
         if not process.is_alive():
-            events.append(self._reap("crashed", {"exitcode": process.exitcode}))
+            events.append(self._reap(LossReason.CRASHED, {"exitcode": process.exitcode}))
         else:
             overdue = self._overdue()
             if overdue is not None:
                 events.append(self._reap(*overdue))
         return events
 
-    def _receive(self, message: Message) -> list[WorkerEvent]:
-        kind, payload = message
+    def _receive(self, message: FromWorker) -> list[WorkerEvent]:
         self._last_seen = time.monotonic()
-        if kind == "heartbeat":
+        if isinstance(message, Heartbeat):
             return []
-        if kind == "ready":
-            self.state, self.info = "ready", payload
-            return [WorkerEvent("ready", payload)]
-        job_id = payload.get("job_id")
-        if kind == "computed":
-            if job_id == self.computing:
+        if isinstance(message, Ready):
+            self.state, self.info = "ready", message
+            return [message]
+        if isinstance(message, Fatal):
+            self.kill()
+            return [message]
+        if isinstance(message, Computed):
+            if message.job_id == self.computing:
                 self.computing = None
             return []
-        if kind in ("done", "failed") and job_id in self.jobs:
-            del self.jobs[job_id]
-            if job_id == self.computing:
-                self.computing = None
-            return [WorkerEvent(kind, payload, (job_id,))]
-        if kind == "fatal":
-            return [self._reap("fatal", payload)]
-        raise RuntimeError(f"unexpected worker message {kind!r} about {job_id!r}")
+        if message.job_id not in self.jobs:
+            raise RuntimeError(f"unexpected worker message {message!r}")
+        del self.jobs[message.job_id]
+        if message.job_id == self.computing:
+            self.computing = None
+        return [message]
 
-    def _overdue(self) -> tuple[str, dict[str, Any]] | None:
+    def _overdue(self) -> tuple[LossReason, dict[str, object]] | None:
         now = time.monotonic()
         if self.state == "starting" and now - self._started_at > self.startup_timeout:
-            return "start_timeout", {"seconds": self.startup_timeout}
+            return LossReason.START_TIMEOUT, {"seconds": self.startup_timeout}
         late = [job_id for job_id, since in self.jobs.items() if now - since > self.job_timeout]
         if late:
-            return "timeout", {"seconds": self.job_timeout, "overdue": late}
+            return LossReason.TIMEOUT, {"seconds": self.job_timeout, "overdue": late}
         if now - self._last_seen > self.heartbeat_timeout:
-            return "hung", {"seconds": self.heartbeat_timeout}
+            return LossReason.HUNG, {"seconds": self.heartbeat_timeout}
         return None
 
-    def _reap(self, kind: str, payload: dict[str, Any]) -> WorkerEvent:
+    def _reap(self, reason: LossReason, details: dict[str, object]) -> WorkerLost:
         phase = "starting" if self.state == "starting" else "busy" if self.jobs else "idle"
-        event = WorkerEvent(kind, {**payload, "phase": phase}, tuple(self.jobs))
+        event = WorkerLost(reason, phase, tuple(self.jobs), details)
         self.kill()
         return event
 
@@ -180,6 +184,6 @@ class WorkerSupervisor:
         """Ask an idle worker to exit, killing it if it does not within a few seconds."""
         if self._conn is not None and self._process is not None and self.state == "ready" and not self.jobs:
             with contextlib.suppress(OSError):
-                self._conn.send(("stop", {}))
+                self._conn.send(Stop())
             self._process.join(timeout=5)
         self.kill()

@@ -19,6 +19,7 @@ from support.daemon import (
     files_under,
     make_png,
     png_bytes,
+    status,
     visible_files,
     wait_for,
     write_config,
@@ -200,9 +201,35 @@ def test_no_temporary_files_are_visible_in_the_outbox(shared: Shared) -> None:
     assert [name for name in files_under(shared.outbox) if Path(name).name.startswith(".")] == []
 
 
+def error_reports(errors: Path) -> list[str]:
+    """The error reports under the errors folder: one per failed job."""
+    return [name for name in files_under(errors) if name.endswith(".error.json")]
+
+
 def test_status_command_reports_counts(shared: Shared) -> None:
-    """`srd status` prints the running state and the done and failed counters from the status file."""
-    wait_for(lambda: '"failed": 5' in (shared.root / "work" / "status.json").read_text(), 15, "status update")
+    """`srd status` prints the running state, the done and failed counters and the last error it caused."""
+
+    def failed_matches_reports() -> bool:
+        document = status(shared.root)
+        return document.get("failed") == len(error_reports(shared.errors))
+
+    # Whatever ran before (in any order), the failed counter is one per error report; this test adds one.
+    wait_for(failed_matches_reports, 15, "the failed counter to match the error reports")
+    before = len(error_reports(shared.errors))
+    (shared.inbox / "status-bad.png").write_text("not an image either\n")
+    wait_for((shared.errors / "status-bad.png.error.json").exists, 60, "status-bad.png.error.json")
+
+    def counted() -> bool:
+        document = status(shared.root)
+        last_error = document.get("last_error")
+        return (
+            document.get("failed") == before + 1
+            and isinstance(last_error, dict)
+            and last_error.get("input") == "status-bad.png"
+        )
+
+    wait_for(counted, 15, "the status file to count status-bad.png")
+    done = status(shared.root)["done"]
     result = subprocess.run(
         [sys.executable, "-m", "srd", "status", "--config", str(shared.config)],
         capture_output=True,
@@ -212,12 +239,24 @@ def test_status_command_reports_counts(shared: Shared) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "state:      running" in result.stdout
-    assert "failed:     5" in result.stdout
-    assert "last error:" in result.stdout
+    assert f"failed:     {before + 1}" in result.stdout
+    assert f"done:       {done}" in result.stdout
+    assert "last error: status-bad.png: " in result.stdout
 
 
-def test_sigterm_stops_cleanly_and_notifies_stopping(shared: Shared) -> None:
-    """SIGTERM makes the daemon send STOPPING=1 and exit 0 (runs last: it stops the shared daemon)."""
-    assert shared.daemon.stop() == 0
-    assert shared.notify.saw("STOPPING=1")
-    assert shared.daemon.has_event("daemon.stopped")
+def test_sigterm_stops_cleanly_and_notifies_stopping(tmp_path: Path, cache: Path) -> None:
+    """SIGTERM makes the daemon send STOPPING=1 and exit 0 (its own daemon: the shared one keeps running)."""
+    config = write_config(tmp_path, cache)
+    notify = FakeNotifySocket(tmp_path / "notify.sock")
+    daemon = DaemonProcess(config, {"NOTIFY_SOCKET": str(notify.path)})
+    try:
+        daemon.wait_ready()
+        make_png(tmp_path / "inbox" / "last.png", seed=11)
+        wait_for((tmp_path / "outbox" / "last.png").exists, 60, "last.png output")
+        assert daemon.stop() == 0
+        assert notify.saw("STOPPING=1")
+        assert daemon.has_event("daemon.stopped")
+    finally:
+        if daemon.process.poll() is None:  # not DaemonProcess.reap_all: that would stop the shared daemon too
+            daemon.kill()
+        notify.close()

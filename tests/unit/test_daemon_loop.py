@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from support.daemon import wait_for
 
+from srd.daemon import Daemon
 from srd.daemon.folders import prepare_folders
-from srd.daemon.service import INBOX_GRACE, Daemon
+from srd.daemon.service import INBOX_GRACE
 from srd.errors import WatchError
 from srd.settings import parse_config
 
@@ -34,9 +35,9 @@ def test_dead_observer_is_restarted_and_the_inbox_rescanned(daemon: Daemon) -> N
     daemon.watcher.stop()  # as if its thread had died
     (daemon.config.inbox / "missed.png").write_bytes(b"x")
     assert not daemon.watcher.alive
-    daemon._check_inbox_and_observer()
+    daemon.check_inbox_and_observer()
     assert daemon.watcher.alive
-    assert daemon.config.inbox / "missed.png" in daemon.tracker
+    assert daemon.config.inbox / "missed.png" in daemon.scheduler.tracker
 
 
 def test_an_observer_that_keeps_dying_stops_the_daemon(daemon: Daemon) -> None:
@@ -44,31 +45,31 @@ def test_an_observer_that_keeps_dying_stops_the_daemon(daemon: Daemon) -> None:
     with pytest.raises(WatchError, match="keeps dying"):
         for _ in range(10):
             daemon.watcher.stop()
-            daemon._check_inbox_and_observer()
+            daemon.check_inbox_and_observer()
 
 
 def test_a_vanished_inbox_stops_the_daemon_after_a_grace_period(daemon: Daemon) -> None:
     """An inbox gone for longer than INBOX_GRACE (unmounted share) is a WatchError, not a blind daemon."""
     shutil.rmtree(daemon.config.inbox)
-    daemon._check_inbox_and_observer()  # within the grace period: logged, not fatal
+    daemon.check_inbox_and_observer()  # within the grace period: logged, not fatal
     assert daemon.inbox_missing_since is not None
     daemon.inbox_missing_since -= INBOX_GRACE + 1  # as if the grace period had passed
     with pytest.raises(WatchError, match="disappeared"):
-        daemon._check_inbox_and_observer()
+        daemon.check_inbox_and_observer()
 
 
 def test_a_recreated_inbox_gets_a_new_observer_and_a_rescan(daemon: Daemon) -> None:
     """An inbox deleted and re-created is watched again (new observer on the new folder) and rescanned."""
     inbox = daemon.config.inbox
     shutil.rmtree(inbox)
-    daemon._check_inbox_and_observer()
+    daemon.check_inbox_and_observer()
     inbox.mkdir()
     wait_for(lambda: daemon.watcher.check_inbox() == "replaced", 10, "the observer to report the deletion")
     (inbox / "new.png").write_bytes(b"x")
-    daemon._check_inbox_and_observer()
+    daemon.check_inbox_and_observer()
     assert daemon.inbox_missing_since is None
     assert daemon.watcher.alive and daemon.watcher.check_inbox() == "ok"
-    assert inbox / "new.png" in daemon.tracker
+    assert inbox / "new.png" in daemon.scheduler.tracker
 
 
 @pytest.mark.slow

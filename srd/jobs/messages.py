@@ -1,0 +1,133 @@
+"""The typed protocol between the daemon and a worker: frozen, picklable dataclasses, never plain dicts.
+
+One protocol for the local spawned worker, a pool of device workers and, later, a Celery task: the daemon
+sends a `JobSpec` (or `Stop`); a worker answers `Ready` or `Fatal` once, then `Heartbeat`s, `Computed`
+(ready for the next job) and one `JobDone` or `JobFailed` per job.
+"""
+
+from __future__ import annotations
+
+import errno
+import traceback
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from srd.errors import ExitCode, InputError, ModelError, SrdError, UsageError
+from srd.settings import OutputSettings
+
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+# The worker could not build its engine because of what the config asks for (an unknown model, an
+# impossible tile), not because it crashed: the daemon exits 78 so systemd stops restarting it.
+_SETTINGS_ERRORS = (ModelError, UsageError)
+
+
+class FailureKind(Enum):
+    """Whose fault a failed job is, which decides what the daemon does with it."""
+
+    INPUT = "input"  # the file's: permanent, straight to errors
+    NO_SPACE = "no_space"  # the machine's (ENOSPC, EDQUOT): kept claimed until space returns, uncharged
+    TRANSIENT = "transient"  # unknown: charged an attempt and retried until the attempts run out
+
+
+class FatalKind(Enum):
+    """Why a worker could not start."""
+
+    SETTINGS = "settings"  # the config names a model or engine setting that cannot run
+    CRASH = "crash"  # anything else while loading or compiling the model
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One job handed to a worker: what to read, where to write the fsynced temporary output, and how."""
+
+    job_id: str
+    input: Path
+    temp: Path
+    output: OutputSettings
+    max_pixels: int
+    max_bytes: int
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Asks an idle worker to exit once its last output is written."""
+
+
+@dataclass(frozen=True)
+class Ready:
+    """The worker built and compiled its engine and takes jobs."""
+
+    model_id: str
+    device: str
+    pid: int
+
+
+@dataclass(frozen=True)
+class Fatal:
+    """The worker could not start; `exit_code` is what the daemon exits with."""
+
+    kind: FatalKind
+    exit_code: ExitCode
+    error_type: str
+    message: str
+    traceback: str
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> Fatal:
+        if isinstance(exc, _SETTINGS_ERRORS):
+            kind, exit_code = FatalKind.SETTINGS, ExitCode.CONFIG
+        else:
+            kind = FatalKind.CRASH
+            exit_code = exc.exit_code if isinstance(exc, SrdError) else ExitCode.SOFTWARE
+        trace = "".join(traceback.format_exception(exc))
+        return cls(kind, exit_code, type(exc).__name__, str(exc), trace)
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """The worker is alive (sent on a timer, whatever the job loop is doing)."""
+
+
+@dataclass(frozen=True)
+class Computed:
+    """The job is upscaled and being encoded: the worker can decode the next one."""
+
+    job_id: str
+
+
+@dataclass(frozen=True)
+class JobDone:
+    """The job's output is written and fsynced at its temporary path, ready to publish."""
+
+    job_id: str
+    input_size: tuple[int, int]
+    output_size: tuple[int, int]
+    input_bytes: int
+    output_bytes: int
+    ms: float
+
+
+@dataclass(frozen=True)
+class JobFailed:
+    """The job raised; `kind` says whose fault it is, `error_type` names the error for the report."""
+
+    job_id: str
+    kind: FailureKind
+    error_type: str
+    message: str
+    traceback: str | None = None
+
+    @classmethod
+    def from_exception(cls, job_id: str, exc: Exception) -> JobFailed:
+        if isinstance(exc, InputError):
+            return cls(job_id, FailureKind.INPUT, type(exc).__name__, str(exc))
+        no_space = isinstance(exc, OSError) and exc.errno in _NO_SPACE
+        kind = FailureKind.NO_SPACE if no_space else FailureKind.TRANSIENT
+        trace = "".join(traceback.format_exception(exc))
+        return cls(job_id, kind, type(exc).__name__, str(exc), trace)
+
+
+ToWorker = JobSpec | Stop
+FromWorker = Ready | Fatal | Heartbeat | Computed | JobDone | JobFailed
+JobResult = JobDone | JobFailed

@@ -1,0 +1,87 @@
+"""One job's work, whoever runs it: decode -> engine.upscale -> encode -> an fsynced temporary file.
+
+Split in two halves so the local worker can encode one job on a thread while it upscales the next
+(`upscale_job`, then `write_job`); `run_job` does both, for a runner that takes one job at a time. Errors
+never escape: they become a `JobFailed` that says whose fault they were. The engine is passed in, so this
+module never imports JAX itself (nor the worker's test-fault hooks: srd/workers/process.py calls those).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from srd.imaging.decode import read_image
+from srd.imaging.encode import encode_image
+from srd.imaging.raster import RasterImage
+from srd.jobs.fsops import write_file_synced
+from srd.jobs.messages import JobDone, JobFailed, JobResult, JobSpec
+
+
+class Upscaler(Protocol):
+    """What a runner needs of srd.engine.Engine."""
+
+    def upscale(self, image: RasterImage) -> RasterImage: ...
+
+
+@dataclass(frozen=True)
+class UpscaledJob:
+    """A job whose image is upscaled and waits to be encoded and written."""
+
+    spec: JobSpec
+    image: RasterImage
+    upscaled: RasterImage
+    input_bytes: int
+    started: float
+
+    @property
+    def job_id(self) -> str:
+        return self.spec.job_id
+
+    @property
+    def output_pixels(self) -> int:
+        return self.upscaled.width * self.upscaled.height
+
+
+def upscale_job(engine: Upscaler, spec: JobSpec) -> UpscaledJob | JobFailed:
+    """Decode and upscale one input; an error becomes a JobFailed."""
+    started = time.monotonic()
+    try:
+        input_bytes = os.lstat(spec.input).st_size
+        image = read_image(spec.input, max_pixels=spec.max_pixels, max_bytes=spec.max_bytes)
+        upscaled = engine.upscale(image)
+    except Exception as exc:
+        return JobFailed.from_exception(spec.job_id, exc)
+    return UpscaledJob(spec, image, upscaled, input_bytes, started)
+
+
+def write_job(job: UpscaledJob) -> JobResult:
+    """Encode an upscaled job into its fsynced temporary output; an error becomes a JobFailed."""
+    spec, upscaled, output = job.spec, job.upscaled, job.spec.output
+    try:
+        data = encode_image(
+            upscaled,
+            output.format,
+            quality=output.quality,
+            png_level=output.png_level,
+            png_strategy=output.png_strategy,
+        )
+        write_file_synced(spec.temp, data)
+    except Exception as exc:
+        return JobFailed.from_exception(spec.job_id, exc)
+    return JobDone(
+        job_id=spec.job_id,
+        input_size=(job.image.width, job.image.height),
+        output_size=(upscaled.width, upscaled.height),
+        input_bytes=job.input_bytes,
+        output_bytes=len(data),
+        ms=round((time.monotonic() - job.started) * 1000, 1),
+    )
+
+
+def run_job(engine: Upscaler, spec: JobSpec) -> JobResult:
+    """The whole job in one call."""
+    upscaled = upscale_job(engine, spec)
+    return upscaled if isinstance(upscaled, JobFailed) else write_job(upscaled)

@@ -1,0 +1,89 @@
+"""Stats: the one record of how the daemon is doing, rendered as status.json and systemd's STATUS= line."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+
+@dataclass(frozen=True)
+class LastError:
+    """The most recent job that went to errors."""
+
+    input: str
+    reason: str
+    type: str
+    at: str  # ISO 8601, UTC
+
+
+@dataclass(frozen=True)
+class InFlightJob:
+    """A job a worker holds now, and since when (time.time())."""
+
+    input: str
+    job_id: str
+    since: float
+
+
+@dataclass
+class Stats:
+    """Counters, queue depths and what is in flight: the scheduler and the loop update it, reports read it.
+
+    Everything that reports on the daemon (status.json, STATUS=, a future /metrics) renders this object,
+    so no two reports can disagree.
+    """
+
+    state: str = "starting"  # starting, running, stopping, stopped
+    started_at: float = field(default_factory=time.time)
+    done: int = 0
+    failed: int = 0
+    last_error: LastError | None = None
+    waiting: int = 0
+    settling: int = 0
+    in_flight: list[InFlightJob] = field(default_factory=list)
+    model: str | None = None
+    device: str | None = None
+    observer: str | None = None
+    worker_pid: int | None = None
+
+    def job_done(self) -> None:
+        self.done += 1
+
+    def job_failed(self, rel_path: str, error_type: str, reason: str) -> None:
+        self.failed += 1
+        self.last_error = LastError(rel_path, reason, error_type, datetime.now(UTC).isoformat())
+
+    def status_line(self) -> str:
+        """systemd's STATUS=, as `systemctl status` shows it."""
+        busy = len(self.in_flight)
+        return (
+            f"{self.state}: {self.waiting} waiting, {busy} in flight, {self.done} done, {self.failed} failed"
+        )
+
+    def document(self) -> dict[str, object]:
+        """The status.json document (srd/status/status_file.py adds pid and updated_at)."""
+        last_error = self.last_error
+        return {
+            "state": self.state,
+            "started_at": self.started_at,
+            "queue": {"waiting": self.waiting, "settling": self.settling},
+            "in_flight": [
+                {"input": job.input, "job_id": job.job_id, "since": round(job.since)}
+                for job in self.in_flight
+            ],
+            "done": self.done,
+            "failed": self.failed,
+            "last_error": None
+            if last_error is None
+            else {
+                "input": last_error.input,
+                "reason": last_error.reason,
+                "type": last_error.type,
+                "at": last_error.at,
+            },
+            "model": self.model,
+            "device": self.device,
+            "observer": self.observer,
+            "worker_pid": self.worker_pid,
+        }

@@ -1,0 +1,41 @@
+"""Fault injection for the reliability tests (tests/e2e/test_chaos.py, bench/chaos.py); off by default.
+
+SRD_TEST_FAULT=ACTION:NAME[,ACTION:NAME...] makes the worker misbehave on the input file called NAME.
+When the job starts (stage "compute"): `kill` (SIGKILL itself, as the OOM killer would), `abort`
+(SIGABRT, as a crashing native library would) or `hang` (block forever while the heartbeat goes on,
+as a stuck computation would). When its output is encoded (stage "encode"): `slow_write` (take
+SLOW_WRITE_SECONDS longer, as a slow disk would, so the next job computes meanwhile). Only the worker
+reads it, from the environment the admin started the daemon with; an inbox writer cannot set it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from typing import Literal
+
+TEST_FAULT_VARIABLE = "SRD_TEST_FAULT"
+SLOW_WRITE_SECONDS = 5.0
+
+
+def inject_test_fault(name: str, stage: Literal["compute", "encode"]) -> None:
+    """Misbehave as SRD_TEST_FAULT asks for the input called `name` at this stage; a no-op otherwise."""
+    actions = [
+        action
+        for action, _, target in (
+            item.partition(":") for item in os.environ.get(TEST_FAULT_VARIABLE, "").split(",")
+        )
+        if target == name
+    ]
+    action = actions[0] if actions else None
+    if stage == "encode":
+        if action == "slow_write":
+            time.sleep(SLOW_WRITE_SECONDS)
+    elif action == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif action == "abort":
+        os.abort()
+    elif action == "hang":
+        threading.Event().wait()

@@ -1,0 +1,38 @@
+"""The daemon's side never imports JAX: only the spawned worker builds an engine."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+# Every module of these packages is imported; the worker's engine is imported lazily, inside the process.
+JAX_FREE_PACKAGES = ("srd.daemon", "srd.status", "srd.jobs", "srd.workers")
+
+_PROBE = """
+import importlib, pkgutil, sys
+names = []
+for package_name in sys.argv[1:]:
+    package = importlib.import_module(package_name)
+    names.append(package_name)
+    for module in pkgutil.walk_packages(package.__path__, package_name + "."):
+        importlib.import_module(module.name)
+        names.append(module.name)
+print(",".join(names))
+leaked = sorted(name for name in sys.modules if name == "jax" or name.startswith(("jax.", "jaxlib")))
+print(",".join(leaked))
+"""
+
+
+def test_no_daemon_status_jobs_or_workers_module_imports_jax() -> None:
+    """A fresh interpreter that imports every srd.daemon/status/jobs/workers module has no jax loaded."""
+    result = subprocess.run(
+        [sys.executable, "-c", _PROBE, *JAX_FREE_PACKAGES],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    imported, leaked = result.stdout.splitlines()
+    assert {"srd.daemon.service", "srd.daemon.scheduler", "srd.workers.process"} <= set(imported.split(","))
+    assert leaked == "", f"JAX imported by the daemon's side: {leaked}"
