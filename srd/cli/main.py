@@ -6,34 +6,82 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from srd.cli.upscale_options import add_upscale_parser
 from srd.errors import ExitCode, SrdError
+
+EXIT_CODES = (
+    "exit codes: 0 ok; 1 some inputs failed (upscale); 3 not running (status); 64 usage error; "
+    "65 unreadable model or input; 70 the worker cannot start; 73 folder problem; 74 inbox or watcher lost; "
+    "78 bad configuration"
+)
+CONFIG_HELP = "YAML configuration file (default: /etc/srd/config.yaml, else ./srd.yaml)"
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default where it has a value (not None, not a flag's False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _command(sub: Any, name: str, summary: str, description: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=EXIT_CODES,
+        formatter_class=HelpFormatter,
+    )
+    return parser
 
 
 def _build_parser() -> argparse.ArgumentParser:
     from srd import __version__
 
-    parser = argparse.ArgumentParser(prog="srd", description="Super-resolution daemon (waifu2x on JAX).")
+    parser = argparse.ArgumentParser(
+        prog="srd", description="Super-resolution daemon (waifu2x on JAX).", epilog=EXIT_CODES
+    )
     parser.add_argument("--version", action="version", version=f"srd {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-
-    add_upscale_parser(sub)
-
-    sub.add_parser("models", help="list the available models")
-
-    config_help = "YAML configuration file (default: /etc/srd/config.yaml, else ./srd.yaml)"
-    run = sub.add_parser("run", help="run the watch-folder daemon in the foreground")
-    run.add_argument("--config", type=Path, default=None, help=config_help)
-
-    check = sub.add_parser(
-        "check-config", help="run every start-up check on a config and print every problem"
+    add_upscale_parser(sub, EXIT_CODES, HelpFormatter)
+    _command(
+        sub,
+        "models",
+        "list the available models",
+        "List the built-in models with their scales and noise levels, and the model files srd reads.",
     )
-    check.add_argument("config_file", type=Path, nargs="?", default=None, metavar="FILE", help=config_help)
+    run = _command(
+        sub,
+        "run",
+        "run the watch-folder daemon in the foreground",
+        "Watch the config's inbox and upscale every image dropped into it: results in the outbox, failed"
+        " originals in the errors folder with NAME.error.json saying why. Runs until SIGTERM or Ctrl-C"
+        " (jobs in flight get limits.stop_grace to finish). Under systemd it reports READY, STATUS and"
+        " WATCHDOG (see systemd/srd.service).",
+    )
+    run.add_argument("--config", type=Path, default=None, help=CONFIG_HELP)
+    check = _command(
+        sub,
+        "check-config",
+        "run every start-up check on a config, print every problem",
+        "Check a config as `srd run` would at start-up, short of compiling: the schema, the folders,"
+        " the model for its noise and scale, the device and the convolution algorithm. Every problem is"
+        " printed with its key; the exit code is the one `srd run` would exit with.",
+    )
+    check.add_argument("config_file", type=Path, nargs="?", default=None, metavar="FILE", help=CONFIG_HELP)
     check.add_argument("--config", type=Path, default=None, help="the same as FILE")
-
-    status = sub.add_parser("status", help="print the running daemon's queue and counters")
-    status.add_argument("--config", type=Path, default=None, help=config_help)
+    status = _command(
+        sub,
+        "status",
+        "print the running daemon's queue and counters",
+        "Read the status file the daemon keeps current (status_file in the config): state, queue,"
+        " jobs in flight, done and failed counts, the last error.",
+    )
+    status.add_argument("--config", type=Path, default=None, help=CONFIG_HELP)
     return parser
 
 
@@ -54,9 +102,9 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return upscale_command(args)
     if args.command == "models":
-        from srd.models.registry import print_models
+        from srd.cli.models import models_command
 
-        return print_models()
+        return models_command()
     if args.command == "run":
         from srd.daemon.service import run_daemon
 

@@ -22,10 +22,16 @@ def _choices(model: type[BaseModel], key: str) -> list[Any]:
     return list(get_args(model.model_fields[key].annotation))
 
 
-def add_upscale_parser(sub: Any) -> None:
+def add_upscale_parser(sub: Any, epilog: str, formatter: type[argparse.HelpFormatter]) -> None:
     """Add the `upscale` command to the subparsers `sub`."""
     up: argparse.ArgumentParser = sub.add_parser(
-        "upscale", help="upscale image files or folders once, then exit"
+        "upscale",
+        help="upscale image files or folders once, then exit",
+        description="Upscale image files, or every image in folders (recursively), and write each result"
+        " beside its input as NAME_x2.png (NAME_x4_n1.png for -s 4 -n 1, ...) or under -o. An existing"
+        " output is never replaced without --overwrite; every write is atomic.",
+        epilog=epilog,
+        formatter_class=formatter,
     )
     up.add_argument(
         "inputs", nargs="+", type=Path, metavar="INPUT", help="image files or folders (recursive)"

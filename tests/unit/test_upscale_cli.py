@@ -140,3 +140,11 @@ def test_streamed_png_shows_row_progress(tmp_path: Path, capsys: pytest.CaptureF
     src = _png(tmp_path / "tall.png", (20, 100))
     assert main([*ARGS, str(src), "--progress", "always"]) == 0
     assert "100%" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["upscale", "run", "check-config", "status", "models"])
+def test_every_command_has_help_a_person_can_use(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`srd CMD --help` exits 0 with a description and the exit codes."""
+    assert main([command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "exit codes: 0 ok" in out and len(out.splitlines()) > 6
