@@ -8,6 +8,7 @@ import re
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -72,9 +73,10 @@ def collect_inputs(
     return found
 
 
-def output_name(rel: Path, scale: int, noise: int, suffix: str) -> Path:
-    tag = f"_x{scale}" + (f"_n{noise}" if noise >= 0 else "")
-    return rel.with_name(f"{rel.stem}{tag}{suffix}")
+def output_name(rel: Path, scale: int, noise: int, suffix: str, size: tuple[int, int] | None = None) -> Path:
+    """NAME_x2.png, NAME_x4_n1.png, or NAME_1920x1080.png for an output of a requested size."""
+    tag = f"_{size[0]}x{size[1]}" if size is not None else f"_x{scale}"
+    return rel.with_name(f"{rel.stem}{tag}{f'_n{noise}' if noise >= 0 else ''}{suffix}")
 
 
 def write_new_file(path: Path, write: Callable[[BinaryIO], None], *, overwrite: bool) -> None:
@@ -121,16 +123,33 @@ def _png_streamer(engine: Engine, image: RasterImage, progress: Progress) -> Cal
     return write
 
 
-def _parse_size(text: str | None) -> tuple[int, int] | None:
+@dataclass(frozen=True)
+class TargetSize:
+    """--size WxH: fit inside that box keeping the aspect ratio, or exactly that size with `WxH!`."""
+
+    width: int
+    height: int
+    exact: bool
+
+    def for_image(self, width: int, height: int) -> tuple[int, int]:
+        """The output size for an input of width x height."""
+        if self.exact:
+            return self.width, self.height
+        ratio = min(self.width / width, self.height / height)
+        return max(1, round(width * ratio)), max(1, round(height * ratio))
+
+
+def _parse_size(text: str | None) -> TargetSize | None:
     if text is None:
         return None
+    exact = text.endswith("!")
     try:
-        w, h = (int(v) for v in text.lower().split("x"))
+        w, h = (int(v) for v in text.removesuffix("!").lower().split("x"))
     except ValueError as exc:
-        raise UsageError(f"--size must look like 1920x1080, got {text!r}") from exc
+        raise UsageError(f"--size must look like 1920x1080 (or 1920x1080! to stretch), got {text!r}") from exc
     if w <= 0 or h <= 0:
         raise UsageError("--size must be positive")
-    return w, h
+    return TargetSize(w, h, exact)
 
 
 _OPTIONS = {"name": "--model", "noise": "--noise", "scale": "--scale", "tta": "--tta", "tile": "--tile"}
@@ -209,8 +228,9 @@ def upscale_command(args: argparse.Namespace) -> int:
             image = read_image(path, max_pixels=DEFAULT_MAX_PIXELS)
             progress.sized(image.width, image.height)
             scale: int = model.scale
-            if target is not None:
-                scale = scale_for_target(image.width, image.height, target)
+            size = target.for_image(image.width, image.height) if target is not None else None
+            if size is not None:
+                scale = scale_for_target(image.width, image.height, size)
             if scale not in engines:
                 engines[scale] = Engine(model.model_copy(update={"scale": scale}), settings)
             out_dir = args.outdir if args.outdir is not None else path.parent
@@ -219,6 +239,7 @@ def upscale_command(args: argparse.Namespace) -> int:
                 scale,
                 model.noise,
                 output_suffix(output.format),
+                size,
             )
             if image.alpha is not None and output.format == "jpg" and not flattened:
                 flattened = True
@@ -226,12 +247,12 @@ def upscale_command(args: argparse.Namespace) -> int:
                     f"srd: note: JPEG has no alpha; transparent areas are composited onto {output.background}"
                     " (--background)"
                 )
-            writer, size = _writer(engines[scale], image, target, output, progress)
+            writer, written = _writer(engines[scale], image, size, output, progress)
             write_new_file(out_dir / out_rel, writer, overwrite=args.overwrite)
         except (SrdError, OSError) as exc:
             progress.failed_with(_failure_line(path, exc))
             continue
-        progress.finished(path, out_dir / out_rel, size)
+        progress.finished(path, out_dir / out_rel, written)
     progress.summary()
     return ExitCode.FAILURES if progress.failed else ExitCode.OK
 

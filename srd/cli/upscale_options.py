@@ -59,7 +59,11 @@ def add_upscale_parser(sub: Any, epilog: str, formatter: type[argparse.HelpForma
         help="scale factor",
     )
     up.add_argument(
-        "--size", default=None, metavar="WxH", help="exact output size (Lanczos from the next 2^k result)"
+        "--size",
+        default=None,
+        metavar="WxH",
+        help="output size: fit in WxH keeping the aspect ratio, or WxH! for exactly that"
+        " (Lanczos from the next 2^k result)",
     )
     up.add_argument("--tile", type=int, default=None, help="tile size in input pixels (default: per model)")
     up.add_argument("--batch", type=int, default=_ENGINE["batch"], help="tiles per network call")

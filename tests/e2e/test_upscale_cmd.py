@@ -82,7 +82,7 @@ def test_bad_input_fails_with_reason_and_others_still_run(tmp_path: Path) -> Non
 
 
 def test_size_option_gives_exact_size(tmp_path: Path) -> None:
-    """--size WxH produces exactly that size."""
+    """--size WxH! produces exactly that size, named after it."""
     src = _png(tmp_path / "a.png")
     assert (
         main(
@@ -92,7 +92,7 @@ def test_size_option_gives_exact_size(tmp_path: Path) -> None:
                 "none",
                 str(src),
                 "--size",
-                "50x30",
+                "50x30!",
                 "--tile",
                 "32",
                 "-o",
@@ -101,8 +101,16 @@ def test_size_option_gives_exact_size(tmp_path: Path) -> None:
         )
         == 0
     )
-    with Image.open(tmp_path / "a_x4.png") as im:
+    with Image.open(tmp_path / "a_50x30.png") as im:
         assert im.size == (50, 30)
+
+
+def test_size_option_keeps_the_aspect_ratio(tmp_path: Path) -> None:
+    """--size WxH fits the output inside the box with the input's aspect ratio (20x14 in 50x30: 43x30)."""
+    src = _png(tmp_path / "a.png")
+    assert main(["upscale", "--cache-dir", "none", str(src), "--size", "50x30", "--tile", "32"]) == 0
+    with Image.open(tmp_path / "a_43x30.png") as im:
+        assert im.size == (43, 30)
 
 
 def test_usage_errors_have_exit_codes(tmp_path: Path) -> None:
