@@ -45,3 +45,6 @@ def configure_logging(fmt: str = "auto", level: str = "info") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(max(_LEVELS[level], logging.INFO))
+    # JAX reports its backend probing ("Unable to initialize backend 'tpu'") at INFO on every start: noise
+    # unless one is debugging.
+    logging.getLogger("jax").setLevel(logging.DEBUG if level == "debug" else logging.WARNING)

@@ -45,3 +45,15 @@ def test_unknown_format_is_rejected() -> None:
     """A bad format name is a ValueError, not silent plain text."""
     with pytest.raises(ValueError, match="log format"):
         configure_logging("xml")
+
+
+def test_jax_backend_probing_stays_out_of_the_log(capsys: pytest.CaptureFixture[str]) -> None:
+    """JAX's INFO records (backend probing) are not logged at level info, and are at debug."""
+    import logging
+
+    configure_logging("json", "info")
+    logging.getLogger("jax._src.xla_bridge").info("Unable to initialize backend 'tpu'")
+    assert "tpu" not in capsys.readouterr().out
+    configure_logging("json", "debug")
+    logging.getLogger("jax._src.xla_bridge").info("Unable to initialize backend 'tpu'")
+    assert "tpu" in capsys.readouterr().out
