@@ -64,7 +64,7 @@ def ncnn_upscaler(model: str, scale: int, threads: int) -> Upscaler:
 
 def srd_upscaler(model: str, scale: int, tile: int | None, conv: str = "auto") -> Upscaler:
     """srd's public engine API, RGB in and 8-bit RGB out (rounded half up like srd's encoder)."""
-    from srd.engine.engine import Engine
+    from srd.engine import Engine
     from srd.settings import EngineSettings, ModelSettings
 
     engine = Engine(

@@ -93,7 +93,7 @@ class SrdRunner:
     """srd's public engine for one model and tile, warmed up, on float pixels made once from 8 bits."""
 
     def __init__(self, model: str, tile: int | None, rgb: U8Image, conv: str = "auto") -> None:
-        from srd.engine.engine import Engine
+        from srd.engine import Engine
         from srd.settings import EngineSettings, ModelSettings
 
         self.engine = Engine(

@@ -23,7 +23,7 @@ import jax.numpy as jnp  # noqa: E402 -- after configure_runtime()
 from jax import lax  # noqa: E402 -- after configure_runtime()
 
 from srd.nn.conv import native  # noqa: E402 -- after configure_runtime()
-from srd.nn.conv.winograd import transform_kernel, winograd_conv3x3  # noqa: E402 -- after configure_runtime()
+from srd.nn.conv.winograd_transforms import transform_kernel, winograd_conv3x3  # noqa: E402 -- after configure_runtime()
 
 _DIMS = ("NHWC", "HWIO", "NHWC")
 _YNN = "xla_cpu_experimental_ynn_fusion_type"

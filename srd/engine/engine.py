@@ -15,7 +15,8 @@ from srd.engine.pipeline import Array32, fill_transparent, resize_lanczos, upsca
 from srd.errors import ModelError, UsageError
 from srd.imaging.raster import RasterImage
 from srd.models.registry import LoadedModel, load_step
-from srd.nn.network import resolve_conv_algorithm
+from srd.nn.conv import ConvBackend, resolve
+from srd.nn.graph import ConvAlgorithm
 from srd.nn.tiling import TileRunner, round_tile
 from srd.settings import EngineSettings, ModelSettings
 
@@ -30,11 +31,6 @@ __all__ = [
     "plan_passes",
     "scale_for_target",
 ]
-
-# cunet's global pooling makes its output depend on the tile: 400 is waifu2x-ncnn-vulkan's CPU tile, so
-# srd's results match it. The other networks are tile-independent; 256 keeps memory small and cores busy.
-_DEFAULT_TILE = {"cunet": 400}
-_FALLBACK_TILE = 256
 
 
 def enable_compilation_cache(folder: Path) -> None:
@@ -87,7 +83,7 @@ def check_engine(model: ModelSettings, settings: EngineSettings) -> list[str]:
     except UsageError as exc:
         return [*problems, f"At 'engine.device': {exc}"]
     try:
-        resolve_conv_algorithm(settings.conv, device.platform)
+        resolve(settings.conv, device.platform)
     except ValueError as exc:
         problems.append(f"At 'engine.conv': {exc}")
     return problems
@@ -102,9 +98,10 @@ class Engine:
         self.passes = plan_passes(model)
         self._device = pick_device(settings.device)
         try:  # e.g. native-bf16 on a CPU without AMX: the settings' fault (the daemon exits 78)
-            self.conv_algorithm = resolve_conv_algorithm(settings.conv, self._device.platform)
+            self.conv_backend: ConvBackend = resolve(settings.conv, self._device.platform)
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
+        self.conv_algorithm: ConvAlgorithm = self.conv_backend.name
         self._alpha_model: LoadedModel | None = None
         self._runners: dict[str, TileRunner] = {}
         for step in self.passes:
@@ -118,7 +115,7 @@ class Engine:
                 self.tile_for(model),
                 self.settings.batch,
                 self._device,
-                self.conv_algorithm,
+                self.conv_backend,
             )
 
     def alpha_model(self) -> LoadedModel:
@@ -138,9 +135,9 @@ class Engine:
         return self._alpha_model
 
     def tile_for(self, model: LoadedModel) -> int:
-        """The configured tile, or the model's default, aligned to what its downsampling accepts."""
-        default = _DEFAULT_TILE.get(model.spec.arch, _FALLBACK_TILE)
-        return round_tile(self.settings.tile or default, model.spec)
+        """The configured tile, or the model's default (srd.models.family), aligned to what its
+        downsampling accepts."""
+        return round_tile(self.settings.tile or model.default_tile, model.spec)
 
     @property
     def model_id(self) -> str:

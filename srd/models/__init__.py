@@ -1,1 +1,23 @@
-"""Model files: ncnn .param/.bin and waifu2x JSON parsers, and the registry of built-in models."""
+"""Model families as data (the waifu2x built-ins), the ncnn and waifu2x JSON readers, and the registry
+that loads a pass of a model named or given as a path."""
+
+from srd.models.family import DEFAULT_TILE, TILE_DEPENDENT_TILE, Channels, ModelFamily, Pipeline
+from srd.models.ncnn import LAYER_READERS, load_ncnn, parse_param
+from srd.models.registry import LoadedModel, load_step
+from srd.models.waifu2x import BUILTINS
+from srd.models.waifu2x_json import parse_json_model
+
+__all__ = [
+    "BUILTINS",
+    "DEFAULT_TILE",
+    "LAYER_READERS",
+    "TILE_DEPENDENT_TILE",
+    "Channels",
+    "LoadedModel",
+    "ModelFamily",
+    "Pipeline",
+    "load_ncnn",
+    "load_step",
+    "parse_json_model",
+    "parse_param",
+]

@@ -1,30 +1,23 @@
-"""Parse ncnn `.param` (text) and `.bin` files of waifu2x-family models into a NetworkSpec and weights.
+"""Parse ncnn `.param` (text) and `.bin` files of waifu2x-family models into ops and weights.
 
-Only the layer types these models use are supported; anything else is a ModelError naming the layer.
+Each supported layer type has one reader in `LAYER_READERS`, turning its line (and its weights from the
+.bin) into an op; any other type is a ModelError naming it. Input and Split only shape the graph.
 Weight blobs may be stored as fp32 or fp16 (ncnn's tagged format); they are returned as float32.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import numpy.typing as npt
 
 from srd.errors import ModelError
-from srd.nn.graph import (
-    Activation,
-    ChannelScale,
-    Conv,
-    CropLike,
-    Dense,
-    Eltwise,
-    EltwiseOp,
-    GlobalAvgPool,
-    Op,
-    Weights,
-)
+from srd.nn.graph import Weights
+from srd.nn.ops import Activation, ChannelScale, Conv, CropLike, Dense, Eltwise, EltwiseOp, GlobalAvgPool, Op
 
 _MAGIC = 7767517
 _TAG_FP16 = 0x01306B47
@@ -214,24 +207,41 @@ def _dense(layer: Layer, reader: _BinReader, weights: Weights) -> Dense:
     return Dense(layer.name, layer.bottoms[0], layer.tops[0], activation, slope)
 
 
-def _simple_op(layer: Layer) -> Op:
-    if layer.type == "Pooling":
-        if layer.get_int(4, 0) != 1 or layer.get_int(0, 0) != 1:
-            raise ModelError(f"layer {layer.name!r}: only global average Pooling is supported")
-        return GlobalAvgPool(layer.bottoms[0], layer.tops[0])
-    if layer.type == "Scale":
-        if layer.get_int(0, 0) != -233 or len(layer.bottoms) != 2 or layer.get_int(1, 0):
-            raise ModelError(f"layer {layer.name!r}: only Scale by a second blob, without bias, is supported")
-        return ChannelScale(layer.bottoms[0], layer.bottoms[1], layer.tops[0])
-    if layer.type == "Crop":
-        if len(layer.bottoms) != 2 or layer.get_int(2, 0):
-            raise ModelError(f"layer {layer.name!r}: only spatial Crop to a reference blob is supported")
-        return CropLike(
-            layer.bottoms[0], layer.bottoms[1], layer.tops[0], layer.get_int(1, 0), layer.get_int(0, 0)
-        )
-    if layer.type == "Eltwise":
-        return Eltwise(layer.bottoms, layer.tops[0], EltwiseOp(layer.get_int(0, 1)), layer.array(1))
-    raise ModelError(f"layer {layer.name!r}: unsupported ncnn layer type {layer.type!r}")
+def _pooling(layer: Layer, reader: _BinReader, weights: Weights) -> Op:
+    if layer.get_int(4, 0) != 1 or layer.get_int(0, 0) != 1:
+        raise ModelError(f"layer {layer.name!r}: only global average Pooling is supported")
+    return GlobalAvgPool(layer.bottoms[0], layer.tops[0])
+
+
+def _scale(layer: Layer, reader: _BinReader, weights: Weights) -> Op:
+    if layer.get_int(0, 0) != -233 or len(layer.bottoms) != 2 or layer.get_int(1, 0):
+        raise ModelError(f"layer {layer.name!r}: only Scale by a second blob, without bias, is supported")
+    return ChannelScale(layer.bottoms[0], layer.bottoms[1], layer.tops[0])
+
+
+def _crop(layer: Layer, reader: _BinReader, weights: Weights) -> Op:
+    if len(layer.bottoms) != 2 or layer.get_int(2, 0):
+        raise ModelError(f"layer {layer.name!r}: only spatial Crop to a reference blob is supported")
+    return CropLike(
+        layer.bottoms[0], layer.bottoms[1], layer.tops[0], layer.get_int(1, 0), layer.get_int(0, 0)
+    )
+
+
+def _eltwise(layer: Layer, reader: _BinReader, weights: Weights) -> Op:
+    return Eltwise(layer.bottoms, layer.tops[0], EltwiseOp(layer.get_int(0, 1)), layer.array(1))
+
+
+# A reader turns one layer line into an op, taking its weights (in .bin order) from the reader.
+LayerReader = Callable[[Layer, _BinReader, Weights], Op]
+LAYER_READERS: dict[str, LayerReader] = {
+    "Convolution": partial(_conv, transposed=False),
+    "Deconvolution": partial(_conv, transposed=True),
+    "InnerProduct": _dense,
+    "Pooling": _pooling,
+    "Scale": _scale,
+    "Crop": _crop,
+    "Eltwise": _eltwise,
+}
 
 
 def build_graph(layers: list[Layer], bin_data: bytes) -> ParsedGraph:
@@ -249,16 +259,14 @@ def build_graph(layers: list[Layer], bin_data: bytes) -> ParsedGraph:
             input_blob, in_channels = layer.tops[0], layer.get_int(2, 0)
         elif layer.type == "Split":
             alias.update({top: layer.bottoms[0] for top in layer.tops})
-        elif layer.type in ("Convolution", "Deconvolution"):
-            ops.append(_conv(layer, reader, weights, transposed=layer.type == "Deconvolution"))
-        elif layer.type == "InnerProduct":
-            ops.append(_dense(layer, reader, weights))
+        elif (read := LAYER_READERS.get(layer.type)) is not None:
+            ops.append(read(layer, reader, weights))
         else:
-            ops.append(_simple_op(layer))
+            raise ModelError(f"layer {layer.name!r}: unsupported ncnn layer type {layer.type!r}")
     reader.check_consumed()
     if not input_blob or in_channels not in (1, 3):
         raise ModelError("ncnn model has no Input layer with 1 or 3 channels")
-    sinks = [op.dst for op in ops if op.dst not in consumed]
+    sinks = [op.output for op in ops if op.output not in consumed]
     if len(sinks) != 1:
         raise ModelError(f"ncnn model must have exactly one output blob, found {sinks}")
     return ParsedGraph(tuple(ops), weights, input_blob, sinks[0], in_channels)

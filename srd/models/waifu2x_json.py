@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from srd.errors import ModelError
-from srd.nn.graph import Activation, Conv, Op, Weights
+from srd.nn.graph import Weights
+from srd.nn.ops import Activation, Conv, Op
 
 _CONV = ("nn.SpatialConvolutionMM", "nn.SpatialConvolution", "cudnn.SpatialConvolution")
 _DECONV = ("nn.SpatialFullConvolution", "cudnn.SpatialFullConvolution")
@@ -22,13 +23,12 @@ _LEAKY_SLOPE = 0.1
 
 @dataclass(frozen=True)
 class JsonModel:
-    """Ops and weights of a JSON model plus what its model_config (or its layers) say about it."""
+    """Ops and weights of a JSON model plus the architecture its model_config (or its layers) name."""
 
     arch: str
     ops: tuple[Op, ...]
     weights: Weights
     in_channels: int
-    config: dict[str, Any]
 
 
 def _array(values: Any, shape: tuple[int, ...], what: str) -> np.ndarray[Any, np.dtype[np.float32]]:
@@ -93,4 +93,4 @@ def parse_json_model(text: str | bytes) -> JsonModel:
     if in_channels not in (1, 3):
         raise ModelError(f"JSON model takes {in_channels} channels; only 1 (Y) and 3 (RGB) are supported")
     arch = str(config.get("arch_name") or _infer_arch(layers))
-    return JsonModel(arch, tuple(ops), weights, in_channels, dict(config))
+    return JsonModel(arch, tuple(ops), weights, in_channels)

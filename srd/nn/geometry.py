@@ -7,10 +7,10 @@ from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from srd.nn.graph import NetworkSpec, Op, Weights
+from srd.nn.graph import NetworkSpec, Weights
 from srd.nn.network import apply_network
+from srd.nn.ops.base import Op
 
 _PROBE_SIZES = range(64, 96)
 
@@ -56,12 +56,12 @@ def infer_geometry(
 
 def _out_channels(ops: Sequence[Op], weights: Weights, output_blob: str) -> int:
     """Channels of the output blob, traced back through shape-preserving ops to the last convolution."""
-    producers = {op.dst: op for op in ops}
+    producers = {op.output: op for op in ops}
     blob = output_blob
     while blob in producers:
         op = producers[blob]
-        name = getattr(op, "name", None)
-        if name is not None and name in weights:
-            return int(np.shape(weights[name]["w"])[-1])
-        blob = getattr(op, "src", None) or op.srcs[-1]  # type: ignore[union-attr]
+        channels = op.out_channels(weights)
+        if channels is not None:
+            return channels
+        blob = op.inputs[0]
     raise ValueError("cannot find the layer that produces the output blob")

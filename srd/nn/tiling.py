@@ -7,7 +7,7 @@ than its real size. Each tile reads its context (the network's receptive-field m
 neighbours, replicating the image's edge pixels beyond the border, as waifu2x's reconstruct.lua and
 waifu2x-ncnn-vulkan do; for networks without global operations the result equals the untiled one exactly.
 Networks with global pooling (cunet) get each tile's real extent, so the pooling sees exactly what
-waifu2x-ncnn-vulkan's smaller edge tile would (srd.model.extents).
+waifu2x-ncnn-vulkan's smaller edge tile would (srd.nn.extents).
 """
 
 from __future__ import annotations
@@ -20,8 +20,10 @@ import jax.numpy as jnp
 import numpy as np
 import numpy.typing as npt
 
+from srd.nn.conv.base import ConvBackend
+from srd.nn.conv.registry import resolve
 from srd.nn.graph import DEFAULT_CONV_ALGORITHM, ConvAlgorithm, NetworkSpec, Weights
-from srd.nn.network import apply_network, prepare_weights, resolve_conv_algorithm
+from srd.nn.network import apply_network, prepare_weights
 
 Array32 = npt.NDArray[np.float32]
 _BUCKET_FRACTIONS = (1.0, 0.75, 0.5, 0.25)
@@ -59,7 +61,7 @@ class TileRunner:
         tile: int,
         batch: int,
         device: jax.Device,
-        conv_algorithm: ConvAlgorithm = DEFAULT_CONV_ALGORITHM,
+        conv_algorithm: ConvAlgorithm | ConvBackend = DEFAULT_CONV_ALGORITHM,
     ) -> None:
         if tile % spec.align:
             raise ValueError(f"tile {tile} is not a multiple of {spec.align} for {spec.arch}")
@@ -69,18 +71,19 @@ class TileRunner:
         self.device = device
         self.buckets = bucket_sizes(tile, spec)
         self.trace_count = 0
-        self.conv_algorithm = conv_algorithm = resolve_conv_algorithm(conv_algorithm, device.platform)
-        self._weights = jax.device_put(prepare_weights(spec, weights, conv_algorithm), device)
+        if isinstance(conv_algorithm, str):
+            backend = resolve(conv_algorithm, device.platform)
+        else:
+            backend = conv_algorithm
+        self.backend = backend
+        self.conv_algorithm: ConvAlgorithm = backend.name
+        self._weights = jax.device_put(prepare_weights(spec, weights, backend), device)
 
         def forward(w: Weights, x: jax.Array, valid: jax.Array) -> jax.Array:
             self.trace_count += 1  # runs only while tracing: counts compilations
-            return apply_network(spec, w, x, conv_algorithm, valid)  # type: ignore[arg-type]
+            return apply_network(spec, w, x, backend, valid)  # type: ignore[arg-type]
 
-        options = {}
-        if conv_algorithm == "winograd" and device.platform == "cpu":
-            # YNNPACK's "dot" fusion would pull the Winograd transforms into its matmul fusions and
-            # run them slowly; individual dots keep the transforms as XLA's own fused loops.
-            options["xla_cpu_experimental_ynn_fusion_type"] = "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"
+        options = dict(backend.compiler_options(device.platform))
         self._forward = jax.jit(forward, compiler_options=options or None)
 
     def warmup(self, *, every_shape: bool = False) -> None:

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from support.ncnn_peer import load_peer
 
-from srd.engine.engine import Engine
+from srd.engine import Engine
 from srd.imaging.raster import RasterImage
-from srd.nn.graph import ConvAlgorithm
+from srd.nn import ConvAlgorithm
 from srd.settings import EngineSettings, ModelSettings
 
 

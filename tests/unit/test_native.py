@@ -10,20 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jax import lax
 
-from srd.engine.engine import Engine
+from srd.engine import Engine
 from srd.errors import UsageError
-from srd.models.registry import load_step
+from srd.models import load_step
+from srd.nn import Activation, Conv, NetworkSpec, activate, apply_network, conv2d, prepare_weights, resolve
 from srd.nn.conv import native
-from srd.nn.graph import Activation, Conv, NetworkSpec
-from srd.nn.network import (
-    activate,
-    apply_network,
-    conv2d,
-    native_subpixel_kernel,
-    prepare_weights,
-    resolve_conv_algorithm,
-    uses_native,
-)
+from srd.nn.conv.native import native_subpixel_kernel, uses_native
 from srd.settings import EngineSettings, ModelSettings
 
 ISAS = [isa for isa in ("generic", "avx2", "avx512") if native.isa_supported(isa)]
@@ -198,11 +190,11 @@ def test_transposed_conv_as_native_subpixel_conv(pads: tuple[int, int, int, int]
 
 def test_auto_means_native_on_cpu_only() -> None:
     """ "auto" is native on the CPU and lax.conv elsewhere; asking for native off the CPU is an error."""
-    assert resolve_conv_algorithm("auto", "cpu") == "native"
-    assert resolve_conv_algorithm("auto", "gpu") == "direct"
-    assert resolve_conv_algorithm("direct", "cpu") == "direct"
+    assert resolve("auto", "cpu").name == "native"
+    assert resolve("auto", "gpu").name == "direct"
+    assert resolve("direct", "cpu").name == "direct"
     with pytest.raises(ValueError, match="CPU only"):
-        resolve_conv_algorithm("native", "gpu")
+        resolve("native", "gpu")
 
 
 @pytest.mark.parametrize(
@@ -227,8 +219,8 @@ def test_native_bf16_is_refused_without_amx(monkeypatch: pytest.MonkeyPatch) -> 
     silent float32 run."""
     monkeypatch.setattr(native, "bf16_supported", lambda: False)
     with pytest.raises(ValueError, match="AMX"):
-        resolve_conv_algorithm("native-bf16", "cpu")
-    assert resolve_conv_algorithm("native", "cpu") == "native"
+        resolve("native-bf16", "cpu")
+    assert resolve("native", "cpu").name == "native"
     # The engine reports it as a usage error: `srd upscale` exits 64, the daemon 78 (a config problem).
     with pytest.raises(UsageError, match="AMX"):
         Engine(ModelSettings(name="upconv7-art"), EngineSettings(conv="native-bf16"))

@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from srd.engine.engine import Engine
+from srd.engine import Engine
 from srd.imaging.raster import RasterImage
-from srd.models.registry import load_step
+from srd.models import load_step
+from srd.nn import prepare_weights, resolve
 from srd.nn.conv import native
-from srd.nn.conv.winograd import transform_kernel, winograd_matrices
-from srd.nn.network import BF16_MIN_CHANNELS, prepare_weights, resolve_conv_algorithm
+from srd.nn.conv.native import BF16_MIN_CHANNELS
+from srd.nn.conv.winograd_transforms import transform_kernel, winograd_matrices
 from srd.settings import EngineSettings, ModelSettings
 
 pytestmark = pytest.mark.skipif(
@@ -167,6 +168,7 @@ def test_bf16_engine_stays_close_to_float32(model: str) -> None:
 
 
 def test_native_bf16_only_where_it_can_run() -> None:
-    assert resolve_conv_algorithm("native-bf16", "cpu") == "native-bf16"
+    """Where the CPU has bfloat16 matmuls native-bf16 resolves to itself; off the CPU it is an error."""
+    assert resolve("native-bf16", "cpu").name == "native-bf16"
     with pytest.raises(ValueError, match="CPU only"):
-        resolve_conv_algorithm("native-bf16", "gpu")
+        resolve("native-bf16", "gpu")

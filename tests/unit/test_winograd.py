@@ -8,19 +8,17 @@ import numpy as np
 import pytest
 from jax import lax
 
-from srd.models.registry import load_step
-from srd.nn.conv.winograd import (
+from srd.models import load_step
+from srd.nn import Activation, Conv, NetworkSpec, apply_network, conv2d, prepare_weights
+from srd.nn.conv.subpixel import subpixel_kernel, subpixel_offsets
+from srd.nn.conv.winograd_transforms import (
     TILE_SIZES,
     from_planes,
-    subpixel_kernel,
-    subpixel_offsets,
     to_planes,
     transform_kernel,
     winograd_conv3x3,
     winograd_matrices,
 )
-from srd.nn.graph import Activation, Conv, NetworkSpec
-from srd.nn.network import apply_network, conv2d, prepare_weights
 
 _DIMS = ("NHWC", "HWIO", "NHWC")
 

@@ -5,11 +5,13 @@ convolution, with the transforms and the 64 matmuls of a block of tiles kept in 
 srd/_native/wino_kernel.inc). Channel counts are padded inside the kernel (inputs to a multiple of 16,
 outputs to 32), so layers with 1 or 3 channels run natively too. Weights are transformed and
 packed once at load (`pack_kernel`). The extension is optional at build time; `available()` says
-whether it was built and loads.
+whether it was built and loads. `NATIVE` and `NATIVE_BF16` are the conv backends built on it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
 from types import ModuleType
 
@@ -18,7 +20,18 @@ import jax.numpy as jnp
 import numpy as np
 import numpy.typing as npt
 
-from srd.nn.conv.winograd import transform_kernel
+from srd.nn.conv.base import PreparedKernels, epilogue_for
+from srd.nn.conv.subpixel import (
+    depth_to_space,
+    prepare_subpixel_matmul,
+    subpixel_kernel,
+    subpixel_offsets,
+    subpixel_or_direct,
+)
+from srd.nn.conv.winograd_transforms import transform_kernel
+from srd.nn.graph import ConvAlgorithm
+from srd.nn.ops.base import HostLayerWeights, LayerWeights
+from srd.nn.ops.conv import Conv
 
 TARGET = "srd_winograd_f63"
 TARGET_BF16 = "srd_winograd_f63_bf16"
@@ -135,3 +148,94 @@ def conv3x3(
     target = TARGET_BF16 if packed.dtype == jnp.uint16 else TARGET
     result: jax.Array = jax.ffi.ffi_call(target, out)(x.astype(jnp.float32), packed, b, **attributes)
     return result
+
+
+# "native-bf16" runs a layer in bfloat16 only when it has this many input and output channels: the big
+# layers, where the matmuls dominate. The first and last layers (1-3 image channels in or out; the last
+# one's rounding lands straight in the output pixels) stay float32: measured on Set14, bfloat16 everywhere
+# cost 0.06-0.07 dB PSNR.
+BF16_MIN_CHANNELS = 32
+
+
+def uses_native(op: Conv) -> bool:
+    """Whether "native" runs this layer with srd's Winograd F(6x6, 3x3) kernel (else lax.conv)."""
+    square3 = op.kernel == (3, 3) and op.stride == (1, 1) and not op.transposed
+    return square3 and op.activation.value in ACTIVATION_CODES
+
+
+def native_subpixel_kernel(op: Conv, w: npt.NDArray[np.float32]) -> npt.NDArray[np.float32] | None:
+    """For "native": a transposed convolution's sub-pixel form when that is a 3x3 stride-1 convolution
+    needing no extra padding (upconv_7's and cunet's 4x4 stride-2 layers), else None."""
+    if not op.transposed or op.activation.value not in ACTIVATION_CODES:
+        return None
+    if subpixel_offsets(op.kernel, op.stride, op.pads) != (0, 0):
+        return None
+    kernel = np.asarray(subpixel_kernel(jnp.asarray(w), op.kernel, op.stride, op.pads))
+    if kernel.shape[:2] != (3, 3):
+        return None
+    # The sub-pixel output must be the transposed convolution's output exactly, for any input size.
+    for size in (10, 11):
+        transposed_h = (size - 1) * op.stride[0] + op.kernel[0] - op.pads[0] - op.pads[1]
+        transposed_w = (size - 1) * op.stride[1] + op.kernel[1] - op.pads[2] - op.pads[3]
+        if (transposed_h, transposed_w) != ((size - 2) * op.stride[0], (size - 2) * op.stride[1]):
+            return None
+    return kernel
+
+
+@dataclass(frozen=True)
+class NativeBackend:
+    """srd's F(6x6, 3x3) kernel for 3x3 stride-1 layers and (through their sub-pixel form) transposed
+    ones, the rest as "winograd" runs its non-3x3 layers; with `bf16`, the big layers' packed kernels
+    in bfloat16 for the AMX / AVX512-BF16 variants ("native-bf16": faster, slightly less exact)."""
+
+    name: ConvAlgorithm
+    bf16: bool = False
+
+    def unavailable_reason(self, platform: str) -> str | None:
+        if platform != "cpu" or not available():
+            why = "it runs on the CPU only" if platform != "cpu" else "srd's extension was not built"
+            return f"the native convolution cannot run here: {why}"
+        if self.bf16 and not bf16_supported():
+            return (
+                "native-bf16 needs a CPU with AMX-BF16 (Intel Sapphire Rapids or later, Linux 5.16+) or"
+                " AVX512-BF16 (AMD Zen 4 or later); use native"
+            )
+        return None
+
+    def _pack(self, kernel: npt.NDArray[np.float32]) -> npt.NDArray[np.float32] | npt.NDArray[np.uint16]:
+        if self.bf16 and min(kernel.shape[2:]) >= BF16_MIN_CHANNELS:
+            return pack_kernel_bf16(kernel)
+        return pack_kernel(kernel)
+
+    def prepare(self, op: Conv, layer: HostLayerWeights) -> PreparedKernels:
+        """Adds "native" (the kernel packed by `pack_kernel`, `pack_kernel_bf16` for big layers with
+        `bf16`) and, for sub-pixel layers, "native_b" (the bias per output phase)."""
+        w = np.asarray(layer["w"], np.float32)
+        if uses_native(op):
+            return {"native": self._pack(w)}
+        sub = native_subpixel_kernel(op, w)
+        if sub is None:
+            return dict(prepare_subpixel_matmul(op, w))
+        prepared: PreparedKernels = {"native": self._pack(sub)}
+        if "b" in layer:
+            prepared["native_b"] = np.tile(np.asarray(layer["b"], np.float32), op.stride[0] * op.stride[1])
+        return prepared
+
+    def conv(self, x: jax.Array, op: Conv, layer: LayerWeights) -> jax.Array:
+        act = op.activation.value
+        if "native" in layer and op.transposed:
+            # The sub-pixel form: a 3x3 stride-1 convolution producing every output phase, then
+            # depth-to-space.
+            phases = op.stride[0] * op.stride[1] * layer["w"].shape[3]
+            y = conv3x3(x, layer["native"], layer.get("native_b"), phases, (0, 0, 0, 0), act, op.slope)
+            return depth_to_space(y, op.stride)
+        if "native" in layer:
+            return conv3x3(x, layer["native"], layer.get("b"), layer["w"].shape[3], op.pads, act, op.slope)
+        return subpixel_or_direct(x, op, layer, epilogue_for(op, layer.get("b")))
+
+    def compiler_options(self, platform: str) -> Mapping[str, str]:
+        return {}
+
+
+NATIVE = NativeBackend("native")
+NATIVE_BF16 = NativeBackend("native-bf16", bf16=True)

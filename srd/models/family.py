@@ -1,0 +1,92 @@
+"""What a model family is, as data: its passes and their files, its default tile, whether its output
+depends on the tile, and how the engine must feed it. Also the same defaults for a network known only by
+its graph (a model given as a path), stated here once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from srd.errors import ModelError
+from srd.nn.graph import NetworkSpec
+
+# A tile-independent network's default: small enough for little memory, big enough to keep cores busy.
+DEFAULT_TILE = 256
+# A tile-dependent one's (global pooling, as cunet's): waifu2x-ncnn-vulkan's CPU tile, so results match it.
+TILE_DEPENDENT_TILE = 400
+
+
+class Channels(Enum):
+    """Which channels a network sees."""
+
+    RGB = "rgb"
+    LUMINANCE = "luminance"  # Torch's BT.601 Y; chroma from a Lanczos upscale
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """How the engine feeds a network: its channels and any nearest-neighbour pre-upscale (vgg_7's 2x
+    models run on a 2x-enlarged image)."""
+
+    channels: Channels = Channels.RGB
+    pre_upscale: int = 1
+
+    @property
+    def luminance(self) -> bool:
+        return self.channels is Channels.LUMINANCE
+
+
+RGB = Pipeline()
+
+
+def graph_defaults(spec: NetworkSpec) -> tuple[bool, int]:
+    """(tile-dependent, default tile) for a network known only by its graph: an op that sees the whole
+    tile (global pooling) makes the output depend on the tile, and such a network gets cunet's tile."""
+    tile_dependent = spec.tile_dependent
+    return tile_dependent, TILE_DEPENDENT_TILE if tile_dependent else DEFAULT_TILE
+
+
+def graph_pipeline(spec: NetworkSpec, pre_upscale: int) -> Pipeline:
+    """The pipeline of a network known only by its graph and file name: one input channel is luminance;
+    a 2x file name on a 1x network asks for the nearest-neighbour pre-upscale."""
+    channels = Channels.LUMINANCE if spec.in_channels == 1 else Channels.RGB
+    return Pipeline(channels, pre_upscale if spec.scale == 1 else 1)
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """A family of packaged networks: one per (noise level, scale) pass, noise -1 meaning none."""
+
+    name: str
+    arch: str
+    description: str
+    levels: tuple[tuple[int, int], ...]  # the (noise, scale) passes it has
+    file_stem: Callable[[int, int], str]  # the packaged file name of a pass, without suffix
+    package: str  # the Python package whose models/ folder holds the files
+    tile_dependent: bool = False
+    default_tile: int = DEFAULT_TILE
+    pipeline: Pipeline = RGB
+
+    @property
+    def stems(self) -> dict[tuple[int, int], str]:
+        """The file stem of each pass."""
+        return {level: self.file_stem(*level) for level in self.levels}
+
+    def stem(self, noise: int, scale: int) -> str:
+        """The file stem of one pass; a ModelError naming what exists if the family has no such pass."""
+        if (noise, scale) not in self.levels:
+            raise ModelError(
+                f"model {self.name!r} has no {scale}x model with noise level {noise};"
+                f" it offers {self.levels_text()}"
+            )
+        return self.file_stem(noise, scale)
+
+    def levels_text(self) -> str:
+        """The passes as `srd models` and errors list them: "2x noise -1,0,1; ..."."""
+        parts = []
+        for scale in (1, 2):
+            noises = sorted(n for (n, s) in self.levels if s == scale)
+            if noises:
+                parts.append(f"{scale}x noise {','.join(map(str, noises))}")
+        return "; ".join(parts)

@@ -1,0 +1,53 @@
+"""What a convolution backend is: one algorithm for running `Conv` layers, with its kernels prepared once
+at load and its bias-plus-activation epilogue fused in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+import jax
+import numpy as np
+import numpy.typing as npt
+
+from srd.nn.graph import ConvAlgorithm
+from srd.nn.ops.base import HostLayerWeights, LayerWeights, activate
+from srd.nn.ops.conv import Conv
+
+EpilogueFn = Callable[[jax.Array], jax.Array]
+PreparedKernels = dict[str, npt.NDArray[np.float32] | npt.NDArray[np.uint16]]
+
+
+class ConvBackend(Protocol):
+    """One convolution algorithm: its settings name, where it runs, its load-time kernel preparation and
+    its traced convolution."""
+
+    @property
+    def name(self) -> ConvAlgorithm:
+        """The settings' name for it (`engine.conv`)."""
+        ...
+
+    def unavailable_reason(self, platform: str) -> str | None:
+        """Why it cannot run on a JAX platform ("cpu", "gpu", ...), as an error message; None if it can."""
+        ...
+
+    def prepare(self, op: Conv, layer: HostLayerWeights) -> PreparedKernels:
+        """The layer's transformed or packed kernels, computed once at load and added to its weights."""
+        ...
+
+    def conv(self, x: jax.Array, op: Conv, layer: LayerWeights) -> jax.Array:
+        """act(conv(x) + bias), NHWC; `layer` holds "w", "b" (if any) and what `prepare` added."""
+        ...
+
+    def compiler_options(self, platform: str) -> Mapping[str, str]:
+        """XLA compiler options the programs using this backend want on that platform."""
+        ...
+
+
+def epilogue_for(op: Conv, bias: jax.Array | None) -> EpilogueFn:
+    """The bias-plus-activation step a convolution's output goes through."""
+
+    def epilogue(y: jax.Array) -> jax.Array:
+        return activate(y if bias is None else y + bias, op.activation, op.slope)
+
+    return epilogue

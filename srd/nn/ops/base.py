@@ -1,0 +1,96 @@
+"""What every op of a network graph is: named input and output blobs, its JAX computation and the valid
+extent of its output, so that running a graph and tracking its extents are plain loops over its ops."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from enum import Enum
+from typing import TYPE_CHECKING
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from srd.nn.conv.base import ConvBackend, PreparedKernels
+
+Extent = jax.Array  # int32 (B, 2): each sample's valid rows and columns of a spatial blob
+LayerWeights = Mapping[str, jax.Array]  # one layer's "w", "b" and the kernels its backend prepared
+HostLayerWeights = Mapping[str, npt.NDArray[np.float32]]
+
+
+class Activation(Enum):
+    """Activations fused into convolution and dense layers."""
+
+    NONE = "none"
+    RELU = "relu"
+    LEAKY_RELU = "leaky_relu"
+    SIGMOID = "sigmoid"
+
+
+def activate(x: jax.Array, activation: Activation, slope: float) -> jax.Array:
+    """Apply a fused activation."""
+    if activation is Activation.NONE:
+        return x
+    if activation is Activation.RELU:
+        return jnp.maximum(x, 0)
+    if activation is Activation.LEAKY_RELU:
+        # max(x, slope*x) equals leaky ReLU for 0 < slope < 1 and fuses into one cheap op.
+        return jnp.maximum(x, x * jnp.asarray(slope, x.dtype))
+    if activation is Activation.SIGMOID:
+        return jax.nn.sigmoid(x)
+    raise AssertionError(activation)
+
+
+class Op(ABC):
+    """One operation over named blobs. Subclasses are frozen dataclasses: static hyperparameters,
+    hashable, so a `NetworkSpec` of them is a static argument under jit; weights stay a separate pytree.
+
+    A new layer type is one subclass (and, to read it from ncnn files, one entry in srd.models.ncnn).
+    """
+
+    @property
+    @abstractmethod
+    def inputs(self) -> tuple[str, ...]:
+        """The blobs this op reads, in the order `apply` and `extent` receive them."""
+
+    @property
+    @abstractmethod
+    def output(self) -> str:
+        """The blob this op writes."""
+
+    @property
+    def weight_name(self) -> str | None:
+        """The key of this op's weights in the weights pytree; None for ops without weights."""
+        return None
+
+    @property
+    def is_global(self) -> bool:
+        """Whether the op reduces over its whole spatial input (then a tiled output depends on the tile,
+        and partial edge tiles need their valid extents)."""
+        return False
+
+    def out_channels(self, weights: Mapping[str, HostLayerWeights]) -> int | None:
+        """The output's channel count where this op sets it; None where it keeps its first input's."""
+        return None
+
+    def prepare(self, backend: ConvBackend, weights: HostLayerWeights) -> PreparedKernels:
+        """What `backend` computes from this op's weights once, at load (convolutions' packed kernels)."""
+        return {}
+
+    @abstractmethod
+    def apply(
+        self,
+        xs: Sequence[jax.Array],
+        weights: LayerWeights,
+        backend: ConvBackend,
+        extents: Sequence[Extent | None] | None,
+    ) -> jax.Array:
+        """The op's output from its inputs' arrays, its weights (empty without any) and the convolution
+        backend; `extents` are the inputs' valid extents where the network tracks them, else None."""
+
+    @abstractmethod
+    def extent(self, extents: Sequence[Extent | None]) -> Extent | None:
+        """The valid extent of the output given its inputs' (None for vectors, which have none)."""

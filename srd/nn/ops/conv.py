@@ -1,0 +1,73 @@
+"""Convolution and transposed convolution layers; the arithmetic is the conv backend's (srd.nn.conv)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from srd.nn.ops.base import Activation, Extent, HostLayerWeights, LayerWeights, Op
+
+if TYPE_CHECKING:
+    from srd.nn.conv.base import ConvBackend, PreparedKernels
+
+
+@dataclass(frozen=True)
+class Conv(Op):
+    """A 2-D convolution (or, with `transposed`, a stride-s transposed convolution) plus activation.
+
+    `pads` is (top, bottom, left, right): zero padding for a convolution, the rows and columns cut from
+    the full output for a transposed convolution (Torch's and ncnn's meaning of `pad` there).
+    """
+
+    name: str
+    src: str
+    dst: str
+    kernel: tuple[int, int]
+    stride: tuple[int, int] = (1, 1)
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+    activation: Activation = Activation.NONE
+    slope: float = 0.0
+    transposed: bool = False
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return (self.src,)
+
+    @property
+    def output(self) -> str:
+        return self.dst
+
+    @property
+    def weight_name(self) -> str:
+        return self.name
+
+    def out_channels(self, weights: Mapping[str, HostLayerWeights]) -> int | None:
+        return int(np.shape(weights[self.name]["w"])[-1]) if self.name in weights else None
+
+    def prepare(self, backend: ConvBackend, weights: HostLayerWeights) -> PreparedKernels:
+        return backend.prepare(self, weights)
+
+    def apply(
+        self,
+        xs: Sequence[jax.Array],
+        weights: LayerWeights,
+        backend: ConvBackend,
+        extents: Sequence[Extent | None] | None,
+    ) -> jax.Array:
+        return backend.conv(xs[0], self, weights)
+
+    def extent(self, extents: Sequence[Extent | None]) -> Extent | None:
+        e = extents[0]
+        if e is None:
+            raise ValueError(f"convolution {self.name!r} of a vector blob")
+        kernel = jnp.asarray(self.kernel, jnp.int32)
+        stride = jnp.asarray(self.stride, jnp.int32)
+        pads = jnp.asarray((self.pads[0] + self.pads[1], self.pads[2] + self.pads[3]), jnp.int32)
+        if self.transposed:
+            return (e - 1) * stride + kernel - pads
+        return (e + pads - kernel) // stride + 1
