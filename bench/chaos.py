@@ -5,7 +5,7 @@
 
 Scenarios: `kill9` (N files, SIGKILL the daemon at random moments for R rounds, then a clean run),
 `flood` (N small files dropped as fast as possible), `faults` (the worker killed, aborting and hanging on
-one file each, via SRD_TEST_FAULT), `hostile` (tests/test_chaos.py's hostile inputs). Each line gives
+one file each, via SRD_TEST_FAULT), `hostile` (tests/e2e/test_chaos.py's hostile inputs). Each line gives
 inputs, outputs, errors, lost, duplicated, partial (hidden or temporary files left visible in the outbox)
 and the peak RSS of the daemon and of its workers. lost, duplicated and partial must all be 0.
 """

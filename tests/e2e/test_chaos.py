@@ -255,7 +255,7 @@ def test_a_worker_lost_with_two_jobs_in_flight_blames_neither(tmp_path: Path, ca
 
 
 def test_an_idle_worker_hands_its_free_memory_back(tmp_path: Path, cache: Path) -> None:
-    """srd/heap.py keeps freed memory for reuse between jobs; a worker left idle for a second gives it back
+    """malloc (tuned by srd/runtime.py) keeps freed memory between jobs; an idle worker gives it back
     (measured: 553 MB -> 368 MB after a 1000x1000 job; without the trim it stayed at 553 MB)."""
     config = write_config(tmp_path, cache, watch={"settle_seconds": 0.2})
     daemon = DaemonProcess(config).wait_ready()

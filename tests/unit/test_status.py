@@ -14,7 +14,7 @@ from srd.cli.status import status_command as print_status
 from srd.daemon.folders import prepare_folders
 from srd.errors import FolderError
 from srd.settings import parse_config
-from srd.status.status_file import StatusFile, read_status
+from srd.status import InFlightJob, Stats, StatusFile, format_status, read_status
 
 CONFIG = "inbox: in\noutbox: out\nerrors: err\nwork: work\narchive: arc\n"
 
@@ -96,3 +96,19 @@ def test_daemon_refuses_nested_folders_with_its_own_exit_code(tmp_path: Path) ->
     )
     assert result.returncode == 73
     assert "inside the inbox" in result.stderr
+
+
+def test_stats_feed_the_status_file_and_the_status_line_alike() -> None:
+    """One Stats object renders status.json's document and systemd's STATUS= line from the same counts."""
+    stats = Stats(state="running", waiting=3, model="upconv7-art", device="cpu:0", observer="inotify")
+    stats.in_flight = [InFlightJob("sub/a.png", "j1", time.time() - 2)]
+    stats.job_done()
+    stats.job_failed("b.png", "CorruptImageError", "truncated")
+    assert stats.status_line() == "running: 3 waiting, 1 in flight, 1 done, 1 failed"
+    document = stats.document()
+    assert document["queue"] == {"waiting": 3, "settling": 0}
+    assert document["done"] == 1 and document["failed"] == 1
+    text, alive = format_status({**document, "pid": os.getpid(), "updated_at": time.time()}, time.time())
+    assert alive
+    assert "in flight:  sub/a.png for 2 s" in text
+    assert "last error: b.png: truncated (" in text
