@@ -67,6 +67,7 @@ def write_job(job: UpscaledJob) -> JobResult:
             quality=output.quality,
             png_level=output.png_level,
             png_strategy=output.png_strategy,
+            background=output.background_rgb,
         )
         write_file_synced(spec.temp, data)
     except Exception as exc:
