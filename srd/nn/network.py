@@ -71,8 +71,10 @@ def apply_network(
     if conv == "auto":
         raise ValueError('apply_network needs a resolved conv_algorithm, not "auto"')
     backend = as_backend(conv)
-    track = valid is not None and spec.tile_dependent
-    extents = propagate_extents(spec.ops, spec.input, valid) if valid is not None and track else None
+    # Only ops that see the whole tile read extents; other networks do not even trace them.
+    extents = (
+        propagate_extents(spec.ops, spec.input, valid) if valid is not None and spec.tile_dependent else None
+    )
     blobs: dict[str, jax.Array] = {spec.input: x}
     for op in spec.ops:
         layer = weights[op.weight_name] if op.weight_name is not None else _NO_WEIGHTS
