@@ -1,10 +1,9 @@
-"""Model families as data (the waifu2x built-ins), the ncnn and waifu2x JSON readers, and the registry
-that loads a pass of a model named or given as a path."""
+"""Model families as data (waifu2x, Real-CUGAN, Real-ESRGAN, RealSR), the ncnn and waifu2x JSON readers,
+and the registry that loads a pass of a model named or given as a path."""
 
 from srd.models.family import DEFAULT_TILE, TILE_DEPENDENT_TILE, Channels, ModelFamily, Pipeline
 from srd.models.ncnn import LAYER_READERS, load_ncnn, parse_param
-from srd.models.registry import LoadedModel, load_step
-from srd.models.waifu2x import BUILTINS
+from srd.models.registry import BUILTINS, LoadedModel, load_step
 from srd.models.waifu2x_json import parse_json_model
 
 __all__ = [

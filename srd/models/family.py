@@ -9,12 +9,19 @@ from dataclasses import dataclass
 from enum import Enum
 
 from srd.errors import ModelError
-from srd.nn.graph import NetworkSpec
+from srd.nn.graph import Border, NetworkSpec
 
 # A tile-independent network's default: small enough for little memory, big enough to keep cores busy.
 DEFAULT_TILE = 256
 # A tile-dependent one's (global pooling, as cunet's): waifu2x-ncnn-vulkan's CPU tile, so results match it.
 TILE_DEPENDENT_TILE = 400
+
+
+class Alpha(Enum):
+    """How the reference program upscales an alpha channel."""
+
+    MODEL = "model"  # the network itself, on alpha replicated to RGB (waifu2x's alpha_util)
+    BICUBIC = "bicubic"  # ncnn's bicubic Interp per tile (realcugan-, realesrgan-, realsr-ncnn-vulkan)
 
 
 class Channels(Enum):
@@ -26,11 +33,22 @@ class Channels(Enum):
 
 @dataclass(frozen=True)
 class Pipeline:
-    """How the engine feeds a network: its channels and any nearest-neighbour pre-upscale (vgg_7's 2x
-    models run on a 2x-enlarged image)."""
+    """How the engine feeds a network: its channels, any nearest-neighbour pre-upscale (vgg_7's 2x
+    models run on a 2x-enlarged image), how tiles are padded (the context read around each tile when it
+    is not just what the network consumes, the multiple tile extents are rounded to, the border), whether
+    the network predicts the difference from the nearest-neighbour upscale (Real-CUGAN 4x), how alpha is
+    upscaled, whether transparent pixels get their neighbours' colour first (waifu2x's make_border),
+    and the blobs of its squeeze-excitation vectors that tiles can share (Real-CUGAN's syncgap)."""
 
     channels: Channels = Channels.RGB
     pre_upscale: int = 1
+    context: int | None = None  # None: what the network's valid convolutions consume
+    align: int | None = None  # None: what the network's downsampling needs
+    border: Border = Border.REPLICATE
+    add_input: bool = False
+    alpha: Alpha = Alpha.MODEL
+    fill_transparent: bool = True
+    shared_pools: tuple[str, ...] = ()
 
     @property
     def luminance(self) -> bool:
@@ -67,6 +85,18 @@ class ModelFamily:
     tile_dependent: bool = False
     default_tile: int = DEFAULT_TILE
     pipeline: Pipeline = RGB
+    scale_pipelines: tuple[tuple[int, Pipeline], ...] = ()  # per scale, where it differs from `pipeline`
+    chains_2x: bool = False  # 4x as two 2x passes (noise reduction on the first), as waifu2x does
+    licence: str = "MIT"
+    levels_note: str = ""  # what the noise levels mean, for `srd models`
+
+    def pipeline_of(self, scale: int) -> Pipeline:
+        """The pipeline of the family's pass at `scale`."""
+        return dict(self.scale_pipelines).get(scale, self.pipeline)
+
+    def native_scales(self, noise: int) -> tuple[int, ...]:
+        """The scales it has a pass for at this noise level, ascending."""
+        return tuple(sorted(s for (n, s) in self.levels if n == noise))
 
     @property
     def stems(self) -> dict[tuple[int, int], str]:
@@ -85,7 +115,7 @@ class ModelFamily:
     def levels_text(self) -> str:
         """The passes as `srd models` and errors list them: "2x noise -1,0,1; ..."."""
         parts = []
-        for scale in (1, 2):
+        for scale in (1, 2, 3, 4):
             noises = sorted(n for (n, s) in self.levels if s == scale)
             if noises:
                 parts.append(f"{scale}x noise {','.join(map(str, noises))}")

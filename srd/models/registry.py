@@ -11,13 +11,18 @@ from importlib import resources
 from pathlib import Path
 
 from srd.errors import ModelError
+from srd.models import realcugan, realesrgan, waifu2x
 from srd.models.family import ModelFamily, Pipeline, graph_defaults, graph_pipeline
 from srd.models.ncnn import load_ncnn
-from srd.models.waifu2x import BUILTINS, file_noise, file_pre_upscale, folder_stem
+from srd.models.waifu2x import file_noise, file_pre_upscale, folder_stem
 from srd.models.waifu2x_json import parse_json_model
 from srd.nn.geometry import infer_geometry
 from srd.nn.graph import NetworkSpec, Weights
 from srd.nn.ops import Op
+
+BUILTINS: dict[str, ModelFamily] = {
+    family.name: family for family in (*waifu2x.FAMILIES, *realcugan.FAMILIES, *realesrgan.FAMILIES)
+}
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,7 @@ def _builtin_step(family: ModelFamily, noise: int, scale: int) -> LoadedModel:
     data = folder.joinpath(f"{stem}.bin").read_bytes()
     label = f"{family.name} noise={noise} scale={scale}"
     spec, weights = _ncnn_spec(label, family.arch, param, data)
-    return LoadedModel(label, spec, weights, noise, family.pipeline, family.default_tile)
+    return LoadedModel(label, spec, weights, noise, family.pipeline_of(scale), family.default_tile)
 
 
 def _from_graph(label: str, spec: NetworkSpec, weights: Weights, noise: int, pre_upscale: int) -> LoadedModel:

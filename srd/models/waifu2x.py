@@ -31,10 +31,22 @@ def _ncnn_stem(prefix: str) -> Callable[[int, int], str]:
 
 
 UPCONV7_ART = ModelFamily(
-    "upconv7-art", "upconv_7", "anime/art, fast", _levels(with_1x=False), _ncnn_stem("ANIME"), _PACKAGE
+    "upconv7-art",
+    "upconv_7",
+    "anime/art, fast",
+    _levels(with_1x=False),
+    _ncnn_stem("ANIME"),
+    _PACKAGE,
+    chains_2x=True,
 )
 UPCONV7_PHOTO = ModelFamily(
-    "upconv7-photo", "upconv_7", "photographs, fast", _levels(with_1x=False), _ncnn_stem("PHOTO"), _PACKAGE
+    "upconv7-photo",
+    "upconv_7",
+    "photographs, fast",
+    _levels(with_1x=False),
+    _ncnn_stem("PHOTO"),
+    _PACKAGE,
+    chains_2x=True,
 )
 CUNET = ModelFamily(
     "cunet",
@@ -45,8 +57,9 @@ CUNET = ModelFamily(
     _PACKAGE,
     tile_dependent=True,  # squeeze-excitation's global pooling
     default_tile=TILE_DEPENDENT_TILE,
+    chains_2x=True,
 )
-BUILTINS: dict[str, ModelFamily] = {family.name: family for family in (UPCONV7_ART, UPCONV7_PHOTO, CUNET)}
+FAMILIES = (UPCONV7_ART, UPCONV7_PHOTO, CUNET)
 
 
 def folder_stem(noise: int, scale: int) -> str:

@@ -9,6 +9,7 @@ the convolution algorithms' names from here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
@@ -25,6 +26,13 @@ ConvAlgorithm = Literal["auto", "direct", "native", "native-bf16", "winograd"]
 # extension is built, else "direct". See srd.nn.conv's modules for what each one does.
 DEFAULT_CONV_ALGORITHM: ConvAlgorithm = "auto"
 CONV_ALGORITHMS: tuple[ConvAlgorithm, ...] = get_args(ConvAlgorithm)
+
+
+class Border(Enum):
+    """What a tile reads beyond the image's edge (srd.nn.tiling)."""
+
+    REPLICATE = "replicate"  # the edge pixel, repeated (waifu2x)
+    REFLECT = "reflect"  # mirrored about the edge pixel, which is not repeated (ncnn border type 2)
 
 
 @dataclass(frozen=True)
@@ -49,3 +57,9 @@ class NetworkSpec:
     def tile_dependent(self) -> bool:
         """Whether the output depends on the tile size: some op (global pooling) sees the whole tile."""
         return any(op.is_global for op in self.ops)
+
+    @property
+    def tracks_extents(self) -> bool:
+        """Whether partial tiles need their valid extents: some op (global pooling, a zero-padded
+        convolution) computes something else over a larger fixed shape than over the real pixels."""
+        return any(op.reads_extent for op in self.ops)

@@ -3,17 +3,21 @@ of programs per (model, tile, batch) whatever the image sizes.
 
 Along each axis the image is cut into tiles of `tile` pixels; the last, partial tile takes the smallest
 of the bucket sizes (tile, 3/4, 1/2, 1/4 of it) that covers the remainder, so an edge costs little more
-than its real size. Each tile reads its context (the network's receptive-field margin) from its
-neighbours, replicating the image's edge pixels beyond the border, as waifu2x's reconstruct.lua and
-waifu2x-ncnn-vulkan do; for networks without global operations the result equals the untiled one exactly.
-Networks with global pooling (cunet) get each tile's real extent, so the pooling sees exactly what
-waifu2x-ncnn-vulkan's smaller edge tile would (srd.nn.extents).
+than its real size. Each tile reads its context (`TileGeometry.context` pixels a side) from its
+neighbours; beyond the image's border the pixels are replicated (waifu2x's reconstruct.lua and
+waifu2x-ncnn-vulkan) or mirrored without repeating the edge pixel (realcugan- and realsr-ncnn-vulkan:
+ncnn's border type 2). A network whose valid convolutions consume the context returns exactly the tile;
+one that keeps its size (zero-padded convolutions, the ESRGAN family) returns the context too, which is
+cropped. Every tile's real extent goes with it, so that global pooling (cunet, Real-CUGAN) and zero
+padding see exactly what the reference programs' smaller edge tile would (srd.nn.extents); for networks
+with neither the result equals the untiled one exactly.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
@@ -22,7 +26,7 @@ import numpy.typing as npt
 
 from srd.nn.conv.base import ConvBackend
 from srd.nn.conv.registry import resolve
-from srd.nn.graph import DEFAULT_CONV_ALGORITHM, ConvAlgorithm, NetworkSpec, Weights
+from srd.nn.graph import DEFAULT_CONV_ALGORITHM, Border, ConvAlgorithm, NetworkSpec, Weights
 from srd.nn.network import apply_network, prepare_weights
 
 Array32 = npt.NDArray[np.float32]
@@ -30,14 +34,61 @@ _BUCKET_FRACTIONS = (1.0, 0.75, 0.5, 0.25)
 _MIN_BUCKET = 16
 
 
+@dataclass(frozen=True)
+class TileGeometry:
+    """How tiles are cut for one network: the context read around each tile, the multiple a tile's
+    extent is rounded up to, and the border. `context` may exceed what the network consumes
+    (`NetworkSpec.context`); the rest comes back in the output and is cropped."""
+
+    context: int
+    align: int = 1
+    border: Border = Border.REPLICATE
+
+    @classmethod
+    def of(
+        cls,
+        spec: NetworkSpec,
+        context: int | None = None,
+        align: int | None = None,
+        border: Border = Border.REPLICATE,
+    ) -> TileGeometry:
+        """The network's own geometry, with a family's context, alignment or border where it sets them."""
+        context = spec.context if context is None else context
+        if context < spec.context:
+            raise ValueError(f"{spec.arch}: context {context} is less than the {spec.context} it consumes")
+        align = spec.align if align is None else align
+        if align % spec.align:
+            raise ValueError(f"{spec.arch}: alignment {align} is not a multiple of {spec.align}")
+        return cls(context, align, border)
+
+    def crop(self, spec: NetworkSpec) -> int:
+        """Output pixels to cut on each side: the context the network does not consume, times the scale."""
+        return (self.context - spec.context) * spec.scale
+
+
+def border_index(index: npt.NDArray[np.intp], length: int, border: Border) -> npt.NDArray[np.intp]:
+    """Indices into an axis of `length` for positions `index`, which may lie beyond both ends."""
+    if border is Border.REPLICATE or length == 1:
+        return np.clip(index, 0, length - 1)
+    period = 2 * (length - 1)
+    folded = np.mod(index, period)
+    return np.where(folded >= length, period - folded, folded)
+
+
+def round_up(size: int, align: int) -> int:
+    """The smallest multiple of `align` that is >= `size` (and >= `align`)."""
+    return max(align, -(-size // align) * align)
+
+
 def round_tile(tile: int, spec: NetworkSpec) -> int:
     """The smallest tile size >= `tile` that the network's downsampling accepts."""
-    return max(spec.align, -(-tile // spec.align) * spec.align)
+    return round_up(tile, spec.align)
 
 
-def bucket_sizes(tile: int, spec: NetworkSpec) -> tuple[int, ...]:
+def bucket_sizes(tile: int, spec: NetworkSpec, align: int | None = None) -> tuple[int, ...]:
     """The tile sizes one axis may use, largest first: the tile and fractions of it, aligned."""
-    sizes = {round_tile(min(tile, max(_MIN_BUCKET, round(tile * f))), spec) for f in _BUCKET_FRACTIONS}
+    step = spec.align if align is None else align
+    sizes = {round_up(min(tile, max(_MIN_BUCKET, round(tile * f))), step) for f in _BUCKET_FRACTIONS}
     return tuple(sorted((s for s in sizes if s <= tile), reverse=True))
 
 
@@ -62,14 +113,17 @@ class TileRunner:
         batch: int,
         device: jax.Device,
         conv_algorithm: ConvAlgorithm | ConvBackend = DEFAULT_CONV_ALGORITHM,
+        geometry: TileGeometry | None = None,
     ) -> None:
-        if tile % spec.align:
-            raise ValueError(f"tile {tile} is not a multiple of {spec.align} for {spec.arch}")
+        self.geometry = geometry = geometry if geometry is not None else TileGeometry.of(spec)
+        if tile % geometry.align:
+            raise ValueError(f"tile {tile} is not a multiple of {geometry.align} for {spec.arch}")
         self.spec = spec
         self.tile = tile
         self.batch = batch
         self.device = device
-        self.buckets = bucket_sizes(tile, spec)
+        self.buckets = bucket_sizes(tile, spec, geometry.align)
+        self._crop = geometry.crop(spec)
         self.trace_count = 0
         if isinstance(conv_algorithm, str):
             backend = resolve(conv_algorithm, device.platform)
@@ -89,7 +143,7 @@ class TileRunner:
     def warmup(self, *, every_shape: bool = False) -> None:
         """Compile the full-tile shape now (or every bucket pair) rather than on the first images; the
         edge shapes compile on first use, or load from the persistent compilation cache."""
-        c = 2 * self.spec.context
+        c = 2 * self.geometry.context
         shapes = itertools.product(self.buckets, repeat=2) if every_shape else [(self.tile, self.tile)]
         for th, tw in shapes:
             x = np.zeros((self.batch, th + c, tw + c, self.spec.in_channels), np.float32)
@@ -97,8 +151,8 @@ class TileRunner:
 
     def _extent(self, start: int, length: int) -> int:
         """Real (padded-input) extent of the tile starting at `start` along an axis of `length` pixels:
-        what waifu2x-ncnn-vulkan would feed for it, the remainder rounded up to the network's alignment."""
-        return round_tile(min(self.tile, length - start), self.spec) + 2 * self.spec.context
+        what the reference program would feed for it, the remainder rounded up to the alignment."""
+        return round_up(min(self.tile, length - start), self.geometry.align) + 2 * self.geometry.context
 
     def _run(self, x: Array32, valid: npt.NDArray[np.int32]) -> jax.Array:
         result: jax.Array = self._forward(
@@ -120,18 +174,18 @@ class TileRunner:
     def upscale_bands(self, image: Array32) -> Iterator[Array32]:
         """Like `upscale`, but yields the output one band of tile rows at a time, top to bottom, so a
         caller can encode or quantise it without the whole output in memory. Input padding is built per
-        band (edge-replicated by index clamping), never for the whole image."""
+        band (the border by index mapping: `border_index`), never for the whole image."""
         if image.ndim != 3 or image.shape[2] != self.spec.in_channels:
             raise ValueError(f"expected H x W x {self.spec.in_channels}, got {image.shape}")
         h, w = image.shape[:2]
-        c, s = self.spec.context, self.spec.scale
+        c, s, border = self.geometry.context, self.spec.scale, self.geometry.border
         cols = axis_plan(w, self.tile, self.buckets)
-        col_index = np.clip(np.arange(-c, cols[-1][0] + cols[-1][1] + c), 0, w - 1)
+        col_index = border_index(np.arange(-c, cols[-1][0] + cols[-1][1] + c), w, border)
         # Tiles of one width are batched together; each group is dispatched before the previous one is
         # copied out, so host-side slicing overlaps the device's work.
         groups = [list(g) for _, g in itertools.groupby(cols, key=lambda col: col[1])]
         for row_start, th in axis_plan(h, self.tile, self.buckets):
-            row_index = np.clip(np.arange(row_start - c, row_start + th + c), 0, h - 1)
+            row_index = border_index(np.arange(row_start - c, row_start + th + c), h, border)
             band_in = image[row_index][:, col_index]
             band_out = np.empty((th * s, w * s, self.spec.out_channels), np.float32)
             pending: list[tuple[list[tuple[int, int]], jax.Array]] = []
@@ -140,15 +194,15 @@ class TileRunner:
                     chunk = group[k : k + self.batch]
                     pending.append((chunk, self._dispatch(band_in, chunk, row_start, th, h, w)))
                     if len(pending) > 1:
-                        _place(band_out, *pending.pop(0), th * s, w * s, s)
+                        _place(band_out, *pending.pop(0), th * s, w * s, s, self._crop)
             for item in pending:
-                _place(band_out, *item, th * s, w * s, s)
+                _place(band_out, *item, th * s, w * s, s, self._crop)
             yield band_out[: min(th, h - row_start) * s]
 
     def _dispatch(
         self, band_in: Array32, chunk: list[tuple[int, int]], row_start: int, th: int, h: int, w: int
     ) -> jax.Array:
-        c2 = 2 * self.spec.context
+        c2 = 2 * self.geometry.context
         tw = chunk[0][1]
         batch = np.stack([band_in[:, q : q + tw + c2] for q, _ in chunk])
         valid = np.array([(self._extent(row_start, h), self._extent(q, w)) for q, _ in chunk], np.int32)
@@ -160,12 +214,12 @@ class TileRunner:
 
 
 def _place(
-    band: Array32, chunk: list[tuple[int, int]], result: jax.Array, out_h: int, out_w: int, s: int
+    band: Array32, chunk: list[tuple[int, int]], result: jax.Array, out_h: int, out_w: int, s: int, crop: int
 ) -> None:
     tiles = np.asarray(result)
     for k, (q, tw) in enumerate(chunk):
         width = min(tw * s, out_w - q * s)
-        band[:, q * s : q * s + width] = tiles[k, :out_h, :width]
+        band[:, q * s : q * s + width] = tiles[k, crop : crop + out_h, crop : crop + width]
 
 
 def upscale_untiled(

