@@ -171,7 +171,7 @@ def faults(root: Path, cache: Path, memory: PeakMemory) -> list[str]:
 
 
 def hostile(root: Path, cache: Path, memory: PeakMemory) -> list[str]:
-    from test_chaos import hostile_inputs
+    from e2e.test_chaos import hostile_inputs  # tests/ is on sys.path; e2e is a namespace package
 
     config = write_config(root, cache, watch={"settle_seconds": 0.3}, limits={"max_pixels": 100_000})
     daemon = DaemonProcess(config).wait_ready()
