@@ -32,7 +32,7 @@ DEFAULT_IGNORE = (".*", "*.part", "*.tmp", "*.crdownload")
 NAME_FIELDS = frozenset({"stem", "scale", "noise", "model"})
 DELETE = "delete"
 NoiseLevel = Literal[-1, 0, 1, 2, 3]
-Scale = Literal[1, 2, 4]
+Scale = Literal[1, 2, 3, 4]
 # YAML lists become tuples and strings become paths; every scalar is otherwise taken strictly (no "yes" for
 # true, no "5" for 5).
 Patterns = Annotated[tuple[Annotated[str, Field(min_length=1)], ...], Field(strict=False)]
@@ -72,12 +72,15 @@ class WatchSettings(Section):
 
 
 class ModelSettings(Section):
-    """Which network runs: a built-in name or a model path, its noise level, the scale, TTA."""
+    """Which network runs: a built-in name or a model path, its noise level, the scale, TTA, and how alpha
+    is upscaled ("reference": as the model family's reference program does; "model": by the network)."""
 
     name: str = Field(DEFAULT_MODEL, min_length=1)
     noise: NoiseLevel = -1
     scale: Scale = 2
     tta: bool = False
+    alpha: Literal["reference", "model"] = "reference"
+    syncgap: Literal[0, 1, 2, 3] = 3
 
     @property
     def model_id(self) -> str:

@@ -14,10 +14,12 @@ import numpy as np
 from srd.engine.pipeline import Array32, fill_transparent, resize_lanczos, upscale_luminance, upscale_rgb
 from srd.errors import ModelError, UsageError
 from srd.imaging.raster import RasterImage
-from srd.models.registry import LoadedModel, load_step
+from srd.models.family import Alpha
+from srd.models.registry import BUILTINS, LoadedModel, load_step
 from srd.nn.conv import ConvBackend, resolve
 from srd.nn.graph import ConvAlgorithm
-from srd.nn.tiling import TileRunner, round_tile
+from srd.nn.resample import bicubic_per_tile
+from srd.nn.tiling import TileGeometry, TileRunner, round_up
 from srd.settings import EngineSettings, ModelSettings
 
 __all__ = [
@@ -59,15 +61,27 @@ def pick_device(name: str) -> jax.Device:
 
 
 def plan_passes(model: ModelSettings) -> list[LoadedModel]:
-    """The network passes for a noise level and scale: 4x is two 2x passes, noise on the first only."""
+    """The network passes for a noise level and scale: the family's own pass at that scale; for waifu2x's
+    families 4x as two 2x passes (noise reduction on the first only); otherwise the next larger scale the
+    family has, which `Engine` then downsizes (Lanczos) to the scale asked for."""
     if model.scale == 1:
         if model.noise < 0:
             raise UsageError("scale 1 without noise reduction would do nothing; pass a noise level 0..3")
         return [load_step(model.name, model.noise, 1)]
-    if model.scale == 2:
-        return [load_step(model.name, model.noise, 2)]
-    first = load_step(model.name, model.noise, 2)  # scale 4 (the schema allows 1, 2 and 4 only)
-    return [first, first if model.noise < 0 else load_step(model.name, -1, 2)]
+    family = BUILTINS.get(model.name)
+    natives = family.native_scales(model.noise) if family is not None else (2,)
+    if model.scale in natives:
+        return [load_step(model.name, model.noise, model.scale)]
+    if family is None or family.chains_2x:
+        first = load_step(model.name, model.noise, 2)
+        return [first, first if model.noise < 0 else load_step(model.name, -1, 2)]
+    larger = [scale for scale in natives if scale > model.scale]
+    if not larger:
+        raise ModelError(
+            f"model {model.name!r} has no {model.scale}x or larger model with noise level {model.noise};"
+            f" it offers {family.levels_text()}"
+        )
+    return [load_step(model.name, model.noise, larger[0])]
 
 
 def check_engine(model: ModelSettings, settings: EngineSettings) -> list[str]:
@@ -102,7 +116,7 @@ class Engine:
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
         self.conv_algorithm: ConvAlgorithm = self.conv_backend.name
-        self._alpha_model: LoadedModel | None = None
+        self._alpha_models: dict[str, LoadedModel] = {}
         self._runners: dict[str, TileRunner] = {}
         for step in self.passes:
             self._add_runner(step)
@@ -116,28 +130,40 @@ class Engine:
                 self.settings.batch,
                 self._device,
                 self.conv_backend,
+                self.geometry_of(model),
             )
 
-    def alpha_model(self) -> LoadedModel:
-        """The network that upscales alpha: waifu2x's noise-free 2x model (alpha_util.composite's
-        model2x), loaded on the first image with alpha; the last pass's own when it is that already, or
-        when a model file or folder has no noise-free variant."""
-        if self._alpha_model is None:
-            last = self.passes[-1]
-            model = last
-            if last.noise >= 0 and last.scale > 1:
+    @staticmethod
+    def geometry_of(model: LoadedModel) -> TileGeometry:
+        """How the pass's tiles are cut: the network's own geometry with its family's context, alignment,
+        border and residual where the family sets them."""
+        p = model.pipeline
+        return TileGeometry.of(model.spec, p.context, p.align, p.border, add_input=p.add_input)
+
+    def alpha_model(self, step: LoadedModel) -> LoadedModel:
+        """The network that upscales alpha for a pass: its noise-free variant at the same scale
+        (waifu2x's alpha_util.composite uses model2x), loaded on the first image with alpha; the pass
+        itself when it is that already, or when the model has no noise-free variant."""
+        if step.label not in self._alpha_models:
+            model = step
+            if step.noise >= 0 and step.scale > 1:
                 try:
-                    model = load_step(self.model.name, -1, 2)
+                    model = load_step(self.model.name, -1, step.spec.scale)
                 except ModelError:
-                    model = last
+                    model = step
             self._add_runner(model)
-            self._alpha_model = model
-        return self._alpha_model
+            self._alpha_models[step.label] = model
+        return self._alpha_models[step.label]
 
     def tile_for(self, model: LoadedModel) -> int:
         """The configured tile, or the model's default (srd.models.family), aligned to what its
-        downsampling accepts."""
-        return round_tile(self.settings.tile or model.default_tile, model.spec)
+        downsampling (or its family) needs."""
+        return round_up(self.settings.tile or model.default_tile, self.geometry_of(model).align)
+
+    @property
+    def scale(self) -> int:
+        """The scale the passes reach; `upscale` downsizes to the scale asked for where it differs."""
+        return int(np.prod([step.scale for step in self.passes]))
 
     @property
     def model_id(self) -> str:
@@ -164,8 +190,12 @@ class Engine:
             return upscale_luminance(network, rgb, pre_upscale=model.pre_upscale, tta=tta)
         return upscale_rgb(network, rgb, pre_upscale=model.pre_upscale, tta=tta)
 
-    def _upscale_alpha(self, alpha: Array32) -> Array32:
-        out = self._run(self.alpha_model(), np.repeat(alpha[:, :, None], 3, axis=2))
+    def _upscale_alpha(self, step: LoadedModel, alpha: Array32) -> Array32:
+        if step.pipeline.alpha is Alpha.BICUBIC and self.model.alpha == "reference":
+            # As the reference programs do: ncnn's bicubic Interp on each tile's alpha, tile by tile.
+            tile = self._runners[step.label].tile
+            return bicubic_per_tile(alpha, step.scale, tile)
+        out = self._run(self.alpha_model(step), np.repeat(alpha[:, :, None], 3, axis=2))
         return np.asarray(out.mean(axis=2), np.float32)
 
     def can_stream(self, image: RasterImage, target_size: tuple[int, int] | None = None) -> bool:
@@ -174,6 +204,7 @@ class Engine:
         model = self.passes[0]
         return (
             len(self.passes) == 1
+            and self.scale == self.model.scale
             and not self.model.tta
             and target_size is None
             and image.alpha is None
@@ -195,11 +226,13 @@ class Engine:
         rgb = image.pixels if image.channels == 3 else np.repeat(image.pixels, 3, axis=2)
         alpha = image.alpha
         for model in self.passes:
-            if alpha is not None:
+            if alpha is not None and model.pipeline.fill_transparent:
                 rgb = fill_transparent(rgb, alpha, model.spec.context * model.spec.scale)
             rgb = self._run(model, rgb)
             if alpha is not None and model.scale > 1:
-                alpha = np.clip(self._upscale_alpha(alpha), 0.0, 1.0)
+                alpha = np.clip(self._upscale_alpha(model, alpha), 0.0, 1.0)
+        if target_size is None and self.scale != self.model.scale:
+            target_size = (image.width * self.model.scale, image.height * self.model.scale)
         if target_size is not None:
             rgb, alpha = _resize_to(rgb, alpha, target_size)
         pixels = rgb if image.channels == 3 else rgb.mean(axis=2, keepdims=True, dtype=np.float32)
@@ -215,8 +248,8 @@ def _resize_to(rgb: Array32, alpha: Array32 | None, size: tuple[int, int]) -> tu
 
 
 def scale_for_target(width: int, height: int, target: tuple[int, int]) -> int:
-    """The smallest of 1, 2, 4 whose result covers the target size (the engine then downsizes)."""
-    for scale in (1, 2, 4):
+    """The smallest of 1..4 whose result covers the target size (the engine then downsizes)."""
+    for scale in (1, 2, 3, 4):
         if width * scale >= target[0] and height * scale >= target[1]:
             return scale
     raise UsageError(f"target size {target[0]}x{target[1]} needs more than 4x from {width}x{height}")

@@ -26,9 +26,10 @@ def _coefficients(fx: float) -> tuple[float, float, float, float]:
 
 
 def bicubic_matrix(in_size: int, out_size: int) -> Matrix:
-    """The out_size x in_size matrix of ncnn's bicubic resampling along one axis (in_size >= 4)."""
+    """The out_size x in_size matrix of ncnn's bicubic resampling along one axis. ncnn reads past the
+    ends of axes shorter than 4 pixels; here their taps are clamped to the edge pixels instead."""
     if in_size < 4:
-        raise ValueError(f"ncnn's bicubic needs at least 4 pixels along an axis, got {in_size}")
+        return _clamped_bicubic_matrix(in_size, out_size)
     scale = in_size / out_size  # a double in ncnn
     matrix = np.zeros((out_size, in_size), np.float32)
     for dx in range(out_size):
@@ -47,6 +48,32 @@ def bicubic_matrix(in_size: int, out_size: int) -> Matrix:
         for tap, weight in zip(range(sx - 1, sx + 3), (a0, a1, a2, a3), strict=True):
             matrix[dx, tap] += weight
     return matrix
+
+
+def _clamped_bicubic_matrix(in_size: int, out_size: int) -> Matrix:
+    scale = in_size / out_size
+    matrix = np.zeros((out_size, in_size), np.float32)
+    for dx in range(out_size):
+        fx = float(np.float32((dx + 0.5) * scale - 0.5))
+        sx = int(np.floor(fx))
+        for tap, weight in zip(range(sx - 1, sx + 3), _coefficients(fx - sx), strict=True):
+            matrix[dx, min(max(tap, 0), in_size - 1)] += weight
+    return matrix
+
+
+def bicubic_per_tile(plane: Matrix, scale: int, tile: int) -> Matrix:
+    """`plane` upscaled `scale` times by ncnn's bicubic, each tile x tile block on its own (its edges
+    folded at the block's border), as realcugan- and realesrgan-ncnn-vulkan upscale alpha."""
+    h, w = plane.shape
+    out = np.empty((h * scale, w * scale), np.float32)
+    for y in range(0, h, tile):
+        for x in range(0, w, tile):
+            block = plane[y : y + tile, x : x + tile]
+            bh, bw = block.shape
+            out[y * scale : (y + bh) * scale, x * scale : (x + bw) * scale] = resize_bicubic(
+                block, bh * scale, bw * scale
+            )
+    return out
 
 
 def resize_bicubic(plane: Matrix, out_h: int, out_w: int) -> Matrix:

@@ -43,6 +43,7 @@ class TileGeometry:
     context: int
     align: int = 1
     border: Border = Border.REPLICATE
+    add_input: bool = False  # the network predicts the difference from the nearest-neighbour upscale
 
     @classmethod
     def of(
@@ -51,6 +52,8 @@ class TileGeometry:
         context: int | None = None,
         align: int | None = None,
         border: Border = Border.REPLICATE,
+        *,
+        add_input: bool = False,
     ) -> TileGeometry:
         """The network's own geometry, with a family's context, alignment or border where it sets them."""
         context = spec.context if context is None else context
@@ -59,7 +62,7 @@ class TileGeometry:
         align = spec.align if align is None else align
         if align % spec.align:
             raise ValueError(f"{spec.arch}: alignment {align} is not a multiple of {spec.align}")
-        return cls(context, align, border)
+        return cls(context, align, border, add_input)
 
     def crop(self, spec: NetworkSpec) -> int:
         """Output pixels to cut on each side: the context the network does not consume, times the scale."""
@@ -197,7 +200,10 @@ class TileRunner:
                         _place(band_out, *pending.pop(0), th * s, w * s, s, self._crop)
             for item in pending:
                 _place(band_out, *item, th * s, w * s, s, self._crop)
-            yield band_out[: min(th, h - row_start) * s]
+            rows = min(th, h - row_start)
+            if self.geometry.add_input:
+                band_out[: rows * s] += np.repeat(np.repeat(image[row_start : row_start + rows], s, 0), s, 1)
+            yield band_out[: rows * s]
 
     def _dispatch(
         self, band_in: Array32, chunk: list[tuple[int, int]], row_start: int, th: int, h: int, w: int

@@ -67,11 +67,19 @@ def test_alpha_is_upscaled_and_kept() -> None:
 def test_alpha_uses_the_noise_free_model() -> None:
     """As waifu2x's alpha_util.composite: alpha goes through the plain 2x model even when noise is set."""
     engine = _engine(noise=2)
-    assert (engine.passes[0].noise, engine.alpha_model().noise) == (2, -1)
+    assert (engine.passes[0].noise, engine.alpha_model(engine.passes[0]).noise) == (2, -1)
     alpha = np.ones((12, 10), np.float32)
     alpha[:, :5] = 0.0
     out = engine.upscale(RasterImage(_image(12, 10), alpha=alpha))
     assert out.alpha is not None and out.alpha.shape == (24, 20)
+
+
+def test_scale_three_is_four_then_a_downscale() -> None:
+    """A scale the family has no pass for runs the next larger plan (4x) and is downsized to 3x."""
+    engine = _engine(scale=3)
+    assert [(p.noise, p.scale) for p in engine.passes] == [(-1, 2), (-1, 2)] and engine.scale == 4
+    out = engine.upscale(RasterImage(_image(9, 7)))
+    assert out.pixels.shape == (27, 21, 3)
 
 
 def test_scale_four_is_two_passes_with_noise_first() -> None:
@@ -89,13 +97,16 @@ def test_impossible_plans_are_clear_errors() -> None:
     with pytest.raises(ModelError, match="no 1x model"):
         plan_passes(ModelSettings(name="upconv7-art", scale=1, noise=1))
     with pytest.raises(ValidationError, match="scale"):
-        ModelSettings(scale=3)  # type: ignore[arg-type]
+        ModelSettings(scale=5)  # type: ignore[arg-type]
+    with pytest.raises(ModelError, match="no 2x or larger model with noise level 1"):
+        plan_passes(ModelSettings(name="realesrgan-x4plus", scale=2, noise=1))
 
 
 def test_target_size_downscales_next_power_of_two() -> None:
     """An exact output size picks the smallest covering scale and resizes to it."""
     assert scale_for_target(100, 50, (150, 100)) == 2
-    assert scale_for_target(100, 50, (300, 100)) == 4
+    assert scale_for_target(100, 50, (300, 100)) == 3
+    assert scale_for_target(100, 50, (301, 100)) == 4
     out = _engine().upscale(RasterImage(_image(16, 20)), target_size=(31, 25))
     assert out.pixels.shape == (25, 31, 3)
 

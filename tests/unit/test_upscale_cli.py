@@ -87,7 +87,7 @@ def test_option_values_are_checked_before_any_work(
 @pytest.mark.parametrize(
     "argv",
     [
-        ["upscale", "x.png", "-s", "3"],
+        ["upscale", "x.png", "-s", "5"],
         ["upscale", "x.png", "-n", "5"],
         ["upscale", "x.png", "-f", "gif"],
         ["run", "--bogus"],
