@@ -12,6 +12,7 @@ import jax
 import numpy as np
 
 from srd.engine.pipeline import Array32, fill_transparent, resize_lanczos, upscale_luminance, upscale_rgb
+from srd.engine.syncgap import SAMPLE_TILE, shared_pools
 from srd.errors import ModelError, UsageError
 from srd.imaging.raster import RasterImage
 from srd.models.family import Alpha
@@ -19,7 +20,7 @@ from srd.models.registry import BUILTINS, LoadedModel, load_step
 from srd.nn.conv import ConvBackend, resolve
 from srd.nn.graph import ConvAlgorithm
 from srd.nn.resample import bicubic_per_tile
-from srd.nn.tiling import TileGeometry, TileRunner, round_up
+from srd.nn.tiling import SharedPools, TileGeometry, TileRunner, round_up
 from srd.settings import EngineSettings, ModelSettings
 
 __all__ = [
@@ -183,8 +184,25 @@ class Engine:
         for runner in self._runners.values():
             runner.warmup(every_shape=every_shape)
 
+    def _shared(self, model: LoadedModel, image: Array32) -> SharedPools | None:
+        """What the tiles of `image` share in this pass (Real-CUGAN's syncgap), or None."""
+        names = model.pipeline.shared_pools
+        if not names or self.model.syncgap == 0:
+            return None
+        runner = self._runners[model.label]
+        key = f"{model.label} sample"
+        if key not in self._runners:
+            self._runners[key] = TileRunner(
+                model.spec, model.weights, SAMPLE_TILE, 1, self._device, self.conv_backend, runner.geometry
+            )
+        return shared_pools(runner, self._runners[key], image, names, self.model.syncgap)
+
     def _run(self, model: LoadedModel, rgb: Array32) -> Array32:
-        network = self._runners[model.label].upscale
+        runner = self._runners[model.label]
+
+        def network(image: Array32) -> Array32:
+            return runner.upscale(image, self._shared(model, image))
+
         tta = self.model.tta
         if model.luminance:
             return upscale_luminance(network, rgb, pre_upscale=model.pre_upscale, tta=tta)
@@ -218,7 +236,9 @@ class Engine:
         images where `can_stream` holds. The results equal `upscale`'s."""
         if not self.can_stream(image):
             raise ValueError("upscale_bands needs a single RGB pass without TTA, alpha or resizing")
-        for band in self._runners[self.passes[0].label].upscale_bands(image.pixels):
+        step = self.passes[0]
+        shared = self._shared(step, image.pixels)
+        for band in self._runners[step.label].upscale_bands(image.pixels, shared):
             yield np.clip(band, 0.0, 1.0, out=band)
 
     def upscale(self, image: RasterImage, target_size: tuple[int, int] | None = None) -> RasterImage:

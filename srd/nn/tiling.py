@@ -16,7 +16,7 @@ with neither the result equals the untiled one exactly.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import jax
@@ -27,7 +27,7 @@ import numpy.typing as npt
 from srd.nn.conv.base import ConvBackend
 from srd.nn.conv.registry import resolve
 from srd.nn.graph import DEFAULT_CONV_ALGORITHM, Border, ConvAlgorithm, NetworkSpec, Weights
-from srd.nn.network import apply_network, prepare_weights
+from srd.nn.network import JaxWeights, apply_network, prepare_weights
 
 Array32 = npt.NDArray[np.float32]
 _BUCKET_FRACTIONS = (1.0, 0.75, 0.5, 0.25)
@@ -95,6 +95,20 @@ def bucket_sizes(tile: int, spec: NetworkSpec, align: int | None = None) -> tupl
     return tuple(sorted((s for s in sizes if s <= tile), reverse=True))
 
 
+@dataclass(frozen=True)
+class SharedPools:
+    """Values of blobs (Real-CUGAN's squeeze-excitation vectors) the tiles of one image share, and which
+    tiles of the grid take them: those in the first `rows` rows and `cols` columns (None: all)."""
+
+    values: Mapping[str, Array32]
+    rows: int | None = None
+    cols: int | None = None
+
+    def covers(self, row: int, col: int) -> bool:
+        """Whether the tile in grid row `row`, column `col` takes the shared values."""
+        return (self.rows is None or row < self.rows) and (self.cols is None or col < self.cols)
+
+
 def axis_plan(length: int, tile: int, buckets: tuple[int, ...]) -> list[tuple[int, int]]:
     """(start, size) of the tiles along an axis: whole tiles, then the smallest bucket covering the rest."""
     plan = []
@@ -136,12 +150,34 @@ class TileRunner:
         self.conv_algorithm: ConvAlgorithm = backend.name
         self._weights = jax.device_put(prepare_weights(spec, weights, backend), device)
 
-        def forward(w: Weights, x: jax.Array, valid: jax.Array) -> jax.Array:
+        def forward(w: Weights, x: jax.Array, valid: jax.Array, shared: dict[str, jax.Array]) -> jax.Array:
             self.trace_count += 1  # runs only while tracing: counts compilations
-            return apply_network(spec, w, x, backend, valid)  # type: ignore[arg-type]
+            overrides = {name: jnp.broadcast_to(v, (x.shape[0], v.shape[0])) for name, v in shared.items()}
+            return apply_network(spec, w, x, backend, valid, overrides or None)  # type: ignore[arg-type]
+
+        def features(
+            w: JaxWeights,
+            x: jax.Array,
+            valid: jax.Array,
+            shared: dict[str, jax.Array],
+            names: tuple[str, ...],
+        ) -> dict[str, jax.Array]:
+            self.trace_count += 1
+            overrides = {name: jnp.broadcast_to(v, (x.shape[0], v.shape[0])) for name, v in shared.items()}
+            _, values = apply_network(
+                spec,
+                w,
+                x,
+                backend,
+                valid,
+                overrides or None,
+                extra_outputs=names,
+            )
+            return values
 
         options = dict(backend.compiler_options(device.platform))
         self._forward = jax.jit(forward, compiler_options=options or None)
+        self._features = jax.jit(features, static_argnames="names", compiler_options=options or None)
 
     def warmup(self, *, every_shape: bool = False) -> None:
         """Compile the full-tile shape now (or every bucket pair) rather than on the first images; the
@@ -150,52 +186,105 @@ class TileRunner:
         shapes = itertools.product(self.buckets, repeat=2) if every_shape else [(self.tile, self.tile)]
         for th, tw in shapes:
             x = np.zeros((self.batch, th + c, tw + c, self.spec.in_channels), np.float32)
-            self._run(x, np.tile(np.array([th + c, tw + c], np.int32), (self.batch, 1))).block_until_ready()
+            self._run(
+                x, np.tile(np.array([th + c, tw + c], np.int32), (self.batch, 1)), {}
+            ).block_until_ready()
 
     def _extent(self, start: int, length: int) -> int:
         """Real (padded-input) extent of the tile starting at `start` along an axis of `length` pixels:
         what the reference program would feed for it, the remainder rounded up to the alignment."""
         return round_up(min(self.tile, length - start), self.geometry.align) + 2 * self.geometry.context
 
-    def _run(self, x: Array32, valid: npt.NDArray[np.int32]) -> jax.Array:
+    def _run(self, x: Array32, valid: npt.NDArray[np.int32], shared: Mapping[str, Array32]) -> jax.Array:
         result: jax.Array = self._forward(
-            self._weights, jax.device_put(x, self.device), jax.device_put(valid, self.device)
+            self._weights,
+            jax.device_put(x, self.device),
+            jax.device_put(valid, self.device),
+            {name: jax.device_put(v, self.device) for name, v in shared.items()},
         )
         return result
 
-    def upscale(self, image: Array32) -> Array32:
+    def tile_features(
+        self,
+        image: Array32,
+        positions: list[tuple[int, int]],
+        names: tuple[str, ...],
+        shared: Mapping[str, Array32] | None = None,
+    ) -> list[dict[str, Array32]]:
+        """The values of the blobs `names` (e.g. squeeze-excitation pool vectors) for the tiles whose
+        top-left corners are `positions`, each cut as `upscale` cuts it (edge tiles at their real
+        extent); `shared` feeds those blobs in, as for the final pass."""
+        h, w = image.shape[:2]
+        c, border = self.geometry.context, self.geometry.border
+        cols = dict(axis_plan(w, self.tile, self.buckets))
+        rows = dict(axis_plan(h, self.tile, self.buckets))
+        fed = {name: jax.device_put(v, self.device) for name, v in (shared or {}).items()}
+        found: list[dict[str, Array32]] = []
+        for y, x in positions:
+            th, tw = rows[y], cols[x]
+            row_index = border_index(np.arange(y - c, y + th + c), h, border)
+            col_index = border_index(np.arange(x - c, x + tw + c), w, border)
+            tile = image[row_index][:, col_index][None]
+            valid = np.array([[self._extent(y, h), self._extent(x, w)]], np.int32)
+            values = self._features(
+                self._weights,
+                jax.device_put(tile, self.device),
+                jax.device_put(valid, self.device),
+                fed,
+                names,
+            )
+            found.append({name: np.asarray(v[0], np.float32) for name, v in values.items()})
+        return found
+
+    def positions(self, height: int, width: int) -> list[tuple[int, int]]:
+        """The top-left corners of the tiles `upscale` cuts an image of this size into, row by row."""
+        return [
+            (y, x)
+            for y, _ in axis_plan(height, self.tile, self.buckets)
+            for x, _ in axis_plan(width, self.tile, self.buckets)
+        ]
+
+    def upscale(self, image: Array32, shared: SharedPools | None = None) -> Array32:
         """Run the network over an H x W x C float32 image; returns (s*H) x (s*W) x C_out, unclamped."""
         h, w = image.shape[:2]
         s = self.spec.scale
         out = np.empty((h * s, w * s, self.spec.out_channels), np.float32)
         row = 0
-        for band in self.upscale_bands(image):
+        for band in self.upscale_bands(image, shared):
             out[row : row + band.shape[0]] = band
             row += band.shape[0]
         return out
 
-    def upscale_bands(self, image: Array32) -> Iterator[Array32]:
+    def upscale_bands(self, image: Array32, shared: SharedPools | None = None) -> Iterator[Array32]:
         """Like `upscale`, but yields the output one band of tile rows at a time, top to bottom, so a
         caller can encode or quantise it without the whole output in memory. Input padding is built per
-        band (the border by index mapping: `border_index`), never for the whole image."""
+        band (the border by index mapping: `border_index`), never for the whole image. With `shared`,
+        the tiles it covers take its values for those blobs instead of computing their own."""
         if image.ndim != 3 or image.shape[2] != self.spec.in_channels:
             raise ValueError(f"expected H x W x {self.spec.in_channels}, got {image.shape}")
         h, w = image.shape[:2]
         c, s, border = self.geometry.context, self.spec.scale, self.geometry.border
         cols = axis_plan(w, self.tile, self.buckets)
         col_index = border_index(np.arange(-c, cols[-1][0] + cols[-1][1] + c), w, border)
-        # Tiles of one width are batched together; each group is dispatched before the previous one is
-        # copied out, so host-side slicing overlaps the device's work.
-        groups = [list(g) for _, g in itertools.groupby(cols, key=lambda col: col[1])]
-        for row_start, th in axis_plan(h, self.tile, self.buckets):
+        for row, (row_start, th) in enumerate(axis_plan(h, self.tile, self.buckets)):
+            # Tiles of one width (and one source of shared values) are batched together; each group is
+            # dispatched before the previous one is copied out, so host slicing overlaps the device.
+            def key(item: tuple[int, tuple[int, int]], row: int = row) -> tuple[int, bool]:
+                return item[1][1], shared is not None and shared.covers(row, item[0])
+
+            groups = [
+                (covered, [col for _, col in g])
+                for (_, covered), g in itertools.groupby(enumerate(cols), key=key)
+            ]
             row_index = border_index(np.arange(row_start - c, row_start + th + c), h, border)
             band_in = image[row_index][:, col_index]
             band_out = np.empty((th * s, w * s, self.spec.out_channels), np.float32)
             pending: list[tuple[list[tuple[int, int]], jax.Array]] = []
-            for group in groups:
+            for covered, group in groups:
+                values = shared.values if covered and shared is not None else {}
                 for k in range(0, len(group), self.batch):
                     chunk = group[k : k + self.batch]
-                    pending.append((chunk, self._dispatch(band_in, chunk, row_start, th, h, w)))
+                    pending.append((chunk, self._dispatch(band_in, chunk, row_start, th, h, w, values)))
                     if len(pending) > 1:
                         _place(band_out, *pending.pop(0), th * s, w * s, s, self._crop)
             for item in pending:
@@ -206,7 +295,14 @@ class TileRunner:
             yield band_out[: rows * s]
 
     def _dispatch(
-        self, band_in: Array32, chunk: list[tuple[int, int]], row_start: int, th: int, h: int, w: int
+        self,
+        band_in: Array32,
+        chunk: list[tuple[int, int]],
+        row_start: int,
+        th: int,
+        h: int,
+        w: int,
+        shared: Mapping[str, Array32],
     ) -> jax.Array:
         c2 = 2 * self.geometry.context
         tw = chunk[0][1]
@@ -216,7 +312,7 @@ class TileRunner:
             missing = self.batch - len(chunk)
             batch = np.concatenate([batch, np.zeros((missing, *batch.shape[1:]), np.float32)])
             valid = np.concatenate([valid, np.tile(np.array([th + c2, tw + c2], np.int32), (missing, 1))])
-        return self._run(batch, valid)  # asynchronous: returns before the device has finished
+        return self._run(batch, valid, shared)  # asynchronous: returns before the device has finished
 
 
 def _place(
