@@ -1,4 +1,4 @@
-"""Parse ncnn `.param` (text) and `.bin` files of waifu2x-family models into ops and weights.
+"""Parse ncnn `.param` (text) and `.bin` files of super-resolution models into ops and weights.
 
 Each supported layer type has one reader in `LAYER_READERS`, turning its line (and its weights from the
 .bin) into an op; any other type is a ModelError naming it. Input and Split only shape the graph.
@@ -17,7 +17,25 @@ import numpy.typing as npt
 
 from srd.errors import ModelError
 from srd.nn.graph import Weights
-from srd.nn.ops import Activation, ChannelScale, Conv, CropLike, Dense, Eltwise, EltwiseOp, GlobalAvgPool, Op
+from srd.nn.ops import (
+    Activation,
+    BinaryKind,
+    BinaryOp,
+    ChannelScale,
+    Concat,
+    Conv,
+    Crop,
+    CropLike,
+    Dense,
+    Eltwise,
+    EltwiseOp,
+    GlobalAvgPool,
+    Interp,
+    Op,
+    PixelShuffle,
+    PReLU,
+    ResizeKind,
+)
 
 _MAGIC = 7767517
 _TAG_FP16 = 0x01306B47
@@ -43,6 +61,12 @@ class Layer:
         if not isinstance(value, int):
             raise ModelError(f"layer {self.name!r}: param {key} must be an integer, got {value!r}")
         return value
+
+    def get_float(self, key: int, default: float) -> float:
+        value = self.params.get(key, default)
+        if isinstance(value, tuple):
+            raise ModelError(f"layer {self.name!r}: param {key} must be a number, got {value!r}")
+        return float(value)
 
     def array(self, key: int) -> tuple[float, ...]:
         value = self.params.get(key, ())
@@ -219,7 +243,32 @@ def _scale(layer: Layer, reader: _BinReader, weights: Weights) -> Op:
     return ChannelScale(layer.bottoms[0], layer.bottoms[1], layer.tops[0])
 
 
+_NCNN_UNSET = -233  # ncnn's "not given" for a Crop start or end
+_CHW_TO_NHWC = {0: 3, 1: 1, 2: 2}
+
+
+def _slice_crop(layer: Layer) -> Op:
+    starts, ends = layer.array(9), layer.array(10)
+    axes = layer.array(11) or tuple(float(a) for a in range(len(starts)))
+    if not len(starts) == len(ends) == len(axes):
+        raise ModelError(f"layer {layer.name!r}: Crop starts, ends and axes differ in length")
+    slices = []
+    for start_f, end_f, axis_f in zip(starts, ends, axes, strict=True):
+        start, end, axis = int(start_f), int(end_f), int(axis_f)
+        axis = axis + 3 if axis < 0 else axis  # CHW blobs
+        if axis not in _CHW_TO_NHWC:
+            raise ModelError(f"layer {layer.name!r}: Crop axis {int(axis_f)} of a CHW blob")
+        start = 0 if start == _NCNN_UNSET else start
+        end = 0 if end == _NCNN_UNSET else end
+        if start < 0:
+            raise ModelError(f"layer {layer.name!r}: Crop from the end (start {start}) is not supported")
+        slices.append((_CHW_TO_NHWC[axis], start, end))
+    return Crop(layer.bottoms[0], layer.tops[0], tuple(slices))
+
+
 def _crop(layer: Layer, reader: _BinReader, weights: Weights) -> Op:
+    if len(layer.bottoms) == 1 and layer.array(9):
+        return _slice_crop(layer)
     if len(layer.bottoms) != 2 or layer.get_int(2, 0):
         raise ModelError(f"layer {layer.name!r}: only spatial Crop to a reference blob is supported")
     return CropLike(
@@ -229,6 +278,53 @@ def _crop(layer: Layer, reader: _BinReader, weights: Weights) -> Op:
 
 def _eltwise(layer: Layer, reader: _BinReader, weights: Weights) -> Op:
     return Eltwise(layer.bottoms, layer.tops[0], EltwiseOp(layer.get_int(0, 1)), layer.array(1))
+
+
+def _binary(layer: Layer, reader: _BinReader, weights: Weights) -> Op:
+    code = layer.get_int(0, 0)
+    try:
+        kind = BinaryKind(code)
+    except ValueError:
+        raise ModelError(f"layer {layer.name!r}: unsupported BinaryOp op_type {code}") from None
+    if layer.get_int(1, 0):
+        return BinaryOp(layer.bottoms[:1], layer.tops[0], kind, layer.get_float(2, 0.0))
+    if len(layer.bottoms) != 2:
+        raise ModelError(f"layer {layer.name!r}: BinaryOp needs two bottoms or with_scalar")
+    return BinaryOp(layer.bottoms, layer.tops[0], kind)
+
+
+def _concat(layer: Layer, reader: _BinReader, weights: Weights) -> Op:
+    if layer.get_int(0, 0) not in (0, -3):
+        raise ModelError(f"layer {layer.name!r}: only Concat along channels (axis 0) is supported")
+    return Concat(layer.bottoms, layer.tops[0])
+
+
+def _prelu(layer: Layer, reader: _BinReader, weights: Weights) -> Op:
+    count = layer.get_int(0, 0)
+    if count <= 0:
+        raise ModelError(f"layer {layer.name!r}: PReLU with {count} slopes")
+    weights[layer.name] = {"slope": reader.raw_fp32(count)}  # ncnn loads slopes untagged
+    return PReLU(layer.name, layer.bottoms[0], layer.tops[0])
+
+
+def _pixel_shuffle(layer: Layer, reader: _BinReader, weights: Weights) -> Op:
+    factor = layer.get_int(0, 1)
+    if layer.get_int(1, 0) or factor < 1:
+        raise ModelError(f"layer {layer.name!r}: only PixelShuffle mode 0 by a positive factor is supported")
+    return PixelShuffle(layer.bottoms[0], layer.tops[0], factor)
+
+
+def _interp(layer: Layer, reader: _BinReader, weights: Weights) -> Op:
+    code = layer.get_int(0, 0)
+    if code not in (1, 3):
+        raise ModelError(f"layer {layer.name!r}: Interp resize_type {code} is not supported")
+    if any(layer.get_int(k, 0) for k in (3, 4, 5, 6)) or 9 in layer.params:
+        raise ModelError(f"layer {layer.name!r}: Interp to a set size or align_corner is unsupported")
+    scale_h, scale_w = layer.get_float(1, 1.0), layer.get_float(2, 1.0)
+    kind = ResizeKind(code)
+    if kind is ResizeKind.NEAREST and not (scale_h.is_integer() and scale_w.is_integer()):
+        raise ModelError(f"layer {layer.name!r}: nearest Interp by {scale_h} x {scale_w} (not integers)")
+    return Interp(layer.bottoms[0], layer.tops[0], kind, scale_h, scale_w)
 
 
 # A reader turns one layer line into an op, taking its weights (in .bin order) from the reader.
@@ -241,6 +337,11 @@ LAYER_READERS: dict[str, LayerReader] = {
     "Scale": _scale,
     "Crop": _crop,
     "Eltwise": _eltwise,
+    "BinaryOp": _binary,
+    "Concat": _concat,
+    "PReLU": _prelu,
+    "PixelShuffle": _pixel_shuffle,
+    "Interp": _interp,
 }
 
 
@@ -264,12 +365,22 @@ def build_graph(layers: list[Layer], bin_data: bytes) -> ParsedGraph:
         else:
             raise ModelError(f"layer {layer.name!r}: unsupported ncnn layer type {layer.type!r}")
     reader.check_consumed()
+    if input_blob and not in_channels:
+        in_channels = _first_conv_inputs(ops, weights)
     if not input_blob or in_channels not in (1, 3):
         raise ModelError("ncnn model has no Input layer with 1 or 3 channels")
     sinks = [op.output for op in ops if op.output not in consumed]
     if len(sinks) != 1:
         raise ModelError(f"ncnn model must have exactly one output blob, found {sinks}")
     return ParsedGraph(tuple(ops), weights, input_blob, sinks[0], in_channels)
+
+
+def _first_conv_inputs(ops: list[Op], weights: Weights) -> int:
+    """The input channels of the first convolution: the network's, where its Input line has no shape."""
+    for op in ops:
+        if isinstance(op, Conv):
+            return int(weights[op.name]["w"].shape[2])
+    return 0
 
 
 def load_ncnn(param_text: str, bin_data: bytes) -> ParsedGraph:

@@ -15,27 +15,30 @@ from srd.nn.ops.base import Op
 _PROBE_SIZES = range(64, 96)
 
 
-def _output_size(spec: NetworkSpec, weights: Weights, size: int) -> int | None:
-    """Spatial output size for a square padded input of `size`, or None if the shapes do not fit."""
+def _output_shape(spec: NetworkSpec, weights: Weights, size: int) -> tuple[int, int] | None:
+    """Spatial size and channels of the output for a square padded input of `size`, or None if the
+    shapes do not fit."""
     x = jax.ShapeDtypeStruct((1, size, size, spec.in_channels), jnp.float32)  # type: ignore[no-untyped-call]
     try:
         out = jax.eval_shape(lambda w, t: apply_network(spec, w, t), weights, x)
     except (TypeError, ValueError):
         return None
-    if out.shape[1] != out.shape[2] or out.shape[3] != spec.out_channels:
+    if len(out.shape) != 4 or out.shape[1] != out.shape[2]:
         return None
-    return int(out.shape[1])
+    return int(out.shape[1]), int(out.shape[3])
 
 
 def infer_geometry(
     arch: str, ops: Sequence[Op], weights: Weights, input_blob: str, output_blob: str, in_channels: int
 ) -> NetworkSpec:
     """Probe padded input sizes to find scale, context (pad per side) and alignment of the tile size."""
-    out_channels = _out_channels(ops, weights, output_blob)
-    spec = NetworkSpec(arch, tuple(ops), input_blob, output_blob, in_channels, out_channels, 1, 0)
-    fits = {n: m for n in _PROBE_SIZES if (m := _output_size(spec, weights, n)) is not None}
-    if len(fits) < 2:
+    spec = NetworkSpec(arch, tuple(ops), input_blob, output_blob, in_channels, 0, 1, 0)
+    shapes = {n: shape for n in _PROBE_SIZES if (shape := _output_shape(spec, weights, n)) is not None}
+    channels = {c for _, c in shapes.values()}
+    if len(shapes) < 2 or len(channels) != 1:
         raise ValueError(f"{arch}: no input size between 64 and 95 gives a consistent output")
+    out_channels = channels.pop()
+    fits = {n: m for n, (m, _) in shapes.items()}
     sizes = sorted(fits)
     scale_num = fits[sizes[-1]] - fits[sizes[0]]
     scale_den = sizes[-1] - sizes[0]
@@ -52,16 +55,3 @@ def infer_geometry(
     return NetworkSpec(
         arch, tuple(ops), input_blob, output_blob, in_channels, out_channels, scale, context, align
     )
-
-
-def _out_channels(ops: Sequence[Op], weights: Weights, output_blob: str) -> int:
-    """Channels of the output blob, traced back through shape-preserving ops to the last convolution."""
-    producers = {op.output: op for op in ops}
-    blob = output_blob
-    while blob in producers:
-        op = producers[blob]
-        channels = op.out_channels(weights)
-        if channels is not None:
-            return channels
-        blob = op.inputs[0]
-    raise ValueError("cannot find the layer that produces the output blob")

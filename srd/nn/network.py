@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import overload
 
 import jax
 
@@ -53,17 +54,48 @@ def prepare_weights(
     return prepared
 
 
+@overload
+def apply_network(
+    spec: NetworkSpec,
+    weights: JaxWeights,
+    x: jax.Array,
+    conv: ConvAlgorithm | ConvBackend = ...,
+    valid: jax.Array | None = ...,
+    overrides: Mapping[str, jax.Array] | None = ...,
+    extra_outputs: None = ...,
+) -> jax.Array: ...
+
+
+@overload
+def apply_network(
+    spec: NetworkSpec,
+    weights: JaxWeights,
+    x: jax.Array,
+    conv: ConvAlgorithm | ConvBackend = ...,
+    valid: jax.Array | None = ...,
+    overrides: Mapping[str, jax.Array] | None = ...,
+    *,
+    extra_outputs: tuple[str, ...],
+) -> tuple[jax.Array, dict[str, jax.Array]]: ...
+
+
 def apply_network(
     spec: NetworkSpec,
     weights: JaxWeights,
     x: jax.Array,
     conv: ConvAlgorithm | ConvBackend = "direct",
     valid: jax.Array | None = None,
-) -> jax.Array:
+    overrides: Mapping[str, jax.Array] | None = None,
+    extra_outputs: tuple[str, ...] | None = None,
+) -> jax.Array | tuple[jax.Array, dict[str, jax.Array]]:
     """Run the network on a batch of padded tiles (B, H, W, C_in) and return (B, H', W', C_out).
 
     `valid` (int32, B x 2) gives each tile's real height and width when it is a partial edge tile in a
-    larger fixed shape; global pooling then averages over that area only (see srd.nn.extents).
+    larger fixed shape; where the network has ops that read extents (`spec.tracks_extents`: global
+    pooling, zero-padded convolutions) the result over the valid area is then what the smaller tile
+    alone gives (see srd.nn.extents). `overrides` replace the outputs of the ops writing those blobs
+    (the op is not run), e.g. Real-CUGAN's shared pool vectors {"gap0": (B, C), ...}; with
+    `extra_outputs` the result is (output, {blob: value}) for those blobs as well.
     The output is not clamped: callers clamp to 0..1 after any averaging (TTA) as waifu2x does.
     `conv` must be resolved already ("auto" is srd.nn.conv.resolve's business); its backend uses the
     kernels `prepare_weights` added to `weights`.
@@ -71,13 +103,23 @@ def apply_network(
     if conv == "auto":
         raise ValueError('apply_network needs a resolved conv_algorithm, not "auto"')
     backend = as_backend(conv)
-    # Only ops that see the whole tile read extents; other networks do not even trace them.
+    overrides = overrides or {}
+    produced = {op.output for op in spec.ops} | {spec.input}
+    unknown = [name for name in (*overrides, *(extra_outputs or ())) if name not in produced]
+    if unknown:
+        raise ValueError(f"no blobs named {unknown} in {spec.arch}")
+    # Only networks with ops that read extents track them; the others do not even trace them.
     extents = (
-        propagate_extents(spec.ops, spec.input, valid) if valid is not None and spec.tile_dependent else None
+        propagate_extents(spec.ops, spec.input, valid) if valid is not None and spec.tracks_extents else None
     )
     blobs: dict[str, jax.Array] = {spec.input: x}
     for op in spec.ops:
+        if op.output in overrides:
+            blobs[op.output] = overrides[op.output]
+            continue
         layer = weights[op.weight_name] if op.weight_name is not None else _NO_WEIGHTS
         in_extents = [extents[blob] for blob in op.inputs] if extents is not None else None
         blobs[op.output] = op.apply([blobs[blob] for blob in op.inputs], layer, backend, in_extents)
-    return blobs[spec.output]
+    if extra_outputs is None:
+        return blobs[spec.output]
+    return blobs[spec.output], {name: blobs[name] for name in extra_outputs}

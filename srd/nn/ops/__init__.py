@@ -1,24 +1,39 @@
 """The ops of a network graph, each applying itself and reporting its output's valid extent."""
 
-from srd.nn.ops.base import Activation, Extent, LayerWeights, Op, activate
+from srd.nn.ops.base import Activation, Extent, LayerWeights, Op, activate, zero_outside
+from srd.nn.ops.binary import BinaryKind, BinaryOp
+from srd.nn.ops.concat import Concat
 from srd.nn.ops.conv import Conv
-from srd.nn.ops.crop import CropLike
+from srd.nn.ops.crop import Crop, CropLike
 from srd.nn.ops.dense import Dense
 from srd.nn.ops.elementwise import ChannelScale, Eltwise, EltwiseOp
+from srd.nn.ops.interp import Interp, ResizeKind, bicubic_matrix
+from srd.nn.ops.pixelshuffle import PixelShuffle
 from srd.nn.ops.pooling import GlobalAvgPool, masked_mean
+from srd.nn.ops.prelu import PReLU
 
 __all__ = [
     "Activation",
+    "BinaryKind",
+    "BinaryOp",
     "ChannelScale",
+    "Concat",
     "Conv",
+    "Crop",
     "CropLike",
     "Dense",
     "Eltwise",
     "EltwiseOp",
     "Extent",
     "GlobalAvgPool",
+    "Interp",
     "LayerWeights",
     "Op",
+    "PReLU",
+    "PixelShuffle",
+    "ResizeKind",
     "activate",
+    "bicubic_matrix",
     "masked_mean",
+    "zero_outside",
 ]

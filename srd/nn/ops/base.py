@@ -44,6 +44,22 @@ def activate(x: jax.Array, activation: Activation, slope: float) -> jax.Array:
     raise AssertionError(activation)
 
 
+def zero_outside(x: jax.Array, extent: Extent) -> jax.Array:
+    """NHWC `x` with everything beyond each sample's valid rows and columns set to zero."""
+    rows = jnp.arange(x.shape[1])[None, :] < extent[:, :1]
+    cols = jnp.arange(x.shape[2])[None, :] < extent[:, 1:]
+    mask = (rows[:, :, None] & cols[:, None, :])[..., None]
+    return jnp.where(mask, x, jnp.zeros((), x.dtype))
+
+
+def spatial_extent(extents: Sequence[Extent | None], what: str) -> Extent:
+    """The first input's extent, which an op of an image blob needs (vectors have none)."""
+    e = extents[0]
+    if e is None:
+        raise ValueError(f"{what} of a vector blob")
+    return e
+
+
 class Op(ABC):
     """One operation over named blobs. Subclasses are frozen dataclasses: static hyperparameters,
     hashable, so a `NetworkSpec` of them is a static argument under jit; weights stay a separate pytree.
@@ -71,6 +87,13 @@ class Op(ABC):
         """Whether the op reduces over its whole spatial input (then a tiled output depends on the tile,
         and partial edge tiles need their valid extents)."""
         return False
+
+    @property
+    def reads_extent(self) -> bool:
+        """Whether `apply` needs its inputs' valid extents to compute what a smaller tile would (global
+        ops, and convolutions that zero-pad, which must see zeros beyond the valid area); a network with
+        any such op tracks extents for partial tiles."""
+        return self.is_global
 
     def out_channels(self, weights: Mapping[str, HostLayerWeights]) -> int | None:
         """The output's channel count where this op sets it; None where it keeps its first input's."""

@@ -10,7 +10,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from srd.nn.ops.base import Activation, Extent, HostLayerWeights, LayerWeights, Op
+from srd.nn.ops.base import (
+    Activation,
+    Extent,
+    HostLayerWeights,
+    LayerWeights,
+    Op,
+    spatial_extent,
+    zero_outside,
+)
 
 if TYPE_CHECKING:
     from srd.nn.conv.base import ConvBackend, PreparedKernels
@@ -46,6 +54,15 @@ class Conv(Op):
     def weight_name(self) -> str:
         return self.name
 
+    @property
+    def zero_pads(self) -> bool:
+        """Whether this is a convolution that pads its input with zeros."""
+        return any(self.pads) and not self.transposed
+
+    @property
+    def reads_extent(self) -> bool:
+        return self.zero_pads
+
     def out_channels(self, weights: Mapping[str, HostLayerWeights]) -> int | None:
         return int(np.shape(weights[self.name]["w"])[-1]) if self.name in weights else None
 
@@ -59,7 +76,11 @@ class Conv(Op):
         backend: ConvBackend,
         extents: Sequence[Extent | None] | None,
     ) -> jax.Array:
-        return backend.conv(xs[0], self, weights)
+        x = xs[0]
+        if extents is not None and self.zero_pads:
+            # A smaller tile run alone is zero-padded right past its real pixels: so is the padded tile.
+            x = zero_outside(x, spatial_extent(extents, f"convolution {self.name!r}"))
+        return backend.conv(x, self, weights)
 
     def extent(self, extents: Sequence[Extent | None]) -> Extent | None:
         e = extents[0]
