@@ -204,3 +204,42 @@ def realesrgan_like(img: U8Image, peer: PeerNet, scale: int, tile: int = 200) ->
             cols = slice(xi * tile * scale, (xi * tile + tw) * scale)
             out[rows, cols] = quantise(v).transpose(1, 2, 0)
     return out
+
+
+def _interp_net(scale: int) -> ncnn.Net:
+    """One ncnn bicubic Interp layer (resize_type 3), as the reference programs build for alpha."""
+    import tempfile
+
+    net = ncnn.Net()
+    net.opt.use_vulkan_compute = False
+    net.opt.use_fp16_packed = net.opt.use_fp16_storage = net.opt.use_fp16_arithmetic = False
+    with tempfile.TemporaryDirectory() as folder:
+        param = Path(folder) / "interp.param"
+        param.write_text(
+            f"7767517\n2 2\nInput in0 0 1 in0\nInterp interp 1 1 in0 out0 0=3 1={scale}.0 2={scale}.0\n"
+        )
+        (Path(folder) / "interp.bin").write_bytes(b"")
+        if net.load_param(str(param)) != 0 or net.load_model(str(Path(folder) / "interp.bin")) != 0:
+            raise RuntimeError("ncnn cannot load its own Interp layer")
+    return net
+
+
+def bicubic_alpha(alpha: U8Image, scale: int, tile: int) -> U8Image:
+    """The programs' alpha: ncnn's bicubic Interp x scale of each unpadded tile's alpha (0..255 values),
+    written with +0.5, floor and clamp as their GPU shaders do (the CPU paths overrun for several tiles)."""
+    net = _interp_net(scale)
+    h, w = alpha.shape
+    out = np.zeros((h * scale, w * scale), np.uint8)
+    for y in range(0, h, tile):
+        for x in range(0, w, tile):
+            block = alpha[y : y + tile, x : x + tile].astype(np.float32)[None]
+            ex = net.create_extractor()
+            ex.input("in0", to_mat(block))
+            ret, mat = ex.extract("out0")
+            if ret != 0:
+                raise RuntimeError(f"ncnn Interp returned {ret}")
+            up = np.array(mat)[0]
+            out[y * scale : y * scale + up.shape[0], x * scale : x * scale + up.shape[1]] = np.clip(
+                np.floor(up + np.float32(0.5)), 0, 255
+            ).astype(np.uint8)
+    return out
