@@ -1,8 +1,12 @@
-"""Valid extents of partial tiles, so global pooling sees what it would see in a smaller tile.
+"""Valid extents of partial tiles, so a fixed-shape tile computes what the smaller tile alone would.
 
-A fixed-shape tile at the image's right or bottom edge holds fewer real pixels than its shape; global
-pooling (srd.nn.ops.pooling) then averages over the tile's real area only. This module tracks the valid
-height and width of every blob, per batch element, as traced integers: each op reports its own.
+A fixed-shape tile at the image's right or bottom edge holds fewer real pixels than its shape, anchored
+at the top left. Ops whose result would see past them read their inputs' extents (`Op.reads_extent`):
+global pooling (srd.nn.ops.pooling) averages over the real area only, a zero-padded convolution sees
+zeros right past it (as ncnn pads the smaller tile), bicubic Interp clamps its taps at its edge. Every
+other op computes the same values over the real area either way. This module tracks the valid height
+and width of every blob, per batch element, as traced integers: each op reports its own (crops shift
+and shrink it, PixelShuffle and Interp scale it, joins take the minimum).
 """
 
 from __future__ import annotations

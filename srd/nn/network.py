@@ -104,8 +104,9 @@ def apply_network(
         raise ValueError('apply_network needs a resolved conv_algorithm, not "auto"')
     backend = as_backend(conv)
     overrides = overrides or {}
-    produced = {op.output for op in spec.ops} | {spec.input}
-    unknown = [name for name in (*overrides, *(extra_outputs or ())) if name not in produced]
+    produced = {op.output for op in spec.ops}
+    unknown = [name for name in overrides if name not in produced]
+    unknown += [name for name in extra_outputs or () if name not in produced | {spec.input}]
     if unknown:
         raise ValueError(f"no blobs named {unknown} in {spec.arch}")
     # Only networks with ops that read extents track them; the others do not even trace them.

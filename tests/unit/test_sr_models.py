@@ -124,9 +124,11 @@ def test_zero_padded_partial_tile_equals_the_smaller_tile(stem: str) -> None:
     _partial_tile_check("realesrgan", stem, (40, 40), (29, 35))
 
 
-def test_realcugan_partial_tile_equals_the_smaller_tile() -> None:
-    """Real-CUGAN's pools average only a partial tile's valid area, through its crops and strides."""
-    _partial_tile_check("realcugan", "REALCUGAN_SE_UP2X", (72, 72), (60, 64))
+@pytest.mark.parametrize("stem", ["REALCUGAN_SE_UP2X", "REALCUGAN_SE_UP4X"])
+def test_realcugan_partial_tile_equals_the_smaller_tile(stem: str) -> None:
+    """Real-CUGAN's pools average only a partial tile's valid area, through its crops, strides and (4x)
+    pixel shuffle."""
+    _partial_tile_check("realcugan", stem, (72, 72), (60, 64))
 
 
 def test_masking_is_not_traced_without_extents() -> None:
@@ -169,3 +171,18 @@ def test_unknown_override_is_refused() -> None:
     spec, weights = _load("realcugan", "REALCUGAN_SE_UP2X")
     with pytest.raises(ValueError, match="no blobs named"):
         apply_network(spec, weights, jnp.zeros((1, 64, 64, 3)), overrides={"gap9": jnp.zeros((1, 64))})  # type: ignore[arg-type]
+
+
+def test_every_packaged_layer_type_has_a_reader() -> None:
+    """Every layer type in every packaged Real-CUGAN, Real-ESRGAN and RealSR .param has an srd reader."""
+    from importlib import resources
+
+    from srd.models import LAYER_READERS, parse_param
+
+    types = set()
+    for package in ("realcugan", "realesrgan", "realsr"):
+        folder = resources.files(f"sr_vulkan_model_{package}") / "models"
+        for entry in folder.iterdir():
+            if entry.name.endswith(".param"):
+                types |= {layer.type for layer in parse_param(entry.read_text())}
+    assert types - {"Input", "Split"} <= set(LAYER_READERS)
