@@ -133,6 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return ExitCode.INTERRUPTED
+    except BrokenPipeError:  # `srd models | head`: the reader has gone; nothing left to say
+        sys.stderr.close()
+        return ExitCode.OK
 
 
 if __name__ == "__main__":

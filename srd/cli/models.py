@@ -1,4 +1,4 @@
-"""`srd models`: the built-in model families, with architecture, passes and description."""
+"""`srd models`: the built-in model families, with their passes, licences and costs."""
 
 from __future__ import annotations
 
@@ -7,10 +7,15 @@ from srd.models import BUILTINS
 
 def models_command() -> int:
     """Print the built-in models and how to use any other; exit status 0."""
-    print(f"{'name':<15} {'arch':<9} {'levels':<45} description")
     for name, family in BUILTINS.items():
-        print(f"{name:<15} {family.arch:<9} {family.levels_text():<45} {family.description}")
-    print("\nAny waifu2x .json model, ncnn .param (with .bin beside it), or a folder of them")
-    print("also works as -m PATH.")
-    print("Scale 4 runs the 2x model twice (noise on the first pass only).")
+        note = f" ({family.levels_note})" if family.levels_note else ""
+        cost = ", ".join(f"{scale}x {gflop:.0f}" for scale, gflop in family.gflop_per_mpx)
+        print(f"{name:<24} {family.description}")
+        print(f"{'':<4}{family.levels_text()}{note}")
+        print(f"{'':<4}{family.arch}, {family.licence}; GFLOP per output megapixel: {cost}")
+    print()
+    print("A scale a model has no pass for runs the next larger one, then a Lanczos downscale; waifu2x's")
+    print("models make 4x from two 2x passes (noise reduction on the first). GFLOP per megapixel is the")
+    print("work the network does: time grows with it. Any waifu2x .json model, ncnn .param (with .bin")
+    print("beside it), or a folder of them also works as -m PATH.")
     return 0

@@ -89,6 +89,9 @@ class ModelFamily:
     chains_2x: bool = False  # 4x as two 2x passes (noise reduction on the first), as waifu2x does
     licence: str = "MIT"
     levels_note: str = ""  # what the noise levels mean, for `srd models`
+    # GFLOP per output megapixel of each scale's pass (srd.nn.cost; tests/unit/test_model_costs.py
+    # recomputes them from the graphs), for `srd models`
+    gflop_per_mpx: tuple[tuple[int, float], ...] = ()
 
     def pipeline_of(self, scale: int) -> Pipeline:
         """The pipeline of the family's pass at `scale`."""

@@ -42,7 +42,13 @@ def _stem(folder: str) -> Callable[[int, int], str]:
     return stem
 
 
-def _family(name: str, folder: str, description: str, levels: tuple[tuple[int, int], ...]) -> ModelFamily:
+def _family(
+    name: str,
+    folder: str,
+    description: str,
+    levels: tuple[tuple[int, int], ...],
+    gflop: tuple[tuple[int, float], ...],
+) -> ModelFamily:
     scales = sorted({scale for _, scale in levels})
     return ModelFamily(
         name,
@@ -56,6 +62,7 @@ def _family(name: str, folder: str, description: str, levels: tuple[tuple[int, i
         pipeline=_pipeline(scales[0]),
         scale_pipelines=tuple((scale, _pipeline(scale)) for scale in scales),
         levels_note="noise -1 conservative, 0 none, 1-3 denoise",
+        gflop_per_mpx=gflop,
     )
 
 
@@ -64,11 +71,13 @@ REALCUGAN_SE = _family(
     "SE",
     "Real-CUGAN (anime), the standard models",
     ((-1, 2), (0, 2), (1, 2), (2, 2), (3, 2), (-1, 3), (0, 3), (3, 3), (-1, 4), (0, 4), (3, 4)),
+    ((2, 386.3), (3, 357.1), (4, 134.4)),
 )
 REALCUGAN_PRO = _family(
     "realcugan-pro",
     "PRO",
     "Real-CUGAN (anime), the pro models: stronger restoration",
     ((-1, 2), (0, 2), (3, 2), (-1, 3), (0, 3), (3, 3)),
+    ((2, 386.3), (3, 357.1)),
 )
 FAMILIES = (REALCUGAN_SE, REALCUGAN_PRO)

