@@ -68,6 +68,21 @@ def add_upscale_parser(sub: Any, epilog: str, formatter: type[argparse.HelpForma
     up.add_argument("--tile", type=int, default=None, help="tile size in input pixels (default: per model)")
     up.add_argument("--batch", type=int, default=_ENGINE["batch"], help="tiles per network call")
     up.add_argument(
+        "--alpha",
+        default=_MODEL["alpha"],
+        choices=_choices(ModelSettings, "alpha"),
+        help="how alpha is upscaled: as the model's reference program does (waifu2x: by the network;"
+        " Real-CUGAN, Real-ESRGAN, RealSR: bicubic), or by the network for every model",
+    )
+    up.add_argument(
+        "--syncgap",
+        type=int,
+        default=_MODEL["syncgap"],
+        choices=_choices(ModelSettings, "syncgap"),
+        help="Real-CUGAN on images larger than one tile: how tiles share their squeeze-excitation, as"
+        " realcugan-ncnn-vulkan's -c (0 each its own, 1 accurate, 2 rough, 3 very rough)",
+    )
+    up.add_argument(
         "--tta", action="store_true", help="8-way test-time augmentation (8x slower, slightly better)"
     )
     up.add_argument(

@@ -261,3 +261,22 @@ def test_commands_find_the_default_config(tmp_path: Path, monkeypatch: pytest.Mo
     (tmp_path / "srd.yaml").write_text(MINIMAL)
     assert main(["check-config"]) == 0
     assert main(["status"]) == 3  # found the config; nothing running
+
+
+@pytest.mark.parametrize(
+    ("model", "fragment"),
+    [
+        ("{name: realcugan-pro, scale: 4}", "has no 4x or larger model with noise level -1"),
+        ("{name: realcugan-se, scale: 3, noise: 1}", "has no 3x or larger model with noise level 1"),
+        ("{name: realesrgan-x4plus, noise: 2}", "has no 2x or larger model with noise level 2"),
+    ],
+)
+def test_check_config_rejects_impossible_family_combinations(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], model: str, fragment: str
+) -> None:
+    """A scale or noise level a family does not have is a 78 naming model, with what it offers."""
+    path = tmp_path / "srd.yaml"
+    path.write_text(MINIMAL + f"model: {model}\n")
+    assert check_config_command(path) == 78
+    err = capsys.readouterr().err
+    assert "At 'model':" in err and fragment in err and "it offers" in err

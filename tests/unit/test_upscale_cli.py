@@ -148,3 +148,19 @@ def test_every_command_has_help_a_person_can_use(command: str, capsys: pytest.Ca
     assert main([command, "--help"]) == 0
     out = capsys.readouterr().out
     assert "exit codes: 0 ok" in out and len(out.splitlines()) > 6
+
+
+@pytest.mark.parametrize(
+    ("model", "scale", "size"), [("realcugan-se", 3, (36, 30)), ("realesr-animevideov3", 2, (24, 20))]
+)
+def test_new_families_upscale_from_the_command_line(
+    tmp_path: Path, model: str, scale: int, size: tuple[int, int]
+) -> None:
+    """`srd upscale -m realcugan-se -s 3` (and the compact Real-ESRGAN at 2x) write the scaled image."""
+    src = _png(tmp_path / "a.png")
+    assert (
+        main(["upscale", "--cache-dir", "none", str(src), "-m", model, "-s", str(scale), "--syncgap", "0"])
+        == 0
+    )
+    with Image.open(tmp_path / f"a_x{scale}.png") as im:
+        assert im.size == size
