@@ -1,6 +1,12 @@
-"""srd against ncnn on the same waifu2x model and image, on the CPU, float32, the same number of cores.
+"""srd against ncnn on the same model and image, on the CPU, float32, the same number of cores.
 
-Run from the repository root: ``python bench/speed.py [--sizes 256 512] [--big] [--threads 2]``.
+Run from the repository root:
+``python bench/speed.py [--models ...] [--sizes 256 512] [--big] [--threads 2]``.
+
+Models: waifu2x's ``upconv7-art`` and ``cunet`` (2x) against waifu2x-ncnn-vulkan's CPU path
+(tests/support/ncnn_peer.py), and ``realcugan-se`` (2x, noise -1 = conservative, the reference default),
+``realesr-animevideov3`` (4x) and ``realesrgan-x4plus`` (4x) against realcugan-ncnn-vulkan's and
+realsr-ncnn-vulkan's CPU pipelines (tests/support/realsr_peer.py), on the same packaged model files.
 
 Both run pinned to the same ``--threads`` cores (the process's CPU affinity is set before JAX starts,
 and ncnn gets ``num_threads`` equal to it, Winograd on, fp16/bf16/int8 off). For each model and size:
@@ -9,9 +15,11 @@ and ncnn gets ``num_threads`` equal to it, Winograd on, fp16/bf16/int8 off). For
   ``best_times``), the whole image as one tile. ncnn:
   ``Extractor.extract`` on the padded float tile. srd: ``Engine.upscale`` with its tile set to the image
   size, so it is one jitted call plus srd's own padding and copies (slightly favours ncnn);
-- whole image: waifu2x-ncnn-vulkan's CPU path (400 px tiles, uint8 in and out) against
-  ``Engine.upscale`` with srd's default tile (float pixels in and out: srd's 8-bit conversions
-  belong to image I/O and are not timed);
+- whole image: the reference program's CPU path (uint8 in and out) against ``Engine.upscale`` (float
+  pixels in and out: srd's 8-bit conversions belong to image I/O and are not timed). waifu2x: ncnn's
+  400 px tiles, srd's default tile. Real-CUGAN: 400 px tiles on both sides (the program's CPU tile; over
+  400 px the tiles share their squeeze-excitation vectors, syncgap 3, on both sides). Real-ESRGAN: 200 px
+  tiles on both sides (realsr-ncnn-vulkan's CPU tile; ``--srd-tile`` changes srd's only);
 - ratio = srd seconds / ncnn seconds (below 1 means srd is faster), and the largest 8-bit difference
   between the two outputs, for the one-tile and the whole-image runs.
 
@@ -26,6 +34,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +43,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # tests/support: the ncnn peer
 
+from support import realsr_peer
 from support.ncnn_peer import load_peer
 
 from srd.imaging.raster import RasterImage
@@ -43,7 +53,26 @@ configure_runtime()  # XLA_FLAGS and malloc settings before JAX starts, as `srd 
 
 U8Image = npt.NDArray[np.uint8]
 DEFAULT_IMAGE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "set14" / "monarch.png"
-MODELS = ("upconv7-art", "cunet")
+WAIFU2X_MODELS = ("upconv7-art", "cunet")
+
+
+@dataclass(frozen=True)
+class FamilyModel:
+    """A Real-CUGAN / Real-ESRGAN model as benchmarked: its package files, scale and both sides' tile."""
+
+    package: str
+    stem: str
+    scale: int
+    tile: int
+
+
+FAMILY_MODELS = {
+    "realcugan-se": FamilyModel("realcugan", "REALCUGAN_SE_UP2X_CONSERVATIVE", 2, 400),
+    "realesr-animevideov3": FamilyModel("realesrgan", "REALESRGAN_ANIMAVIDEOV3_UP4X", 4, 200),
+    "realesrgan-x4plus": FamilyModel("realesrgan", "REALESRGAN_X4PLUS_UP4X", 4, 200),
+}
+MODELS = (*WAIFU2X_MODELS, *FAMILY_MODELS)
+DEFAULT_MODELS = WAIFU2X_MODELS
 
 
 def pin_cores(count: int) -> list[int]:
@@ -92,12 +121,14 @@ def best_times(repeat: int, runs: dict[str, Callable[[], object]]) -> dict[str, 
 class SrdRunner:
     """srd's public engine for one model and tile, warmed up, on float pixels made once from 8 bits."""
 
-    def __init__(self, model: str, tile: int | None, rgb: U8Image, conv: str = "auto") -> None:
+    def __init__(
+        self, model: str, tile: int | None, rgb: U8Image, conv: str = "auto", scale: int = 2
+    ) -> None:
         from srd.engine import Engine
         from srd.settings import EngineSettings, ModelSettings
 
         self.engine = Engine(
-            ModelSettings(name=model, noise=-1, scale=2),
+            ModelSettings(name=model, noise=-1, scale=scale),  # type: ignore[arg-type]
             EngineSettings(tile=tile, batch=1, device="cpu", conv=conv),  # type: ignore[arg-type]
         )
         self.engine.warmup()
@@ -120,8 +151,68 @@ def max_diff(a: U8Image, b: U8Image) -> int:
     return int(np.abs(a.astype(np.int16) - b.astype(np.int16)).max())
 
 
+class FamilyPeer:
+    """The reference pipeline of a Real-CUGAN / Real-ESRGAN model (tests/support/realsr_peer.py) on one
+    image: the network alone on the one-tile input, and the whole program at a tile size."""
+
+    def __init__(self, model: FamilyModel, threads: int) -> None:
+        self.model = model
+        self.net = realsr_peer.load(model.package, model.stem, threads)
+
+    def padded_tile(self, image: U8Image) -> npt.NDArray[np.float32]:
+        """The network input of the image as one tile (CHW float32), cut and padded as the program does."""
+        if self.model.package == "realcugan":
+            tile, _, _ = realsr_peer._cugan_tile(image, 0, 0, max(image.shape[:2]), self.model.scale)
+            return tile
+        pad = realsr_peer.ESRGAN_PREPADDING
+        chw = image.transpose(2, 0, 1).astype(np.float32) * (np.float32(1.0) / np.float32(255.0))
+        return np.pad(chw, ((0, 0), (pad, pad), (pad, pad)), mode="reflect")
+
+    def run_float(self, tile: npt.NDArray[np.float32]) -> object:
+        """One network run (what "network" times)."""
+        return realsr_peer._run(self.net, tile, {}, (self.net.output,))
+
+    def process(self, image: U8Image, tile: int) -> U8Image:
+        """The reference program's 8-bit output with `tile` px tiles."""
+        if self.model.package == "realcugan":
+            return realsr_peer.realcugan(image, self.net, self.model.scale, tile=tile)
+        return realsr_peer.realesrgan_like(image, self.net, self.model.scale, tile=tile)
+
+
+def bench_family(model: str, size: int, args: argparse.Namespace) -> str:
+    """Time one (Real-CUGAN / Real-ESRGAN model, size) pair and return its report line."""
+    spec = FAMILY_MODELS[model]
+    image, label = test_image(size, args.image)
+    peer = FamilyPeer(spec, args.threads)
+    tile = peer.padded_tile(image)
+    load = f"load {os.getloadavg()[0]:.1f}"
+    name = f"{model} {spec.scale}x"
+    whole_tile = args.srd_tile or spec.tile
+    if args.no_srd:
+        t = best_times(
+            args.repeat,
+            {"net": lambda: peer.run_float(tile), "whole": lambda: peer.process(image, spec.tile)},
+        )
+        return f"{name:<26}{size:>6}{t['net']:>9.3f}{'-':>22}{t['whole']:>10.3f}{'-':>22}   {label}, {load}"
+    srd_one = SrdRunner(model, size, image, args.conv, spec.scale)
+    net = best_times(args.repeat, {"ncnn": lambda: peer.run_float(tile), "srd": srd_one.run})
+    one_diff = max_diff(srd_one.output_u8(), peer.process(image, size))
+    del srd_one
+    srd_full = SrdRunner(model, whole_tile, image, args.conv, spec.scale)
+    whole = best_times(args.repeat, {"ncnn": lambda: peer.process(image, spec.tile), "srd": srd_full.run})
+    whole_diff = max_diff(srd_full.output_u8(), peer.process(image, spec.tile))
+    return (
+        f"{name:<26}{size:>6}"
+        f"{net['ncnn']:>9.3f}{net['srd']:>9.3f}{net['srd'] / net['ncnn']:>7.2f}{one_diff:>6}"
+        f"{whole['ncnn']:>10.3f}{whole['srd']:>9.3f}{whole['srd'] / whole['ncnn']:>7.2f}{whole_diff:>6}"
+        f"   tile {spec.tile}/{whole_tile}, {label}, {load}"
+    )
+
+
 def bench_one(model: str, size: int, args: argparse.Namespace) -> str:
     """Time one (model, size) pair and return its report line."""
+    if model in FAMILY_MODELS:
+        return bench_family(model, size, args)
     image, label = test_image(size, args.image)
     peer_full = load_peer(model, num_threads=args.threads, winograd=True)
     peer_one = load_peer(model, tilesize=size, num_threads=args.threads, winograd=True)
@@ -131,7 +222,7 @@ def bench_one(model: str, size: int, args: argparse.Namespace) -> str:
         t = best_times(
             args.repeat, {"net": lambda: peer_one.run_float(tile), "whole": lambda: peer_full.process(image)}
         )
-        return f"{model:<12}{size:>6}{t['net']:>9.3f}{'-':>22}{t['whole']:>10.3f}{'-':>22}   {label}, {load}"
+        return f"{model:<26}{size:>6}{t['net']:>9.3f}{'-':>22}{t['whole']:>10.3f}{'-':>22}   {label}, {load}"
     srd_one = SrdRunner(model, size, image, args.conv)
     net = best_times(args.repeat, {"ncnn": lambda: peer_one.run_float(tile), "srd": srd_one.run})
     one_diff = max_diff(srd_one.output_u8(), peer_one.process(image))
@@ -140,7 +231,7 @@ def bench_one(model: str, size: int, args: argparse.Namespace) -> str:
     whole = best_times(args.repeat, {"ncnn": lambda: peer_full.process(image), "srd": srd_full.run})
     whole_diff = max_diff(srd_full.output_u8(), peer_full.process(image))
     return (
-        f"{model:<12}{size:>6}"
+        f"{model + ' 2x':<26}{size:>6}"
         f"{net['ncnn']:>9.3f}{net['srd']:>9.3f}{net['srd'] / net['ncnn']:>7.2f}{one_diff:>6}"
         f"{whole['ncnn']:>10.3f}{whole['srd']:>9.3f}{whole['srd'] / whole['ncnn']:>7.2f}{whole_diff:>6}"
         f"   {label}, {load}"
@@ -149,13 +240,18 @@ def bench_one(model: str, size: int, args: argparse.Namespace) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="*", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--models", nargs="*", default=list(DEFAULT_MODELS), choices=MODELS)
     parser.add_argument("--sizes", nargs="*", type=int, default=[256, 512])
     parser.add_argument("--big", action="store_true", help="add 1024x1024")
     parser.add_argument("--threads", type=int, default=2, help="cores for both ncnn and srd")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs after the warm-up; the best counts")
     parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE, help="source photo (noise if absent)")
-    parser.add_argument("--srd-tile", type=int, default=None, help="srd's tile for the whole-image run")
+    parser.add_argument(
+        "--srd-tile",
+        type=int,
+        default=None,
+        help="srd's tile for the whole-image run (default: its own for waifu2x, the reference's otherwise)",
+    )
     parser.add_argument("--no-srd", action="store_true", help="time ncnn alone")
     parser.add_argument(
         "--conv",
@@ -172,10 +268,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.repeat} after warm-up; XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}"
     )
     print(
-        f"{'model':<12}{'size':>6}{'ncnn':>9}{'srd':>9}{'ratio':>7}{'diff':>6}"
+        f"{'model':<26}{'size':>6}{'ncnn':>9}{'srd':>9}{'ratio':>7}{'diff':>6}"
         f"{'ncnn':>10}{'srd':>9}{'ratio':>7}{'diff':>6}"
     )
-    print(f"{'':<18}{'--- network, one tile (s) ---':<31}{'--- whole image (s) ---':<31}")
+    print(f"{'':<32}{'--- network, one tile (s) ---':<31}{'--- whole image (s) ---':<31}")
     for model in args.models:
         for size in sizes:
             print(bench_one(model, size, args), flush=True)
