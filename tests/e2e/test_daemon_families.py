@@ -1,0 +1,56 @@
+"""`srd run` with each model family the daemon ships: Real-CUGAN, Real-ESRGAN and RealSR behind the same
+watch folder and with the same guarantees as waifu2x (test_daemon.py): every input ends once, upscaled."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from support.daemon import DaemonProcess, make_png, visible_files, wait_for, write_config
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize(
+    ("model", "scale", "startup"),
+    [("realcugan-se", 2, 300), ("realesr-animevideov3", 4, 300), ("realsr-df2k", 4, 900)],
+)
+@pytest.mark.usefixtures("reap_daemons")
+def test_each_family_runs_in_the_daemon(
+    tmp_path: Path, cache: Path, model: str, scale: int, startup: int
+) -> None:
+    """Two files dropped in (one larger than a tile, one with alpha) come out upscaled by the family's
+    model, originals archived, nothing in errors; the job lines name the model."""
+    config = write_config(
+        tmp_path,
+        cache,
+        model={"name": model, "scale": scale, "noise": -1},
+        engine={"tile": 32},
+        limits={"startup_timeout": startup, "job_timeout": startup},
+    )
+    daemon = DaemonProcess(config)
+
+    def ready() -> bool:
+        if daemon.process.poll() is not None:
+            raise AssertionError(f"daemon exited {daemon.process.returncode}:\n{daemon.log_path.read_text()}")
+        return daemon.has_event("daemon.ready")
+
+    wait_for(ready, startup, f"{model} ready")  # the 23-block RRDB compiles for over a minute
+    make_png(tmp_path / "inbox" / "wide.png", size=(40, 24), seed=1)
+    rgba = tmp_path / "inbox" / "sub" / "alpha.png"
+    rgba.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGBA", (20, 18), (200, 100, 50, 128)).save(rgba)
+    for name in ("wide.png", "sub/alpha.png"):
+        wait_for((tmp_path / "archive" / name).exists, startup, f"{name} archived")
+    with Image.open(tmp_path / "outbox" / "wide.png") as im:
+        assert im.size == (40 * scale, 24 * scale)
+    with Image.open(tmp_path / "outbox" / "sub" / "alpha.png") as im:
+        assert (im.size, im.mode) == ((20 * scale, 18 * scale), "RGBA")
+        assert im.getpixel((5, 5))[3] == 128  # a flat alpha stays flat through bicubic
+    assert visible_files(tmp_path / "errors") == []
+    wait_for(lambda: len(daemon.job_lines()) == 2, 30, "both job lines")  # logged once a job is done
+    lines = daemon.job_lines()
+    assert sorted(line["input"] for line in lines) == ["sub/alpha.png", "wide.png"]
+    assert all(line["outcome"] == "ok" and line["model"].startswith(model) for line in lines)
+    assert daemon.stop() == 0
