@@ -56,18 +56,31 @@ class Pipeline:
 
 
 RGB = Pipeline()
+# Real-ESRGAN-ncnn-vulkan's and realsr-ncnn-vulkan's way with networks that keep their size (zero-padded
+# convolutions): tiles read 10 px of mirrored context, cropped from the output; bicubic alpha.
+OVERLAP_CONTEXT = 10
+OVERLAP_TILE = 200  # realsr-ncnn-vulkan's CPU tile
+OVERLAP = Pipeline(
+    context=OVERLAP_CONTEXT, border=Border.REFLECT, alpha=Alpha.BICUBIC, fill_transparent=False
+)
 
 
 def graph_defaults(spec: NetworkSpec) -> tuple[bool, int]:
     """(tile-dependent, default tile) for a network known only by its graph: an op that sees the whole
-    tile (global pooling) makes the output depend on the tile, and such a network gets cunet's tile."""
+    tile (global pooling) makes the output depend on the tile, and such a network gets cunet's tile; one
+    that zero-pads its convolutions (an ESRGAN conversion) gets RealSR's CPU tile."""
     tile_dependent = spec.tile_dependent
-    return tile_dependent, TILE_DEPENDENT_TILE if tile_dependent else DEFAULT_TILE
+    if tile_dependent:
+        return True, TILE_DEPENDENT_TILE
+    return False, OVERLAP_TILE if spec.keeps_size else DEFAULT_TILE
 
 
 def graph_pipeline(spec: NetworkSpec, pre_upscale: int) -> Pipeline:
     """The pipeline of a network known only by its graph and file name: one input channel is luminance;
-    a 2x file name on a 1x network asks for the nearest-neighbour pre-upscale."""
+    a 2x file name on a 1x network asks for the nearest-neighbour pre-upscale. A network that zero-pads
+    its convolutions keeps its size and is run as the ESRGAN family's programs run theirs (OVERLAP)."""
+    if spec.keeps_size and spec.in_channels == 3:
+        return OVERLAP
     channels = Channels.LUMINANCE if spec.in_channels == 1 else Channels.RGB
     return Pipeline(channels, pre_upscale if spec.scale == 1 else 1)
 

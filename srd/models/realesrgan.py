@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from srd.models.family import Alpha, ModelFamily, Pipeline
-from srd.nn.graph import Border
+from srd.models.family import OVERLAP, OVERLAP_CONTEXT, OVERLAP_TILE, ModelFamily
 
-PREPADDING = 10
-TILE = 200  # realsr-ncnn-vulkan's CPU tile
-PIPELINE = Pipeline(context=PREPADDING, border=Border.REFLECT, alpha=Alpha.BICUBIC, fill_transparent=False)
+PREPADDING = OVERLAP_CONTEXT
+TILE = OVERLAP_TILE
+PIPELINE = OVERLAP
 
 
 def _fixed(stem_of_scale: dict[int, str]) -> Callable[[int, int], str]:

