@@ -12,16 +12,27 @@ from support.daemon import DaemonProcess, make_png, visible_files, wait_for, wri
 pytestmark = pytest.mark.slow
 
 
+# The 23-block RRDB compiles for over a minute per tile shape: its images are the warmed-up tile's size.
 @pytest.mark.parametrize(
-    ("model", "scale", "startup"),
-    [("realcugan-se", 2, 300), ("realesr-animevideov3", 4, 300), ("realsr-df2k", 4, 900)],
+    ("model", "scale", "startup", "wide", "small"),
+    [
+        ("realcugan-se", 2, 300, (40, 24), (20, 18)),
+        ("realesr-animevideov3", 4, 300, (40, 24), (20, 18)),
+        ("realsr-df2k", 4, 900, (32, 32), (32, 32)),
+    ],
 )
 @pytest.mark.usefixtures("reap_daemons")
 def test_each_family_runs_in_the_daemon(
-    tmp_path: Path, cache: Path, model: str, scale: int, startup: int
+    tmp_path: Path,
+    cache: Path,
+    model: str,
+    scale: int,
+    startup: int,
+    wide: tuple[int, int],
+    small: tuple[int, int],
 ) -> None:
-    """Two files dropped in (one larger than a tile, one with alpha) come out upscaled by the family's
-    model, originals archived, nothing in errors; the job lines name the model."""
+    """Two files dropped in (one larger than a tile where the family allows it, one with alpha) come out
+    upscaled by the family's model, originals archived, nothing in errors; the job lines name the model."""
     config = write_config(
         tmp_path,
         cache,
@@ -37,16 +48,16 @@ def test_each_family_runs_in_the_daemon(
         return daemon.has_event("daemon.ready")
 
     wait_for(ready, startup, f"{model} ready")  # the 23-block RRDB compiles for over a minute
-    make_png(tmp_path / "inbox" / "wide.png", size=(40, 24), seed=1)
+    make_png(tmp_path / "inbox" / "wide.png", size=wide, seed=1)
     rgba = tmp_path / "inbox" / "sub" / "alpha.png"
     rgba.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGBA", (20, 18), (200, 100, 50, 128)).save(rgba)
+    Image.new("RGBA", small, (200, 100, 50, 128)).save(rgba)
     for name in ("wide.png", "sub/alpha.png"):
         wait_for((tmp_path / "archive" / name).exists, startup, f"{name} archived")
     with Image.open(tmp_path / "outbox" / "wide.png") as im:
-        assert im.size == (40 * scale, 24 * scale)
+        assert im.size == (wide[0] * scale, wide[1] * scale)
     with Image.open(tmp_path / "outbox" / "sub" / "alpha.png") as im:
-        assert (im.size, im.mode) == ((20 * scale, 18 * scale), "RGBA")
+        assert (im.size, im.mode) == ((small[0] * scale, small[1] * scale), "RGBA")
         assert im.getpixel((5, 5))[3] == 128  # a flat alpha stays flat through bicubic
     assert visible_files(tmp_path / "errors") == []
     wait_for(lambda: len(daemon.job_lines()) == 2, 30, "both job lines")  # logged once a job is done
