@@ -97,6 +97,12 @@ class EngineSettings(Section):
     compile_cache: Annotated[Path | None, Field(strict=False)] = None
     conv: ConvAlgorithm = DEFAULT_CONV_ALGORITHM
 
+    @field_validator("compile_cache")
+    @classmethod
+    def _resolve_cache(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        base = (info.context or {}).get("base", Path.cwd())
+        return None if value is None else (base / value.expanduser()).absolute()
+
 
 class OutputSettings(Section):
     """The encoded output file."""

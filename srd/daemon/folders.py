@@ -47,6 +47,14 @@ def prepare_folders(config: Config) -> None:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise FolderError(f"cannot create {name} folder {folder}: {exc.strerror or exc}") from exc
+    cache = config.engine.compile_cache
+    if cache is not None:  # private: it holds machine code the worker will run (SECURITY.md)
+        try:
+            cache.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise FolderError(
+                f"At 'engine.compile_cache': cannot create {cache}: {exc.strerror or exc}"
+            ) from exc
     problems = layout_problems(config)
     if problems:
         raise FolderError("; ".join(problems))

@@ -58,7 +58,10 @@ def pick_device(name: str) -> jax.Device:
     try:
         return jax.devices(name)[0]
     except RuntimeError as exc:
-        raise UsageError(f"no JAX device for platform {name!r}: {exc}") from exc
+        hint = ""
+        if name in ("gpu", "cuda"):
+            hint = "; JAX finds NVIDIA GPUs with its CUDA plugin: pip install 'srd[cuda]'"
+        raise UsageError(f"no JAX device for platform {name!r}: {exc}{hint}") from exc
 
 
 def plan_passes(model: ModelSettings) -> list[LoadedModel]:

@@ -35,12 +35,25 @@ class StatusFile:
         write_json_replace(self.path, {**document, "pid": os.getpid(), "updated_at": time.time()})
 
 
+class UnreadableStatusError(ValueError):
+    """The status file exists but is not a status document (damaged, or written by something else)."""
+
+
 def read_status(path: Path) -> dict[str, Any] | None:
+    """The status document, or None when there is no status file; UnreadableStatusError when it is damaged."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
         return None
-    return document if isinstance(document, dict) else None
+    except OSError as exc:
+        raise UnreadableStatusError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise UnreadableStatusError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise UnreadableStatusError(f"{path} does not hold a status document")
+    return document
 
 
 def _pid_alive(pid: object) -> bool:
@@ -63,17 +76,25 @@ def format_status(document: dict[str, Any], now: float) -> tuple[str, bool]:
     queue = document.get("queue", {})
     in_flight = document.get("in_flight") or []
     last_error = document.get("last_error")
+    if alive:
+        jobs = ", ".join(f"{job['input']} for {max(0.0, now - job['since']):.0f} s" for job in in_flight)
+    else:  # what a stopped or crashed daemon left claimed in work/; the next start runs it again
+        jobs = ", ".join(job["input"] for job in in_flight)
+        jobs = f"nothing running ({jobs} left in work/, to run on the next start)" if jobs else ""
+    error = ""
+    if last_error:
+        # Reasons often start with the file's name already: name it once.
+        reason = str(last_error["reason"]).removeprefix(f"{last_error['input']}: ")
+        error = f"{last_error['input']}: {reason} ({last_error['at']})"
     lines = [
         f"state:      {state}",
         f"pid:        {document.get('pid')}   updated {age:.0f} s ago",
         f"model:      {document.get('model')} on {document.get('device')}",
         f"watcher:    {document.get('observer')}",
         f"queue:      {queue.get('waiting', 0)} waiting, {queue.get('settling', 0)} settling",
-        "in flight:  "
-        + (", ".join(f"{job['input']} for {now - job['since']:.0f} s" for job in in_flight) or "nothing"),
+        f"in flight:  {jobs or 'nothing'}",
         f"done:       {document.get('done', 0)}",
         f"failed:     {document.get('failed', 0)}",
-        "last error: "
-        + (f"{last_error['input']}: {last_error['reason']} ({last_error['at']})" if last_error else "none"),
+        f"last error: {error or 'none'}",
     ]
     return "\n".join(lines), alive

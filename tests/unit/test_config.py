@@ -280,3 +280,9 @@ def test_check_config_rejects_impossible_family_combinations(
     assert check_config_command(path) == 78
     err = capsys.readouterr().err
     assert "At 'model':" in err and fragment in err and "it offers" in err
+
+
+def test_a_relative_compile_cache_is_relative_to_the_config_file(tmp_path: Path) -> None:
+    """engine.compile_cache, like the folders, resolves against the config file's folder."""
+    config = parse_config(yaml.safe_load(MINIMAL + "engine: {compile_cache: cache/jax}\n"), tmp_path)
+    assert config.engine.compile_cache == tmp_path / "cache" / "jax"

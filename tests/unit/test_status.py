@@ -112,3 +112,54 @@ def test_stats_feed_the_status_file_and_the_status_line_alike() -> None:
     assert alive
     assert "in flight:  sub/a.png for 2 s" in text
     assert "last error: b.png: truncated (" in text
+
+
+def test_status_of_a_crashed_daemon_shows_no_job_as_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After a crash the last in-flight job is reported as left in work/, not as running for N s; a
+    job that started just now never reads as running for -0 s."""
+    now = time.time()
+    document = {
+        "state": "running",
+        "pid": 2**22 + 12345,  # no such process
+        "updated_at": now - 100,
+        "in_flight": [{"input": "barbara.png", "job_id": "j", "since": now - 120}],
+        "last_error": {"input": "x.png", "reason": "x.png: text, not an image", "type": "X", "at": "t"},
+    }
+    text, alive = format_status(document, now)
+    assert not alive
+    assert "barbara.png left in work/" in text and " for " not in text
+    assert "last error: x.png: text, not an image (t)" in text
+    document |= {"pid": os.getpid(), "updated_at": now, "in_flight": [{"input": "b.png", "since": now + 0.4}]}
+    text, alive = format_status(document, now)
+    assert alive and "b.png for 0 s" in text and "-0" not in text
+
+
+def test_a_damaged_status_file_is_not_reported_as_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A status.json that is not JSON says it is damaged (exit 3), rather than 'no status file'."""
+    config_path = tmp_path / "srd.yaml"
+    config_path.write_text(CONFIG)
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "status.json").write_text("{not json")
+    assert print_status(config_path) == 3
+    err = capsys.readouterr().err
+    assert "damaged" in err and "no status file" not in err
+
+
+def test_an_uncreatable_compile_cache_is_a_folder_error_naming_the_key(tmp_path: Path) -> None:
+    """engine.compile_cache under a file: `srd run`'s folder checks exit 73 naming the key, before the
+    worker (which used to fail with exit 70 and a bare errno)."""
+    (tmp_path / "blocker").write_text("a file")
+    config = parse_config(
+        {
+            **{k: v for k, v in (line.split(": ") for line in CONFIG.splitlines())},
+            "engine": {"compile_cache": "blocker/c"},
+        },
+        tmp_path,
+    )
+    with pytest.raises(FolderError, match=r"At 'engine\.compile_cache'") as info:
+        prepare_folders(config)
+    assert info.value.exit_code == 73
