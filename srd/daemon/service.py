@@ -57,6 +57,7 @@ class Daemon:
         )
         self.status_file = StatusFile(config.status_file, interval=0.5)
         self.signals = 0
+        self.last_signal: str | None = None
         self.worker_start_failures = 0
         self.observer_restarts: deque[float] = deque()
         self.next_rescan = 0.0
@@ -68,12 +69,16 @@ class Daemon:
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.signals += 1
+        self.last_signal = signal.Signals(signum).name
         if self.signals == 1:
             self.stats.state = "stopping"
 
     def install_signal_handlers(self) -> None:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
+        # SIGHUP (a closed terminal, or `systemctl kill -s HUP`) stops cleanly like SIGTERM, with a log
+        # line, rather than killing the daemon silently; srd does not reload its config (restart it).
+        signal.signal(signal.SIGHUP, self._on_signal)
 
     # -- the loop ------------------------------------------------------------------------------------------
 
@@ -143,7 +148,9 @@ class Daemon:
     def _on_worker_event(self, event: WorkerEvent) -> None:
         if isinstance(event, Ready):
             self.worker_start_failures = 0
-            log.info("worker.ready", model_id=event.model_id, device=event.device, pid=event.pid)
+            log.info(
+                "worker.ready", model_id=event.model_id, device=event.device, pid=event.pid, conv=event.conv
+            )
             self.scheduler.model_id = event.model_id
             self.stats.model, self.stats.device = event.model_id, event.device
             if self.stats.state == "starting":
@@ -181,6 +188,7 @@ class Daemon:
             observer=self.watcher.backend,
             device=ready.device,
             model=ready.model_id,
+            conv=ready.conv,
             inbox=str(self.config.inbox),
             outbox=str(self.config.outbox),
             requeued=len(self.scheduler.retry),
@@ -218,7 +226,12 @@ class Daemon:
         self.stats.state = "stopping"
         self.notifier.stopping(self.refresh_stats().status_line())
         in_flight = len(self.scheduler.in_flight)
-        log.info("daemon.stopping", in_flight=in_flight, grace=self.config.limits.stop_grace)
+        log.info(
+            "daemon.stopping",
+            signal=self.last_signal,
+            in_flight=in_flight,
+            grace=self.config.limits.stop_grace,
+        )
         self.watcher.stop()
         deadline = time.monotonic() + self.config.limits.stop_grace
         while self.workers.busy and self.signals < 2 and time.monotonic() < deadline:

@@ -165,6 +165,17 @@ class Engine:
         return round_up(self.settings.tile or model.default_tile, self.geometry_of(model).align)
 
     @property
+    def conv_description(self) -> str:
+        """Which convolution path runs and why, for the start-up log line."""
+        name, asked = self.conv_backend.name, self.settings.conv
+        if asked != "auto":
+            return f"{name} (engine.conv)"
+        if name == "native":
+            return "native (auto: srd's Winograd kernel on the CPU)"
+        why = "not the CPU" if self._device.platform != "cpu" else "srd's native kernel was not built"
+        return f"{name} (auto: {why})"
+
+    @property
     def scale(self) -> int:
         """The scale the passes reach; `upscale` downsizes to the scale asked for where it differs."""
         return int(np.prod([step.scale for step in self.passes]))

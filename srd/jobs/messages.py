@@ -61,6 +61,7 @@ class Ready:
     model_id: str
     device: str
     pid: int
+    conv: str = ""  # which convolution path runs, and why (Engine.conv_description)
 
 
 @dataclass(frozen=True)

@@ -88,11 +88,11 @@ def worker_main(conn: Connection, settings: WorkerSettings, parent_pid: int) -> 
     interval = settings.heartbeat_interval
     threading.Thread(target=channel.heartbeat_forever, args=(interval,), daemon=True).start()
     try:
-        engine, model_id, device = _build_engine(settings)
+        engine, model_id, device, conv = _build_engine(settings)
     except BaseException as exc:
         channel.send(Fatal.from_exception(exc))
         return
-    channel.send(Ready(model_id=model_id, device=device, pid=os.getpid()))
+    channel.send(Ready(model_id=model_id, device=device, pid=os.getpid(), conv=conv))
     encoder = _Encoder(channel)
     while True:
         try:
@@ -119,7 +119,7 @@ def worker_main(conn: Connection, settings: WorkerSettings, parent_pid: int) -> 
             encoder.wait_idle()  # a huge output: finish it before a second image is decoded beside it
 
 
-def _build_engine(settings: WorkerSettings) -> tuple[Upscaler, str, str]:
+def _build_engine(settings: WorkerSettings) -> tuple[Upscaler, str, str, str]:
     configure_logging(settings.logging.format, settings.logging.level)
     # JAX is imported here only, so the supervising daemon never initialises it.
     from srd.engine.engine import Engine, enable_compilation_cache
@@ -129,7 +129,7 @@ def _build_engine(settings: WorkerSettings) -> tuple[Upscaler, str, str]:
 
     engine = Engine(settings.model, settings.engine)
     engine.warmup()
-    return engine, engine.model_id, engine.device
+    return engine, engine.model_id, engine.device, engine.conv_description
 
 
 class _Encoder:

@@ -83,11 +83,12 @@ def test_ready_and_watchdog_are_notified(shared: Shared) -> None:
 
 
 def test_startup_logs_backend_device_and_model(shared: Shared) -> None:
-    """The daemon.ready line names the observer backend, the device and the model."""
+    """The daemon.ready line names the observer backend, the device, the model and the convolution path."""
     (ready,) = [e for e in shared.daemon.events() if e.get("event") == "daemon.ready"]
     assert ready["observer"] == "inotify"
     assert ready["device"].startswith("cpu")
     assert ready["model"].startswith("upconv7-art")
+    assert ready["conv"] == "native (auto: srd's Winograd kernel on the CPU)"
 
 
 def test_files_present_before_start_are_processed(shared: Shared) -> None:
@@ -260,3 +261,20 @@ def test_sigterm_stops_cleanly_and_notifies_stopping(tmp_path: Path, cache: Path
         if daemon.process.poll() is None:  # not DaemonProcess.reap_all: that would stop the shared daemon too
             daemon.kill()
         notify.close()
+
+
+def test_sighup_stops_cleanly_with_a_log_line(tmp_path: Path, cache: Path) -> None:
+    """SIGHUP is a clean stop like SIGTERM (exit 0, daemon.stopping naming the signal), not a silent 129."""
+    import signal
+
+    daemon = DaemonProcess(write_config(tmp_path, cache))
+    try:
+        daemon.wait_ready()
+        daemon.process.send_signal(signal.SIGHUP)
+        assert daemon.wait_exit() == 0
+        (stopping,) = [e for e in daemon.events() if e.get("event") == "daemon.stopping"]
+        assert stopping["signal"] == "SIGHUP"
+        assert daemon.has_event("daemon.stopped")
+    finally:
+        if daemon.process.poll() is None:
+            daemon.kill()
