@@ -52,6 +52,18 @@ def zero_outside(x: jax.Array, extent: Extent) -> jax.Array:
     return jnp.where(mask, x, jnp.zeros((), x.dtype))
 
 
+def common_extent(extents: Sequence[Extent | None]) -> Extent | None:
+    """The extent of an element-wise combination: the smallest of its spatial inputs' extents (a vector
+    input, such as a squeeze-excitation factor, has none); None when every input is a vector."""
+    spatial = [e for e in extents if e is not None]
+    if not spatial:
+        return None
+    acc = spatial[0]
+    for e in spatial[1:]:
+        acc = jnp.minimum(acc, e)
+    return acc
+
+
 def spatial_extent(extents: Sequence[Extent | None], what: str) -> Extent:
     """The first input's extent, which an op of an image blob needs (vectors have none)."""
     e = extents[0]

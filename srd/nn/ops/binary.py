@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import jax
 import jax.numpy as jnp
 
-from srd.nn.ops.base import Extent, LayerWeights, Op
+from srd.nn.ops.base import Extent, LayerWeights, Op, common_extent
 
 if TYPE_CHECKING:
     from srd.nn.conv.base import ConvBackend
@@ -88,10 +88,4 @@ class BinaryOp(Op):
         return _FUNCTIONS[self.kind](a, b)
 
     def extent(self, extents: Sequence[Extent | None]) -> Extent | None:
-        spatial = [e for e in extents if e is not None]
-        if not spatial:
-            return None  # vectors
-        acc = spatial[0]
-        for e in spatial[1:]:
-            acc = jnp.minimum(acc, e)
-        return acc
+        return common_extent(extents)

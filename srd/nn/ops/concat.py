@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import jax
 import jax.numpy as jnp
 
-from srd.nn.ops.base import Extent, LayerWeights, Op
+from srd.nn.ops.base import Extent, LayerWeights, Op, common_extent
 
 if TYPE_CHECKING:
     from srd.nn.conv.base import ConvBackend
@@ -42,9 +42,4 @@ class Concat(Op):
         return jnp.concatenate(xs, axis=-1)
 
     def extent(self, extents: Sequence[Extent | None]) -> Extent | None:
-        acc = extents[0]
-        for e in extents[1:]:
-            if acc is None or e is None:
-                return None  # vectors
-            acc = jnp.minimum(acc, e)
-        return acc
+        return common_extent(extents)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import jax
 import jax.numpy as jnp
 
-from srd.nn.ops.base import Extent, LayerWeights, Op
+from srd.nn.ops.base import Extent, LayerWeights, Op, common_extent
 
 if TYPE_CHECKING:
     from srd.nn.conv.base import ConvBackend
@@ -61,12 +61,7 @@ class Eltwise(Op):
         return acc
 
     def extent(self, extents: Sequence[Extent | None]) -> Extent | None:
-        acc = extents[0]
-        for e in extents[1:]:
-            if acc is None or e is None:
-                return None  # vectors
-            acc = jnp.minimum(acc, e)
-        return acc
+        return common_extent(extents)
 
 
 @dataclass(frozen=True)
