@@ -61,7 +61,8 @@ class _Daemon:
         env = {**os.environ, "NOTIFY_SOCKET": str(self.sock_path)}
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "srd", "run", "--config", str(config)],
+            # The installed console script: `python -m srd` from a checkout would import its srd/ first.
+            [str(Path(sys.executable).parent / "srd"), "run", "--config", str(config)],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from support.daemon import (
+    SRD_COMMAND,
     DaemonProcess,
     FakeNotifySocket,
     files_under,
@@ -232,7 +232,7 @@ def test_status_command_reports_counts(shared: Shared) -> None:
     wait_for(counted, 15, "the status file to count status-bad.png")
     done = status(shared.root)["done"]
     result = subprocess.run(
-        [sys.executable, "-m", "srd", "status", "--config", str(shared.config)],
+        [*SRD_COMMAND, "status", "--config", str(shared.config)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from support.daemon import SRD_COMMAND
 
 from srd.cli.main import main
 from srd.imaging.raster import RasterImage
@@ -58,9 +58,7 @@ def test_bad_input_fails_with_reason_and_others_still_run(tmp_path: Path) -> Non
     _png(tmp_path / "good.png")
     proc = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "srd",
+            *SRD_COMMAND,
             "upscale",
             str(tmp_path / "bad.png"),
             str(tmp_path / "good.png"),
@@ -163,7 +161,7 @@ def test_compilation_cache_is_private_and_reused(tmp_path: Path) -> None:
     """`srd upscale` keeps compiled programs in a private cache folder that a second run reuses."""
     src = _png(tmp_path / "a.png")
     cache = tmp_path / "cache"
-    command = [sys.executable, "-m", "srd", "upscale", str(src), "--tile", "32", "--cache-dir", str(cache)]
+    command = [*SRD_COMMAND, "upscale", str(src), "--tile", "32", "--cache-dir", str(cache)]
     subprocess.run([*command, "-o", str(tmp_path / "one")], check=True, capture_output=True)
     entries = sorted(p.name for p in cache.iterdir())
     assert entries and (cache.stat().st_mode & 0o777) == 0o700

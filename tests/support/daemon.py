@@ -23,6 +23,13 @@ from PIL import Image
 STARTUP_TIMEOUT = 120.0
 
 
+# The installed `srd` console script, not `python -m srd`: that puts the working directory first on
+# sys.path, and from a checkout it would import the checkout's srd/, which has no compiled extensions
+# (the daemon would silently run without the native kernel).
+_SCRIPT = Path(sys.executable).parent / "srd"
+SRD_COMMAND: tuple[str, ...] = (str(_SCRIPT),) if _SCRIPT.exists() else (sys.executable, "-m", "srd")
+
+
 def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:
     """Poll `predicate` until it is truthy; fail with `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
@@ -101,7 +108,7 @@ class DaemonProcess:
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             # `prefix` runs the daemon under a wrapper that execs it (e.g. unshare with lower limits).
-            [*prefix, sys.executable, "-m", "srd", "run", "--config", str(config)],
+            [*prefix, *SRD_COMMAND, "run", "--config", str(config)],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},

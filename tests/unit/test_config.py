@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from pydantic import BaseModel
-from support.daemon import DaemonProcess, make_png, wait_for
+from support.daemon import SRD_COMMAND, DaemonProcess, make_png, wait_for
 
 from srd.cli.check_config import check_config_command
 from srd.errors import ConfigError
@@ -124,7 +123,7 @@ def test_srd_check_config_cli_reports_every_bad_key(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("inbox: in\noutbox: out\nwork: w\narchive: a\ncolour: red\nmodel: {noise: 9, size: 2}\n")
     result = subprocess.run(
-        [sys.executable, "-m", "srd", "check-config", str(bad)], capture_output=True, text=True, check=False
+        [*SRD_COMMAND, "check-config", str(bad)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 78
     for fragment in ("At 'errors':", "At 'colour': unknown key", "At 'model.noise':", "At 'model.size':"):

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.daemon import wait_for
+from support.daemon import SRD_COMMAND, wait_for
 
 from srd.daemon import Daemon
 from srd.daemon.folders import prepare_folders
@@ -81,7 +80,7 @@ def test_unknown_model_exits_with_the_config_error_code(tmp_path: Path) -> None:
         "model: {name: no-such-model}\nlogging: {format: json}\n"
     )
     result = subprocess.run(
-        [sys.executable, "-m", "srd", "run", "--config", str(config)],
+        [*SRD_COMMAND, "run", "--config", str(config)],
         capture_output=True,
         text=True,
         timeout=120,

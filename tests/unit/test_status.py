@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from support.daemon import SRD_COMMAND
 
 from srd.cli.status import status_command as print_status
 from srd.daemon.folders import prepare_folders
@@ -88,7 +88,7 @@ def test_daemon_refuses_nested_folders_with_its_own_exit_code(tmp_path: Path) ->
     config_path = tmp_path / "srd.yaml"
     config_path.write_text("inbox: in\noutbox: in/out\nerrors: err\nwork: work\narchive: delete\n")
     result = subprocess.run(
-        [sys.executable, "-m", "srd", "run", "--config", str(config_path)],
+        [*SRD_COMMAND, "run", "--config", str(config_path)],
         capture_output=True,
         text=True,
         timeout=60,
