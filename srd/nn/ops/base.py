@@ -129,3 +129,33 @@ class Op(ABC):
     @abstractmethod
     def extent(self, extents: Sequence[Extent | None]) -> Extent | None:
         """The valid extent of the output given its inputs' (None for vectors, which have none)."""
+
+
+class OneInputOp(Op):
+    """An op that reads the blob `src` and writes `dst` (its subclass declares both as dataclass fields)."""
+
+    src: str
+    dst: str
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return (self.src,)
+
+    @property
+    def output(self) -> str:
+        return self.dst
+
+
+class ManyInputOp(Op):
+    """An op that combines the blobs `srcs`, in order, into `dst` (declared by its subclass as fields)."""
+
+    srcs: tuple[str, ...]
+    dst: str
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return self.srcs
+
+    @property
+    def output(self) -> str:
+        return self.dst

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import jax
 import jax.numpy as jnp
 
-from srd.nn.ops.base import Extent, LayerWeights, Op, common_extent
+from srd.nn.ops.base import Extent, LayerWeights, ManyInputOp, common_extent
 
 if TYPE_CHECKING:
     from srd.nn.conv.base import ConvBackend
@@ -59,21 +59,13 @@ def _broadcastable(a: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 
 @dataclass(frozen=True)
-class BinaryOp(Op):
+class BinaryOp(ManyInputOp):
     """`kind` of two blobs, or of one blob and `scalar` when `srcs` has one name (ncnn's with_scalar)."""
 
     srcs: tuple[str, ...]
     dst: str
     kind: BinaryKind = BinaryKind.ADD
     scalar: float = 0.0
-
-    @property
-    def inputs(self) -> tuple[str, ...]:
-        return self.srcs
-
-    @property
-    def output(self) -> str:
-        return self.dst
 
     def apply(
         self,

@@ -9,26 +9,18 @@ from typing import TYPE_CHECKING
 import jax
 import jax.numpy as jnp
 
-from srd.nn.ops.base import Extent, LayerWeights, Op, common_extent
+from srd.nn.ops.base import Extent, LayerWeights, ManyInputOp, common_extent
 
 if TYPE_CHECKING:
     from srd.nn.conv.base import ConvBackend
 
 
 @dataclass(frozen=True)
-class Concat(Op):
+class Concat(ManyInputOp):
     """Stack blobs of one spatial size along channels, in `srcs` order (ncnn axis 0 of CHW)."""
 
     srcs: tuple[str, ...]
     dst: str
-
-    @property
-    def inputs(self) -> tuple[str, ...]:
-        return self.srcs
-
-    @property
-    def output(self) -> str:
-        return self.dst
 
     def apply(
         self,

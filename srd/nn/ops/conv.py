@@ -15,7 +15,7 @@ from srd.nn.ops.base import (
     Extent,
     HostLayerWeights,
     LayerWeights,
-    Op,
+    OneInputOp,
     spatial_extent,
     zero_outside,
 )
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class Conv(Op):
+class Conv(OneInputOp):
     """A 2-D convolution (or, with `transposed`, a stride-s transposed convolution) plus activation.
 
     `pads` is (top, bottom, left, right): zero padding for a convolution, the rows and columns cut from
@@ -41,14 +41,6 @@ class Conv(Op):
     activation: Activation = Activation.NONE
     slope: float = 0.0
     transposed: bool = False
-
-    @property
-    def inputs(self) -> tuple[str, ...]:
-        return (self.src,)
-
-    @property
-    def output(self) -> str:
-        return self.dst
 
     @property
     def weight_name(self) -> str:

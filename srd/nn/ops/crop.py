@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import jax
 import jax.numpy as jnp
 
-from srd.nn.ops.base import Extent, LayerWeights, Op
+from srd.nn.ops.base import Extent, LayerWeights, OneInputOp, Op
 
 if TYPE_CHECKING:
     from srd.nn.conv.base import ConvBackend
@@ -54,7 +54,7 @@ class CropLike(Op):
 
 
 @dataclass(frozen=True)
-class Crop(Op):
+class Crop(OneInputOp):
     """numpy-style slicing of one blob (ncnn's Crop with starts, ends and axes): per (NHWC axis, start,
     end), keep [start, end) where end > 0 counts from the start, end <= 0 from the end (0: to the end).
 
@@ -65,14 +65,6 @@ class Crop(Op):
     src: str
     dst: str
     slices: tuple[tuple[int, int, int], ...]
-
-    @property
-    def inputs(self) -> tuple[str, ...]:
-        return (self.src,)
-
-    @property
-    def output(self) -> str:
-        return self.dst
 
     def apply(
         self,

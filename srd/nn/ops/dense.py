@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING
 import jax
 import numpy as np
 
-from srd.nn.ops.base import Activation, Extent, HostLayerWeights, LayerWeights, Op, activate
+from srd.nn.ops.base import Activation, Extent, HostLayerWeights, LayerWeights, OneInputOp, activate
 
 if TYPE_CHECKING:
     from srd.nn.conv.base import ConvBackend
 
 
 @dataclass(frozen=True)
-class Dense(Op):
+class Dense(OneInputOp):
     """A fully connected layer on NC activations (ncnn's InnerProduct)."""
 
     name: str
@@ -24,14 +24,6 @@ class Dense(Op):
     dst: str
     activation: Activation = Activation.NONE
     slope: float = 0.0
-
-    @property
-    def inputs(self) -> tuple[str, ...]:
-        return (self.src,)
-
-    @property
-    def output(self) -> str:
-        return self.dst
 
     @property
     def weight_name(self) -> str:

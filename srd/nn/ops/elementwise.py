@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import jax
 import jax.numpy as jnp
 
-from srd.nn.ops.base import Extent, LayerWeights, Op, common_extent
+from srd.nn.ops.base import Extent, LayerWeights, ManyInputOp, Op, common_extent
 
 if TYPE_CHECKING:
     from srd.nn.conv.base import ConvBackend
@@ -26,21 +26,13 @@ class EltwiseOp(Enum):
 
 
 @dataclass(frozen=True)
-class Eltwise(Op):
+class Eltwise(ManyInputOp):
     """Combine several blobs of the same shape element by element."""
 
     srcs: tuple[str, ...]
     dst: str
     op: EltwiseOp = EltwiseOp.SUM
     coeffs: tuple[float, ...] = ()
-
-    @property
-    def inputs(self) -> tuple[str, ...]:
-        return self.srcs
-
-    @property
-    def output(self) -> str:
-        return self.dst
 
     def apply(
         self,

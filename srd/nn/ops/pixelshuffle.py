@@ -8,27 +8,19 @@ from typing import TYPE_CHECKING
 
 import jax
 
-from srd.nn.ops.base import Extent, LayerWeights, Op, spatial_extent
+from srd.nn.ops.base import Extent, LayerWeights, OneInputOp, spatial_extent
 
 if TYPE_CHECKING:
     from srd.nn.conv.base import ConvBackend
 
 
 @dataclass(frozen=True)
-class PixelShuffle(Op):
+class PixelShuffle(OneInputOp):
     """out[i*r + sh, j*r + sw, p] = in[i, j, p*r*r + sh*r + sw], NHWC."""
 
     src: str
     dst: str
     factor: int
-
-    @property
-    def inputs(self) -> tuple[str, ...]:
-        return (self.src,)
-
-    @property
-    def output(self) -> str:
-        return self.dst
 
     def apply(
         self,

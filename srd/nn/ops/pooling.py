@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import jax
 import jax.numpy as jnp
 
-from srd.nn.ops.base import Extent, LayerWeights, Op
+from srd.nn.ops.base import Extent, LayerWeights, OneInputOp
 
 if TYPE_CHECKING:
     from srd.nn.conv.base import ConvBackend
@@ -33,19 +33,11 @@ def masked_mean(x: jax.Array, extent: Extent) -> jax.Array:
 
 
 @dataclass(frozen=True)
-class GlobalAvgPool(Op):
+class GlobalAvgPool(OneInputOp):
     """Mean over height and width: NHWC -> NC."""
 
     src: str
     dst: str
-
-    @property
-    def inputs(self) -> tuple[str, ...]:
-        return (self.src,)
-
-    @property
-    def output(self) -> str:
-        return self.dst
 
     @property
     def is_global(self) -> bool:

@@ -9,27 +9,19 @@ from typing import TYPE_CHECKING
 import jax
 import jax.numpy as jnp
 
-from srd.nn.ops.base import Extent, LayerWeights, Op
+from srd.nn.ops.base import Extent, LayerWeights, OneInputOp
 
 if TYPE_CHECKING:
     from srd.nn.conv.base import ConvBackend
 
 
 @dataclass(frozen=True)
-class PReLU(Op):
+class PReLU(OneInputOp):
     """x where x > 0, else slope[c] * x; the slopes are the layer's weight "slope" (C or 1 values)."""
 
     name: str
     src: str
     dst: str
-
-    @property
-    def inputs(self) -> tuple[str, ...]:
-        return (self.src,)
-
-    @property
-    def output(self) -> str:
-        return self.dst
 
     @property
     def weight_name(self) -> str:
