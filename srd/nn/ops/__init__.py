@@ -7,10 +7,11 @@ from srd.nn.ops.conv import Conv
 from srd.nn.ops.crop import Crop, CropLike
 from srd.nn.ops.dense import Dense
 from srd.nn.ops.elementwise import ChannelScale, Eltwise, EltwiseOp
-from srd.nn.ops.interp import Interp, ResizeKind, bicubic_matrix
+from srd.nn.ops.interp import Interp, ResizeKind
 from srd.nn.ops.pixelshuffle import PixelShuffle
 from srd.nn.ops.pooling import GlobalAvgPool, masked_mean
 from srd.nn.ops.prelu import PReLU
+from srd.nn.resample import bicubic_matrix
 
 __all__ = [
     "Activation",
