@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import secrets
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +28,7 @@ from srd.imaging.encode import encode_image, output_suffix, quantize
 from srd.imaging.formats import READ_SUFFIXES
 from srd.imaging.png import PngStreamWriter
 from srd.imaging.raster import RasterImage
+from srd.jobs.fsops import fsync_dir, hidden_temp_name, link_exclusive, write_synced
 from srd.runtime import release_free_memory
 from srd.settings import EngineSettings, ModelSettings, OutputSettings
 
@@ -80,26 +81,23 @@ def output_name(rel: Path, scale: int, noise: int, suffix: str, size: tuple[int,
 
 
 def write_new_file(path: Path, write: Callable[[BinaryIO], None], *, overwrite: bool) -> None:
-    """Write atomically (temp file, fsync, then link into place); refuse to replace unless `overwrite`."""
+    """Write atomically (a hidden temporary name, fsynced, then linked into place: srd.jobs.fsops, as the
+    daemon publishes); refuse to replace an existing file unless `overwrite`. The file is created 0666
+    less the umask, like any file a command creates."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    temp = path.parent / hidden_temp_name(path.name, f".{secrets.token_hex(4)}.part")
     try:
-        # mkstemp creates 0600; an output is a file like any other the command creates: 0666 less the umask.
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
+        write_synced(temp, write, 0o666)
         if overwrite:
-            os.replace(tmp, path)
+            os.replace(temp, path)
         else:
             try:
-                os.link(tmp, path)  # fails if the name exists: never replaces a file
+                link_exclusive(temp, path)  # never replaces a file, hard links or not
             except FileExistsError as exc:
                 raise UsageError(f"{path} exists (use --overwrite to replace it)") from exc
+        fsync_dir(path.parent)
     finally:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
+        temp.unlink(missing_ok=True)
 
 
 def _png_streamer(engine: Engine, image: RasterImage, progress: Progress) -> Callable[[BinaryIO], None]:
@@ -176,12 +174,6 @@ def settings_from_options(args: argparse.Namespace) -> tuple[ModelSettings, Engi
     model, settings = sections
     assert isinstance(model, ModelSettings) and isinstance(settings, EngineSettings)
     return model, settings
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def _check_outdir(outdir: Path | None) -> None:

@@ -9,6 +9,7 @@ import shutil
 import stat
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 # Hard links are how we publish without replacing; these errnos mean the filesystem has none (FAT, some FUSE).
 _NO_HARDLINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK})
@@ -48,16 +49,19 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def write_synced(path: Path, write: Callable[[BinaryIO], object], mode: int = 0o644) -> None:
+    """Create `path` (replacing a stale file of ours), let `write` fill it, and fsync it; the name must be
+    ours alone. `mode` is filtered by the umask, as for any file a process creates."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    with os.fdopen(fd, "wb") as handle:
+        write(handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
 def write_file_synced(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write `data` to `path` (replacing a stale file of ours) and fsync it; the name must be ours alone."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_synced(path, lambda handle: handle.write(data), mode)
 
 
 def numbered_name(filename: str, number: int) -> str:
@@ -71,7 +75,7 @@ def numbered_name(filename: str, number: int) -> str:
     return f"{stem}{marker}.{suffix}"
 
 
-def _link_or_claim(src: Path, dst: Path) -> None:
+def link_exclusive(src: Path, dst: Path) -> None:
     """Give `src`'s file the new name `dst`, failing with FileExistsError rather than replacing anything."""
     try:
         os.link(src, dst, follow_symlinks=False)
@@ -93,7 +97,7 @@ def link_no_replace(src: Path, directory: Path, filename: str) -> Path:
     for number in range(MAX_SUFFIX):
         candidate = directory / numbered_name(filename, number)
         try:
-            _link_or_claim(src, candidate)
+            link_exclusive(src, candidate)
         except FileExistsError:
             continue
         return candidate
