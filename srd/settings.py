@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from srd.errors import ConfigError
-from srd.imaging.formats import DEFAULT_PATTERNS, WRITE_NAMES
+from srd.imaging.formats import ANIMATION_NAMES, DEFAULT_PATTERNS, WRITE_NAMES
 from srd.imaging.png import DEFAULT_LEVEL, DEFAULT_STRATEGY, STRATEGIES
 from srd.nn.graph import DEFAULT_CONV_ALGORITHM, ConvAlgorithm
 
@@ -105,10 +105,14 @@ class EngineSettings(Section):
 
 
 class OutputSettings(Section):
-    """The encoded output file."""
+    """The encoded output file: `format` for still images (`same`: the input's format where srd writes it,
+    PNG otherwise), `animation` for animated inputs (`same`, png = APNG, webp or gif)."""
 
     format: str = "png"
+    animation: str = "same"
     quality: int = Field(95, ge=1, le=100)
+    webp_lossless: bool = False
+    metadata: Literal["keep", "strip"] = "keep"
     png_level: int = Field(DEFAULT_LEVEL, ge=0, le=9)
     png_strategy: str = DEFAULT_STRATEGY
     name: str = Field("{stem}", min_length=1)
@@ -130,6 +134,13 @@ class OutputSettings(Section):
     def _known_format(cls, value: str) -> str:
         if value not in WRITE_NAMES:
             raise ValueError(f"must be one of {', '.join(WRITE_NAMES)}, got {value!r}")
+        return value
+
+    @field_validator("animation")
+    @classmethod
+    def _known_animation(cls, value: str) -> str:
+        if value not in ANIMATION_NAMES:
+            raise ValueError(f"must be one of {', '.join(ANIMATION_NAMES)}, got {value!r}")
         return value
 
     @field_validator("png_strategy")
@@ -159,6 +170,7 @@ class LimitsSettings(Section):
 
     max_pixels: int = Field(64_000_000, ge=1)
     max_bytes: int = Field(200_000_000, ge=1)
+    max_frames: int = Field(1000, ge=1)
     job_timeout: Seconds = Field(600.0, ge=1.0)
     attempts: int = Field(3, ge=1, le=100)
     startup_timeout: Seconds = Field(900.0, ge=1.0)

@@ -1,5 +1,5 @@
 """What `srd upscale` tells a person while it works: a line per finished file, a live line on a terminal
-for the file in hand (with band progress on long streamed images), and a summary at the end."""
+for the file in hand (band progress on long streamed images, frames of animations), and a summary."""
 
 from __future__ import annotations
 
@@ -55,6 +55,13 @@ class Progress:
         eta = elapsed / done * (total - done) if done else 0.0
         base = self._status.split(" ... ")[0] if self._status else f"[{self._index}/{self.total}]"
         self._show(f"{base} ... {100 * done // total}%, about {eta:.0f} s left")
+
+    def frames(self, done: int, total: int) -> None:
+        """`done` of the `total` frames of an animation are upscaled and written."""
+        elapsed = time.perf_counter() - self._file_started
+        eta = elapsed / done * (total - done) if done else 0.0
+        base = self._status.split(" ... ")[0] if self._status else f"[{self._index}/{self.total}]"
+        self._show(f"{base} ... frame {done}/{total}, about {eta:.0f} s left")
 
     def finished(self, path: Path, output: Path, size: tuple[int, int]) -> None:
         """An output was written."""

@@ -109,6 +109,7 @@ class Scheduler:
             output=self.config.output,
             max_pixels=limits.max_pixels,
             max_bytes=limits.max_bytes,
+            max_frames=limits.max_frames,
         )
 
     def _still_to_run(self, job: Job) -> bool:
@@ -172,7 +173,7 @@ class Scheduler:
         if job is None:
             return
         try:
-            output = complete_job(job, self.config)
+            output = complete_job(job, self.config, result.suffix)
         except OSError as exc:
             self._defer(job, "job.publish_failed", exc)
             return
@@ -186,6 +187,7 @@ class Scheduler:
             model=self.model_id,
             input_size=result.input_size,
             output_size=result.output_size,
+            frames=result.frames,
             input_bytes=result.input_bytes,
             output_bytes=result.output_bytes,
             ms=result.ms,

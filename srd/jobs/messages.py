@@ -47,6 +47,7 @@ class JobSpec:
     output: OutputSettings
     max_pixels: int
     max_bytes: int
+    max_frames: int = 1000
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,8 @@ class JobDone:
     input_bytes: int
     output_bytes: int
     ms: float
+    frames: int = 1  # an animation's frame count
+    suffix: str = ""  # the output's suffix (output.format `same`, animations); "" for the planned one
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """One job's work, whoever runs it: decode -> engine.upscale -> encode -> an fsynced temporary file.
 
 Split in two halves so the local worker can encode one job on a thread while it upscales the next
-(`upscale_job`, then `write_job`); `run_job` does both, for a runner that takes one job at a time. Errors
+(`upscale_job`, then `write_job`); `run_job` does both, for a runner that takes one job at a time. An
+animation is upscaled and written frame by frame inside `upscale_job` (streamed: its frames never all exist
+at once), which then returns its `JobDone` directly. Errors
 never escape: they become a `JobFailed` that says whose fault they were. The engine is passed in, so this
 module never imports JAX itself (nor the worker's test-fault hooks: srd/workers/process.py calls those).
 """
@@ -10,13 +12,16 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, replace
+from typing import BinaryIO, Protocol
 
-from srd.imaging.decode import read_image
+from srd.imaging.animation import Animation, AnimationResult, write_animation
+from srd.imaging.decode import read_media
 from srd.imaging.encode import encode_image
+from srd.imaging.formats import resolve_output
+from srd.imaging.metadata import NONE
 from srd.imaging.raster import RasterImage
-from srd.jobs.fsops import write_file_synced
+from srd.jobs.fsops import write_file_synced, write_synced
 from srd.jobs.messages import JobDone, JobFailed, JobResult, JobSpec
 
 
@@ -45,29 +50,75 @@ class UpscaledJob:
         return self.upscaled.width * self.upscaled.height
 
 
-def upscale_job(engine: Upscaler, spec: JobSpec) -> UpscaledJob | JobFailed:
-    """Decode and upscale one input; an error becomes a JobFailed."""
+def upscale_job(engine: Upscaler, spec: JobSpec) -> UpscaledJob | JobResult:
+    """Decode and upscale one input (an animation: also write it); an error becomes a JobFailed."""
     started = time.monotonic()
     try:
         input_bytes = os.lstat(spec.input).st_size
-        image = read_image(spec.input, max_pixels=spec.max_pixels, max_bytes=spec.max_bytes)
-        upscaled = engine.upscale(image)
+        media = read_media(
+            spec.input, max_pixels=spec.max_pixels, max_bytes=spec.max_bytes, max_frames=spec.max_frames
+        )
+        if isinstance(media, Animation):
+            with media:
+                return _animation_job(engine, spec, media, input_bytes, started)
+        upscaled = with_scaled_metadata(media, engine.upscale(media))
     except Exception as exc:
         return JobFailed.from_exception(spec.job_id, exc)
-    return UpscaledJob(spec, image, upscaled, input_bytes, started)
+    return UpscaledJob(spec, media, upscaled, input_bytes, started)
+
+
+def with_scaled_metadata(image: RasterImage, upscaled: RasterImage) -> RasterImage:
+    """`upscaled` with the metadata of `image` scaled to it (DPI and Exif sizes; srd.imaging.metadata)."""
+    sx, sy = upscaled.width / image.width, upscaled.height / image.height
+    return replace(upscaled, metadata=image.metadata.scaled(upscaled.width, upscaled.height, sx, sy))
+
+
+def _animation_job(
+    engine: Upscaler, spec: JobSpec, animation: Animation, input_bytes: int, started: float
+) -> JobDone:
+    output = spec.output
+    fmt = resolve_output(output.animation, animation.source_format)
+    result: AnimationResult | None = None
+
+    def write(handle: BinaryIO) -> None:
+        nonlocal result
+        result = write_animation(
+            animation,
+            engine.upscale,
+            handle,
+            fmt.name,
+            quality=output.quality,
+            lossless=output.webp_lossless,
+            keep_metadata=output.metadata == "keep",
+        )
+
+    write_synced(spec.temp, write)
+    assert result is not None
+    return JobDone(
+        job_id=spec.job_id,
+        input_size=(animation.width, animation.height),
+        output_size=result.size,
+        input_bytes=input_bytes,
+        output_bytes=os.stat(spec.temp).st_size,
+        ms=round((time.monotonic() - started) * 1000, 1),
+        frames=result.frames,
+        suffix=fmt.suffix,
+    )
 
 
 def write_job(job: UpscaledJob) -> JobResult:
     """Encode an upscaled job into its fsynced temporary output; an error becomes a JobFailed."""
     spec, upscaled, output = job.spec, job.upscaled, job.spec.output
     try:
+        fmt = resolve_output(output.format, job.image.source_format)
         data = encode_image(
-            upscaled,
-            output.format,
+            upscaled if output.metadata == "keep" else replace(upscaled, metadata=NONE),
+            fmt.name,
             quality=output.quality,
             png_level=output.png_level,
             png_strategy=output.png_strategy,
             background=output.background_rgb,
+            lossless=output.webp_lossless,
         )
         write_file_synced(spec.temp, data)
     except Exception as exc:
@@ -79,10 +130,11 @@ def write_job(job: UpscaledJob) -> JobResult:
         input_bytes=job.input_bytes,
         output_bytes=len(data),
         ms=round((time.monotonic() - job.started) * 1000, 1),
+        suffix=fmt.suffix,
     )
 
 
 def run_job(engine: Upscaler, spec: JobSpec) -> JobResult:
     """The whole job in one call."""
     upscaled = upscale_job(engine, spec)
-    return upscaled if isinstance(upscaled, JobFailed) else write_job(upscaled)
+    return write_job(upscaled) if isinstance(upscaled, UpscaledJob) else upscaled

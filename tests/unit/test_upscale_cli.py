@@ -89,7 +89,7 @@ def test_option_values_are_checked_before_any_work(
     [
         ["upscale", "x.png", "-s", "5"],
         ["upscale", "x.png", "-n", "5"],
-        ["upscale", "x.png", "-f", "gif"],
+        ["upscale", "x.png", "-f", "psd"],
         ["run", "--bogus"],
         ["status", "extra"],
         ["nope"],
