@@ -9,6 +9,7 @@ the writers (srd/imaging/animation_writers.py) stream each upscaled frame to the
 from __future__ import annotations
 
 import struct
+import warnings
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -94,8 +95,10 @@ class Animation:
     def __iter__(self) -> Iterator[Frame]:
         for index in range(self.frames):
             try:
-                self._im.seek(index)
-                rgba = np.asarray(self._im.convert("RGBA"), dtype=np.uint8)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)  # damage Pillow works around
+                    self._im.seek(index)
+                    rgba = np.asarray(self._im.convert("RGBA"), dtype=np.uint8)
                 duration = round(float(self._im.info.get("duration", 0) or 0))
             except DECODE_ERRORS as exc:
                 raise CorruptImageError(f"{self.path}: cannot decode frame {index + 1}: {exc}") from None

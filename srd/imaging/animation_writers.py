@@ -57,7 +57,12 @@ class GifWriter:
         indices, palette = quantize_gif_frame(rgba)
         frame = Image.fromarray(indices, "P")
         frame.putpalette(palette)
-        params = {"duration": duration, "disposal": 2, "transparency": TRANSPARENT}
+        params = {
+            "duration": duration,
+            "disposal": 2,
+            "transparency": TRANSPARENT,
+            "include_color_table": True,
+        }
         for part in GifImagePlugin.getdata(frame, (0, 0), **params):
             self._out.write(part)
 

@@ -144,6 +144,8 @@ def read_media(
     try:
         # catch_warnings is process-wide while active; srd decodes in one thread per worker process.
         with warnings.catch_warnings():
+            # Pillow warns (UserWarning) of damage it works around, e.g. a corrupt EXIF block in a TIFF.
+            warnings.simplefilter("ignore", UserWarning)
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = _open_checked(path, data, max_pixels)
             frames = int(getattr(im, "n_frames", 1))

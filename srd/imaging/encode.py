@@ -126,7 +126,7 @@ def _encode_pillow(
 ) -> bytes:
     C = samples.shape[2]
     if samples.dtype == np.uint16:
-        pil = Image.fromarray(np.ascontiguousarray(samples[..., 0], np.uint16), mode="I;16")
+        pil = Image.fromarray(np.ascontiguousarray(samples[..., 0], np.uint16))  # I;16
     else:
         pil_mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[C]
         pil = Image.fromarray(samples[..., 0] if C == 1 else samples, mode=pil_mode)

@@ -1,0 +1,179 @@
+"""Image files of every format and mode srd reads, generated with Pillow (and by hand where Pillow cannot
+write the format: PSD, 16-bit colour PNG), with the reference conversion of each to what srd upscales."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, ImageCms
+
+SIZE = (24, 20)
+SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def noise(mode: str, seed: int = 0, size: tuple[int, int] = SIZE) -> Image.Image:
+    """A noisy image in `mode`, with some fully transparent and half transparent pixels where it has alpha."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    if mode in ("I;16", "I"):
+        gray16 = Image.fromarray(rng.integers(0, 65536, (h, w)).astype(np.uint16))
+        return gray16 if mode == "I;16" else gray16.convert(mode)
+    if mode == "F":
+        return Image.fromarray(rng.uniform(-0.1, 1.1, (h, w)).astype(np.float32), "F")
+    base = Image.fromarray(rng.integers(0, 256, (h, w, 4), dtype=np.uint8), "RGBA")
+    if mode in ("LA", "RGBA", "PA"):
+        alpha = np.asarray(base)[..., 3].copy()
+        alpha[:4] = 0
+        alpha[4:8] = 128
+        alpha[8:12] = 255
+        base.putalpha(Image.fromarray(alpha))
+    if mode == "P":
+        return base.convert("RGB").quantize(64)
+    if mode == "CMYK":
+        return Image.fromarray(rng.integers(0, 256, (h, w, 4), dtype=np.uint8), "CMYK")
+    if mode in ("LAB", "YCbCr"):
+        return Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), mode)
+    return base.convert(mode)
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def png16(samples: npt.NDArray[np.uint16]) -> bytes:
+    """An unfiltered 16-bit PNG of H x W x C samples, written independently of srd."""
+    H, W, C = samples.shape
+    raw = b"".join(b"\x00" + row.tobytes() for row in samples.astype(">u2"))
+    ihdr = struct.pack(">IIBBBBB", W, H, 16, {1: 0, 2: 4, 3: 2, 4: 6}[C], 0, 0, 0)
+    signature = b"\x89PNG\r\n\x1a\n"
+    return signature + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(raw)) + _chunk(b"IEND", b"")
+
+
+def psd(rgb: npt.NDArray[np.uint8]) -> bytes:
+    """A minimal RGB Photoshop file (no layers, raw planar composite), which Pillow cannot write."""
+    H, W, _ = rgb.shape
+    header = b"8BPS" + struct.pack(">H6xHIIHH", 1, 3, H, W, 8, 3)
+    sections = struct.pack(">III", 0, 0, 0)  # colour mode data, image resources, layers: all empty
+    planes = b"".join(np.ascontiguousarray(rgb[..., c]).tobytes() for c in range(3))
+    return header + sections + struct.pack(">H", 0) + planes
+
+
+@dataclass(frozen=True)
+class Case:
+    """One input file: its name, bytes, and the Pillow mode it is compared in after decoding."""
+
+    name: str
+    data: bytes
+    reference_mode: str  # "RGB", "RGBA", "L", "LA", or "I;16" (16-bit gray), "RGB16"/"RGBA16" (by hand)
+    lossy: bool = False
+    options: dict[str, object] = field(default_factory=dict)
+
+
+def saved(im: Image.Image, fmt: str, **options: object) -> bytes:
+    out = io.BytesIO()
+    im.save(out, fmt, **options)  # type: ignore[arg-type]
+    return out.getvalue()
+
+
+def still_cases() -> list[Case]:
+    """Every still format and mode of issue 13, as files."""
+    rng = np.random.default_rng(7)
+    rgb16 = rng.integers(0, 65536, (SIZE[1], SIZE[0], 3)).astype(np.uint16)
+    rgba16 = rng.integers(0, 65536, (SIZE[1], SIZE[0], 4)).astype(np.uint16)
+    palette_trns = noise("P", 3)
+    palette_trns.info["transparency"] = bytes([0, 128] + [255] * 62)
+    cases = [
+        Case("png-1.png", saved(noise("1"), "PNG"), "L"),
+        Case("png-L.png", saved(noise("L"), "PNG"), "L"),
+        Case("png-LA.png", saved(noise("LA"), "PNG"), "LA"),
+        Case("png-P4.png", saved(noise("RGB").quantize(16), "PNG", bits=4), "RGB"),
+        Case("png-P2.png", saved(noise("RGB").quantize(4), "PNG", bits=2), "RGB"),
+        Case(
+            "png-P-trns.png",
+            saved(palette_trns, "PNG", transparency=palette_trns.info["transparency"]),
+            "RGBA",
+        ),
+        Case("png-RGB.png", saved(noise("RGB"), "PNG", icc_profile=SRGB), "RGB"),
+        Case("png-RGBA.png", saved(noise("RGBA"), "PNG"), "RGBA"),
+        Case("png-I16.png", saved(noise("I;16"), "PNG"), "I;16"),
+        Case("png-RGB16.png", png16(rgb16), "RGB16"),
+        Case("png-RGBA16.png", png16(rgba16), "RGBA16"),
+        Case("jpeg-L.jpg", saved(noise("L"), "JPEG"), "L", lossy=True),
+        Case("jpeg-RGB.jpg", saved(noise("RGB"), "JPEG", icc_profile=SRGB), "RGB", lossy=True),
+        Case("jpeg-CMYK.jpg", saved(noise("CMYK"), "JPEG"), "RGB", lossy=True),
+        Case("jpeg-YCbCr.jpg", saved(noise("YCbCr"), "JPEG"), "RGB", lossy=True),
+        Case("tiff-1.tif", saved(noise("1"), "TIFF"), "L"),
+        Case("tiff-L.tif", saved(noise("L"), "TIFF"), "L"),
+        Case("tiff-LA.tif", saved(noise("LA"), "TIFF"), "LA"),
+        Case("tiff-P.tif", saved(noise("P"), "TIFF"), "RGB"),
+        Case("tiff-RGB.tif", saved(noise("RGB"), "TIFF", compression="tiff_lzw"), "RGB"),
+        Case("tiff-RGBA.tif", saved(noise("RGBA"), "TIFF"), "RGBA"),
+        Case("tiff-CMYK.tif", saved(noise("CMYK"), "TIFF"), "RGB"),
+        Case("tiff-I16.tif", saved(noise("I;16"), "TIFF"), "I;16"),
+        Case("tiff-I.tif", saved(noise("I"), "TIFF"), "I;16"),
+        Case("tiff-F.tif", saved(noise("F"), "TIFF"), "F"),
+        Case("tiff-LAB.tif", saved(noise("LAB"), "TIFF"), "RGB"),
+        Case("tiff-YCbCr.tif", saved(noise("YCbCr"), "TIFF"), "RGB"),
+        Case("bmp-1.bmp", saved(noise("1"), "BMP"), "L"),
+        Case("bmp-L.bmp", saved(noise("L"), "BMP"), "L"),
+        Case("bmp-P.bmp", saved(noise("P"), "BMP"), "RGB"),
+        Case("bmp-RGB.bmp", saved(noise("RGB"), "BMP"), "RGB"),
+        Case("gif-P.gif", saved(noise("P"), "GIF"), "RGB"),
+        Case("gif-trns.gif", saved(palette_trns, "GIF", transparency=0), "RGBA"),
+        Case("ico-RGBA.ico", saved(noise("RGBA", size=(24, 24)), "ICO", sizes=[(16, 16), (24, 24)]), "RGBA"),
+        Case("psd-RGB.psd", psd(np.asarray(noise("RGB"))), "RGB"),
+        Case("pbm-1.pbm", saved(noise("1"), "PPM"), "L"),
+        Case("pgm-L.pgm", saved(noise("L"), "PPM"), "L"),
+        Case("pgm-16.pgm", saved(noise("I;16"), "PPM"), "I;16"),
+        Case("ppm-RGB.ppm", saved(noise("RGB"), "PPM"), "RGB"),
+        Case("tga-L.tga", saved(noise("L"), "TGA"), "L"),
+        Case("tga-LA.tga", saved(noise("LA"), "TGA"), "LA"),
+        Case("tga-P.tga", saved(noise("P"), "TGA"), "RGB"),
+        Case("tga-RGBA.tga", saved(noise("RGBA"), "TGA", compression="tga_rle"), "RGBA"),
+        Case("jp2-L.jp2", saved(noise("L"), "JPEG2000"), "L"),
+        Case("jp2-RGBA.jp2", saved(noise("RGBA"), "JPEG2000"), "RGBA"),
+        Case("jp2-I16.jp2", saved(noise("I;16"), "JPEG2000"), "I;16"),
+        Case("webp-RGB.webp", saved(noise("RGB"), "WEBP", quality=90), "RGB", lossy=True),
+        Case("webp-RGBA.webp", saved(noise("RGBA"), "WEBP", lossless=True, exact=True), "RGBA"),
+        Case("avif-RGB.avif", saved(noise("RGB"), "AVIF", quality=90), "RGB", lossy=True),
+    ]
+    return cases
+
+
+def reference(data: bytes, mode: str) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32] | None]:
+    """The pixels (H x W x C in 0..1) and alpha srd should decode `data` to, by Pillow's own conversion (and
+    by plain unpacking for the hand-written 16-bit colour PNGs)."""
+    if mode in ("RGB16", "RGBA16"):
+        return _png16_reference(data, 4 if mode == "RGBA16" else 3)
+    with Image.open(io.BytesIO(data)) as im:
+        if im.mode == "LAB":
+            im = im.convert("RGB")
+        if mode == "I;16":
+            arr = np.clip(np.asarray(im).astype(np.int64), 0, 65535).astype(np.float32) / 65535
+            return arr[..., None], None
+        if mode == "F":
+            return np.clip(np.asarray(im, np.float32), 0, 1)[..., None], None
+        arr = np.asarray(im.convert(mode), np.float32) / 255
+    arr = arr[..., None] if arr.ndim == 2 else arr
+    if mode in ("LA", "RGBA"):
+        alpha = arr[..., -1]
+        return np.ascontiguousarray(arr[..., :-1]), None if bool((alpha == 1).all()) else alpha
+    return arr, None
+
+
+def _png16_reference(
+    data: bytes, channels: int
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32] | None]:
+    ihdr = data[16:24]
+    width, height = struct.unpack(">II", ihdr)
+    body = data[33 + 8 : -12 - 4]
+    raw = np.frombuffer(zlib.decompress(body), np.uint8).reshape(height, -1)[:, 1:]
+    samples = raw.copy().view(">u2").reshape(height, width, channels).astype(np.float32) / 65535
+    if channels == 4:
+        return np.ascontiguousarray(samples[..., :3]), np.ascontiguousarray(samples[..., 3])
+    return samples, None
