@@ -63,6 +63,9 @@ def psd(rgb: npt.NDArray[np.uint8]) -> bytes:
     return header + sections + struct.pack(">H", 0) + planes
 
 
+Planes = tuple[npt.NDArray[np.float32], npt.NDArray[np.float32] | None]
+
+
 @dataclass(frozen=True)
 class Case:
     """One input file: its name, bytes, and the Pillow mode it is compared in after decoding."""
@@ -86,7 +89,7 @@ def still_cases() -> list[Case]:
     rgb16 = rng.integers(0, 65536, (SIZE[1], SIZE[0], 3)).astype(np.uint16)
     rgba16 = rng.integers(0, 65536, (SIZE[1], SIZE[0], 4)).astype(np.uint16)
     palette_trns = noise("P", 3)
-    palette_trns.info["transparency"] = bytes([0, 128] + [255] * 62)
+    trns = bytes([0, 128] + [255] * 62)
     cases = [
         Case("png-1.png", saved(noise("1"), "PNG"), "L"),
         Case("png-L.png", saved(noise("L"), "PNG"), "L"),
@@ -95,7 +98,7 @@ def still_cases() -> list[Case]:
         Case("png-P2.png", saved(noise("RGB").quantize(4), "PNG", bits=2), "RGB"),
         Case(
             "png-P-trns.png",
-            saved(palette_trns, "PNG", transparency=palette_trns.info["transparency"]),
+            saved(palette_trns, "PNG", transparency=trns),
             "RGBA",
         ),
         Case("png-RGB.png", saved(noise("RGB"), "PNG", icc_profile=SRGB), "RGB"),
@@ -145,14 +148,13 @@ def still_cases() -> list[Case]:
     return cases
 
 
-def reference(data: bytes, mode: str) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32] | None]:
+def reference(data: bytes, mode: str) -> Planes:
     """The pixels (H x W x C in 0..1) and alpha srd should decode `data` to, by Pillow's own conversion (and
     by plain unpacking for the hand-written 16-bit colour PNGs)."""
     if mode in ("RGB16", "RGBA16"):
         return _png16_reference(data, 4 if mode == "RGBA16" else 3)
-    with Image.open(io.BytesIO(data)) as im:
-        if im.mode == "LAB":
-            im = im.convert("RGB")
+    with Image.open(io.BytesIO(data)) as opened:
+        im = opened.convert("RGB") if opened.mode == "LAB" else opened
         if mode == "I;16":
             arr = np.clip(np.asarray(im).astype(np.int64), 0, 65535).astype(np.float32) / 65535
             return arr[..., None], None
