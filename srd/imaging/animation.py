@@ -22,6 +22,7 @@ import numpy.typing as npt
 from PIL import ImageFile
 
 from srd.errors import CorruptImageError
+from srd.imaging.apng import apng_frame_count, apng_frames
 from srd.imaging.metadata import Metadata, read_metadata
 from srd.imaging.raster import RasterImage, icc_matches, quantize
 
@@ -73,11 +74,12 @@ def to_rgba8(image: RasterImage) -> Rgba:
 class Animation:
     """An opened animated file; iterating it decodes and composites one frame at a time."""
 
-    def __init__(self, path: Path, im: ImageFile.ImageFile) -> None:
+    def __init__(self, path: Path, im: ImageFile.ImageFile, data: bytes) -> None:
         self.path = path
         self._im = im
+        self._data = data
         self.source_format = str(im.format)
-        self.frames = int(getattr(im, "n_frames", 1))
+        self.frames = apng_frame_count(data) if im.format == "PNG" else int(getattr(im, "n_frames", 1))
         self.width, self.height = im.size
         self.plays = _plays(im)
         icc = im.info.get("icc_profile") or None
@@ -85,25 +87,35 @@ class Animation:
         self.metadata = read_metadata(im)
 
     @classmethod
-    def open(cls, path: Path, im: ImageFile.ImageFile) -> Animation:
+    def open(cls, path: Path, im: ImageFile.ImageFile, data: bytes) -> Animation:
+        """The animation in `data`, opened by Pillow as `im`."""
         try:
-            return cls(path, im)
+            return cls(path, im, data)
         except DECODE_ERRORS as exc:
             im.close()
             raise CorruptImageError(f"{path}: cannot read the animation: {exc}") from None
 
     def __iter__(self) -> Iterator[Frame]:
+        canvases = apng_frames(self._data) if self.source_format == "PNG" else self._pillow_frames()
+        done = 0
+        try:
+            for rgba, duration in canvases:
+                image = frame_image(rgba, self.icc_profile, self.metadata, self.source_format)
+                yield Frame(done, image, rgba, max(0, duration))
+                done += 1
+        except DECODE_ERRORS as exc:
+            raise CorruptImageError(f"{self.path}: cannot decode frame {done + 1}: {exc}") from None
+        if done != self.frames:
+            raise CorruptImageError(f"{self.path}: the file declares {self.frames} frames but holds {done}")
+
+    def _pillow_frames(self) -> Iterator[tuple[Rgba, int]]:
+        """GIF and WebP frames composited by Pillow (its GIF disposal and libwebp's compositor)."""
         for index in range(self.frames):
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", UserWarning)  # damage Pillow works around
-                    self._im.seek(index)
-                    rgba = np.asarray(self._im.convert("RGBA"), dtype=np.uint8)
-                duration = round(float(self._im.info.get("duration", 0) or 0))
-            except DECODE_ERRORS as exc:
-                raise CorruptImageError(f"{self.path}: cannot decode frame {index + 1}: {exc}") from None
-            image = frame_image(rgba, self.icc_profile, self.metadata, self.source_format)
-            yield Frame(index, image, rgba, max(0, duration))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # damage Pillow works around
+                self._im.seek(index)
+                rgba = np.asarray(self._im.convert("RGBA"), dtype=np.uint8)
+            yield rgba, round(float(self._im.info.get("duration", 0) or 0))
 
     def close(self) -> None:
         self._im.close()

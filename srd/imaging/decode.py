@@ -156,7 +156,7 @@ def read_media(
                         f"{path}: animation has {frames} frames, over the limit of {max_frames}"
                         " (limits.max_frames)"
                     )
-                return Animation.open(path, im)
+                return Animation.open(path, im, data)
             with im:
                 return _decode(path, im, data)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
