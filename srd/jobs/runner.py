@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import BinaryIO, Protocol
 
@@ -24,11 +25,18 @@ from srd.imaging.raster import RasterImage
 from srd.jobs.fsops import write_file_synced, write_synced
 from srd.jobs.messages import JobDone, JobFailed, JobResult, JobSpec
 
+ProgressFn = Callable[[int, int], None]  # (tiles done, tiles in all)
+
 
 class Upscaler(Protocol):
     """What a runner needs of srd.engine.Engine."""
 
-    def upscale(self, image: RasterImage) -> RasterImage: ...
+    def upscale(
+        self,
+        image: RasterImage,
+        target_size: tuple[int, int] | None = None,
+        progress: ProgressFn | None = None,
+    ) -> RasterImage: ...
 
 
 @dataclass(frozen=True)
@@ -50,8 +58,14 @@ class UpscaledJob:
         return self.upscaled.width * self.upscaled.height
 
 
-def upscale_job(engine: Upscaler, spec: JobSpec) -> UpscaledJob | JobResult:
-    """Decode and upscale one input (an animation: also write it); an error becomes a JobFailed."""
+def upscale_job(
+    engine: Upscaler,
+    spec: JobSpec,
+    progress: ProgressFn | None = None,
+    frames: ProgressFn | None = None,
+) -> UpscaledJob | JobResult:
+    """Decode and upscale one input, reporting finished tiles to `progress`; an animation is also written,
+    reporting its finished frames to `frames`. An error becomes a JobFailed."""
     started = time.monotonic()
     try:
         input_bytes = os.lstat(spec.input).st_size
@@ -60,8 +74,8 @@ def upscale_job(engine: Upscaler, spec: JobSpec) -> UpscaledJob | JobResult:
         )
         if isinstance(media, Animation):
             with media:
-                return _animation_job(engine, spec, media, input_bytes, started)
-        upscaled = with_scaled_metadata(media, engine.upscale(media))
+                return _animation_job(engine, spec, media, input_bytes, started, frames)
+        upscaled = with_scaled_metadata(media, engine.upscale(media, progress=progress))
     except Exception as exc:
         return JobFailed.from_exception(spec.job_id, exc)
     return UpscaledJob(spec, media, upscaled, input_bytes, started)
@@ -74,7 +88,12 @@ def with_scaled_metadata(image: RasterImage, upscaled: RasterImage) -> RasterIma
 
 
 def _animation_job(
-    engine: Upscaler, spec: JobSpec, animation: Animation, input_bytes: int, started: float
+    engine: Upscaler,
+    spec: JobSpec,
+    animation: Animation,
+    input_bytes: int,
+    started: float,
+    frames: ProgressFn | None,
 ) -> JobDone:
     output = spec.output
     fmt = resolve_output(output.animation, animation.source_format)
@@ -90,6 +109,7 @@ def _animation_job(
             quality=output.quality,
             lossless=output.webp_lossless,
             keep_metadata=output.metadata == "keep",
+            on_frame=frames,
         )
 
     write_synced(spec.temp, write)
@@ -134,7 +154,9 @@ def write_job(job: UpscaledJob) -> JobResult:
     )
 
 
-def run_job(engine: Upscaler, spec: JobSpec) -> JobResult:
+def run_job(
+    engine: Upscaler, spec: JobSpec, progress: ProgressFn | None = None, frames: ProgressFn | None = None
+) -> JobResult:
     """The whole job in one call."""
-    upscaled = upscale_job(engine, spec)
+    upscaled = upscale_job(engine, spec, progress, frames)
     return write_job(upscaled) if isinstance(upscaled, UpscaledJob) else upscaled

@@ -191,16 +191,19 @@ def _expected(engine: Engine, shown: np.ndarray, fmt: str) -> np.ndarray:
 def test_an_animation_round_trips_with_every_frame_upscaled(
     tmp_path: Path, engine: Engine, source: str, animation: str
 ) -> None:
-    """Frame count, durations and loop are kept, and each frame is the composited input frame upscaled
-    alone (APNG and lossless WebP exactly; GIF after srd's quantisation of that frame)."""
+    """Frame count, durations and loop are kept, each frame is the composited input frame upscaled alone
+    (APNG and lossless WebP exactly; GIF after srd's quantisation of that frame), and progress is reported
+    frame by frame."""
     path, shown, durations = _inputs(tmp_path)[source]
     settings = OutputSettings(animation=animation, webp_lossless=True)
     spec = JobSpec("j", path, tmp_path / ".out.tmp", settings, LIMIT, 10**7, max_frames=10)
-    result = run_job(engine, spec)
+    reported: list[tuple[int, int]] = []
+    result = run_job(engine, spec, frames=lambda done, total: reported.append((done, total)))
     out_format = source if animation == "same" else animation
     assert isinstance(result, JobDone), result
     assert result.frames == len(shown) and result.suffix == f".{out_format}"
     assert result.output_size == (2 * W, 2 * H)
+    assert reported == [(done, len(shown)) for done in range(1, len(shown) + 1)]
     fmt, frames, got_durations, loop = _read_all(spec.temp)
     assert fmt == {"gif": "GIF", "png": "PNG", "webp": "WEBP"}[out_format]
     assert got_durations == durations
