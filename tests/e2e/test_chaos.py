@@ -83,9 +83,9 @@ def hostile_inputs() -> dict[str, tuple[bytes, str]]:
         "sixteen.png": (encoded(sixteen, "PNG"), "out 48x48"),
         "palette.png": (encoded(palette, "PNG", transparency=0), "out 48x48"),
         "la.png": (encoded(Image.new("LA", (24, 24), (128, 100)), "PNG"), "out 48x48"),
-        "anim.gif": (animation("GIF"), "UnsupportedFormatError"),
-        "anim.webp": (animation("WEBP"), "UnsupportedFormatError"),
-        "apng.png": (animation("PNG"), "UnsupportedFormatError"),
+        "anim-gif.gif": (animation("GIF"), "out 32x32"),
+        "anim-webp.webp": (animation("WEBP"), "out 32x32"),
+        "apng.png": (animation("PNG"), "out 32x32"),
         "rotated.jpg": (encoded(Image.new("RGB", (40, 20)), "JPEG", exif=exif.tobytes()), "out 40x80"),
         "with space.png": (png_bytes(seed=1), "out 64x64"),
         "new\nline.png": (png_bytes(seed=2), "out 64x64"),
@@ -153,7 +153,8 @@ def test_hostile_inputs_are_processed_or_quarantined(tmp_path: Path, cache: Path
 
     for name, (_, expected) in cases.items():
         if expected.startswith("out "):
-            output = outbox / (Path(name).stem + ".png")
+            # Stills come out as PNG; animations (output.animation same) in their own format.
+            output = outbox / (Path(name).stem + (Path(name).suffix if name.startswith("anim") else ".png"))
             wait_for(output.exists, 60, f"the output of {name!r}")
             with Image.open(output) as image:
                 assert f"out {image.width}x{image.height}" == expected, name
