@@ -30,6 +30,7 @@ from srd.imaging.formats import ANIMATED_PILLOW, BY_PILLOW, PILLOW_READ_FORMATS,
 from srd.imaging.metadata import read_metadata
 from srd.imaging.png import WIDE_RAWMODES, decode_png16, png_rawmode
 from srd.imaging.raster import FloatArray, RasterImage, icc_matches
+from srd.imaging.tiff import decode_tiff16, tiff16_rawmode
 
 _DECODE_ERRORS = DECODE_ERRORS
 
@@ -184,8 +185,12 @@ def _decode(path: Path, im: ImageFile.ImageFile, data: bytes) -> RasterImage:
     except _DECODE_ERRORS:  # a damaged EXIF block costs the orientation and metadata, not the image
         orientation = 1
         metadata = read_metadata(_without_exif(im))
+    tiff_rawmode = tiff16_rawmode(im)
     if rawmode in WIDE_RAWMODES:
         pixels, alpha = _from_png16(decode_png16(data, rawmode), im.info.get("transparency"))
+        bits = 16
+    elif tiff_rawmode is not None:
+        pixels, alpha = _from_png16(decode_tiff16(data, tiff_rawmode), None)
         bits = 16
     else:
         im.load()

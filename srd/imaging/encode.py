@@ -16,6 +16,7 @@ from srd.imaging.formats import ImageFormat, output_format
 from srd.imaging.metadata import NONE, Metadata, pillow_options, png_chunks
 from srd.imaging.png import DEFAULT_LEVEL, DEFAULT_STRATEGY, STRATEGIES, encode_png
 from srd.imaging.raster import RasterImage, icc_matches, quantize
+from srd.imaging.tiff import encode_tiff16
 
 __all__ = ["WHITE", "encode_image", "flatten", "output_suffix", "quantize"]
 
@@ -58,9 +59,10 @@ def encode_image(
     What the format cannot hold is adapted, as its row of srd.imaging.formats says: an image with alpha is
     composited onto `background` (RGB in 0..1, white by default) for a format without alpha, never written
     with the colours its transparent pixels happen to hold; gray becomes RGB where the format has no gray;
-    16-bit images stay 16-bit where the format keeps them (PNG: all; TIFF, PGM, JPEG 2000: gray without
-    alpha), else 8-bit. The ICC profile is embedded when it fits the written pixels; `keep_metadata` writes
-    the image's EXIF, XMP, DPI and PNG text where the format carries them. `lossless` is WebP's.
+    16-bit images stay 16-bit where the format keeps them (PNG: all; TIFF: gray, RGB, RGBA; PGM and JPEG
+    2000: gray without alpha), else 8-bit. The ICC profile is embedded when it fits the written pixels;
+    `keep_metadata` writes the image's EXIF, XMP, DPI and PNG text where the format carries them.
+    `lossless` is WebP's.
     """
     try:
         target = output_format(fmt)
@@ -87,9 +89,8 @@ def encode_image(
 
 def _samples(image: RasterImage, target: ImageFormat) -> npt.NDArray[np.unsignedinteger]:
     """The integer samples to write: gray or RGB, with alpha if any, at 8 or 16 bits as `target` keeps."""
-    deep = image.bits == 16 and (
-        target.deep == "all" or (target.deep == "gray" and image.channels == 1 and image.alpha is None)
-    )
+    layout = image.channels + (image.alpha is not None)
+    deep = image.bits == 16 and layout in target.deep
     planes = [image.pixels] if image.alpha is None else [image.pixels, image.alpha[..., None]]
     maxv, dtype = (65535, np.uint16) if deep else (255, np.uint8)
     samples = quantize(np.concatenate(planes, axis=2), maxv, dtype)
@@ -125,6 +126,8 @@ def _encode_pillow(
     lossless: bool,
 ) -> bytes:
     C = samples.shape[2]
+    if samples.dtype == np.uint16 and C > 1:  # 16-bit colour: only TIFF gets here (formats.py)
+        return encode_tiff16(samples, icc, metadata)
     if samples.dtype == np.uint16:
         pil = Image.fromarray(np.ascontiguousarray(samples[..., 0], np.uint16))  # I;16
     else:

@@ -27,7 +27,8 @@ class ImageFormat:
     writable: bool = False
     alpha: bool = False  # written with an alpha channel (otherwise composited onto output.background)
     gray: bool = False  # written as 1-channel gray (otherwise gray is written as RGB)
-    deep: str = ""  # which 16-bit images it keeps at 16 bits: "" none, "gray", "all"
+    # The sample layouts (channels, alpha included: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA) it keeps at 16 bits.
+    deep: frozenset[int] = frozenset()
     animated: bool = False  # srd writes animations in it
     codec: str | None = None  # the Pillow feature its codec needs (PIL.features.check)
 
@@ -58,7 +59,7 @@ FORMATS: tuple[ImageFormat, ...] = (
         writable=True,
         alpha=True,
         gray=True,
-        deep="all",
+        deep=frozenset({1, 2, 3, 4}),
         animated=True,
         codec="zlib",
     ),
@@ -103,7 +104,7 @@ FORMATS: tuple[ImageFormat, ...] = (
         writable=True,
         alpha=True,
         gray=True,
-        deep="gray",
+        deep=frozenset({1, 3, 4}),
     ),
     ImageFormat("bmp", "BMP", (".bmp", ".dib"), (b"BM",), "BMP", writable=True, gray=True),
     ImageFormat(
@@ -114,7 +115,7 @@ FORMATS: tuple[ImageFormat, ...] = (
         "PPM/PGM/PBM",
         writable=True,
         gray=True,
-        deep="gray",
+        deep=frozenset({1}),
     ),
     ImageFormat(
         "tga", "TGA", (".tga", ".icb", ".vda", ".vst"), (), "TGA", writable=True, alpha=True, gray=True
@@ -128,7 +129,7 @@ FORMATS: tuple[ImageFormat, ...] = (
         writable=True,
         alpha=True,
         gray=True,
-        deep="gray",
+        deep=frozenset({1}),
         codec="jpg_2000",
     ),
     ImageFormat(

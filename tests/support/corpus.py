@@ -54,6 +54,28 @@ def png16(samples: npt.NDArray[np.uint16]) -> bytes:
     return signature + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(raw)) + _chunk(b"IEND", b"")
 
 
+def tiff16(samples: npt.NDArray[np.uint16]) -> bytes:
+    """An uncompressed little-endian 16-bit RGB or RGBA TIFF (one strip right after the header), written
+    independently of srd."""
+    H, W, C = samples.shape
+    pixels = np.ascontiguousarray(samples, "<u2").tobytes()
+    ifd_at = 8 + len(pixels)
+    tags = [(256, 4, 1, W), (257, 4, 1, H), (258, 3, C, 0), (259, 3, 1, 1), (262, 3, 1, 2), (273, 4, 1, 8)]
+    tags += [(277, 3, 1, C), (278, 4, 1, H), (279, 4, 1, len(pixels)), (284, 3, 1, 1)]
+    tags += [(338, 3, 1, 2)] if C == 4 else []
+    bits_at = ifd_at + 2 + 12 * len(tags) + 4
+    entries = b""
+    for tag, kind, count, value in tags:
+        if tag == 258:  # C shorts do not fit the entry: stored after the IFD
+            entries += struct.pack("<HHII", tag, kind, count, bits_at)
+        elif kind == 4:
+            entries += struct.pack("<HHII", tag, kind, count, value)
+        else:
+            entries += struct.pack("<HHIHH", tag, kind, count, value, 0)
+    ifd = struct.pack("<H", len(tags)) + entries + b"\0\0\0\0"
+    return b"II*\0" + struct.pack("<I", ifd_at) + pixels + ifd + struct.pack(f"<{C}H", *[16] * C)
+
+
 def psd(rgb: npt.NDArray[np.uint8]) -> bytes:
     """A minimal RGB Photoshop file (no layers, raw planar composite), which Pillow cannot write."""
     H, W, _ = rgb.shape
@@ -117,6 +139,8 @@ def still_cases() -> list[Case]:
         Case("tiff-RGB.tif", saved(noise("RGB"), "TIFF", compression="tiff_lzw"), "RGB"),
         Case("tiff-RGBA.tif", saved(noise("RGBA"), "TIFF"), "RGBA"),
         Case("tiff-CMYK.tif", saved(noise("CMYK"), "TIFF"), "RGB"),
+        Case("tiff-RGB16.tif", tiff16(rgb16), "RGB16"),
+        Case("tiff-RGBA16.tif", tiff16(rgba16), "RGBA16"),
         Case("tiff-I16.tif", saved(noise("I;16"), "TIFF"), "I;16"),
         Case("tiff-I.tif", saved(noise("I"), "TIFF"), "I;16"),
         Case("tiff-F.tif", saved(noise("F"), "TIFF"), "F"),
@@ -152,7 +176,20 @@ def reference(data: bytes, mode: str) -> Planes:
     """The pixels (H x W x C in 0..1) and alpha srd should decode `data` to, by Pillow's own conversion (and
     by plain unpacking for the hand-written 16-bit colour PNGs)."""
     if mode in ("RGB16", "RGBA16"):
-        return _png16_reference(data, 4 if mode == "RGBA16" else 3)
+        channels = 4 if mode == "RGBA16" else 3
+        if data.startswith(b"II*"):  # tiff16's layout: the samples right after the header
+            (ifd_at,) = struct.unpack("<I", data[4:8])
+            width, height = (
+                struct.unpack("<I", data[ifd_at + 10 : ifd_at + 14])[0],
+                struct.unpack("<I", data[ifd_at + 22 : ifd_at + 26])[0],
+            )
+            samples = np.frombuffer(data[8:ifd_at], "<u2").reshape(height, width, channels) / np.float32(
+                65535
+            )
+            samples = samples.astype(np.float32)
+            alpha = np.ascontiguousarray(samples[..., 3]) if channels == 4 else None
+            return np.ascontiguousarray(samples[..., :3]), alpha
+        return _png16_reference(data, channels)
     with Image.open(io.BytesIO(data)) as opened:
         im = opened.convert("RGB") if opened.mode == "LAB" else opened
         if mode == "I;16":

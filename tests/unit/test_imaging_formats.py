@@ -95,7 +95,7 @@ def test_a_job_writes_the_same_format_upscaled(tmp_path: Path, case: Case, engin
 
 def test_16bit_inputs_stay_16bit_where_the_output_format_allows(engine: Engine) -> None:
     """16-bit gray is written 16-bit to PNG, TIFF, PGM and JPEG 2000 and 8-bit elsewhere; 16-bit colour to
-    PNG only."""
+    PNG and TIFF, whose 8 bits Pillow reads as the high bytes."""
     gray = engine.upscale(_reference_raster(next(c for c in CASES if c.name == "png-I16.png")))
     colour = engine.upscale(_reference_raster(next(c for c in CASES if c.name == "png-RGB16.png")))
     for name, gray_mode in (("png", "I;16"), ("tiff", "I;16"), ("ppm", "I"), ("jp2", "I;16"), ("bmp", "L")):
@@ -103,8 +103,12 @@ def test_16bit_inputs_stay_16bit_where_the_output_format_allows(engine: Engine) 
             assert im.mode == gray_mode, name
     with Image.open(io.BytesIO(encode_image(colour, "png"))) as im:
         assert im.info.get("bits", 16) and im.mode == "RGB"
-    path_bytes = encode_image(colour, "png")
-    assert path_bytes[24] == 16  # IHDR bit depth
+    assert encode_image(colour, "png")[24] == 16  # IHDR bit depth
+    tiff = encode_image(colour, "tiff")
+    with Image.open(io.BytesIO(tiff)) as im:
+        assert im.tag_v2[258] == (16, 16, 16)
+        high = np.floor(np.clip(colour.pixels, 0, 1) * 65535 + 0.5).astype(np.uint16) >> 8
+        np.testing.assert_array_equal(np.asarray(im), high.astype(np.uint8))
 
 
 def test_formats_without_alpha_are_composited_and_gif_keeps_transparency() -> None:
