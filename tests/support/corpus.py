@@ -45,6 +45,48 @@ def _chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
+def _s15(value: float) -> bytes:
+    return struct.pack(">i", round(value * 65536))
+
+
+def cmyk_profile() -> bytes:
+    """A small ICC v2 CMYK printer profile (an 8-bit A2B0 lookup table to Lab), which no package here ships:
+    its colours differ from Pillow's plain CMYK->RGB, so a test sees whether srd went through it."""
+    grid = 2
+    clut = bytearray()
+    for c in (0, 1):
+        for m in (0, 1):
+            for y in (0, 1):
+                for k in (0, 1):
+                    L = 100 * (1 - k) * (1 - 0.35 * c - 0.45 * m - 0.1 * y)
+                    a = 70 * m - 35 * c
+                    b = 80 * y - 40 * c - 20 * m
+                    clut += bytes([round(max(0, L) * 255 / 100), round(a + 128), round(b + 128)])
+    ramp = bytes(range(256))
+    lut = b"mft1" + bytes(4) + bytes([4, 3, grid, 0])
+    lut += b"".join(_s15(v) for v in (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    lut += ramp * 4 + bytes(clut) + ramp * 3
+    wtpt = b"XYZ " + bytes(4) + _s15(0.9642) + _s15(1.0) + _s15(0.8249)
+    desc_text = b"srd test CMYK\0"
+    desc = b"desc" + bytes(4) + struct.pack(">I", len(desc_text)) + desc_text + bytes(4 + 4 + 2 + 1 + 67)
+    tags = [(b"A2B0", lut), (b"wtpt", wtpt), (b"desc", desc)]
+    offset = 128 + 4 + 12 * len(tags)
+    table, body = b"", b""
+    for sig, data in tags:
+        padded = data + bytes(-len(data) % 4)
+        table += sig + struct.pack(">II", offset + len(body), len(padded))
+        body += padded
+    size = offset + len(body)
+    header = struct.pack(">I", size) + b"lcms" + struct.pack(">I", 0x02100000) + b"prtr" + b"CMYK" + b"Lab "
+    header += bytes(12) + b"acsp" + b"APPL" + bytes(4) + bytes(8) + bytes(8) + struct.pack(">I", 0)
+    header += _s15(0.9642) + _s15(1.0) + _s15(0.8249) + bytes(4)
+    header += bytes(128 - len(header))
+    return header + struct.pack(">I", len(tags)) + table + body
+
+
+CMYK_ICC = cmyk_profile()
+
+
 def png16(samples: npt.NDArray[np.uint16]) -> bytes:
     """An unfiltered 16-bit PNG of H x W x C samples, written independently of srd."""
     H, W, C = samples.shape
@@ -94,7 +136,8 @@ class Case:
 
     name: str
     data: bytes
-    reference_mode: str  # "RGB", "RGBA", "L", "LA", or "I;16" (16-bit gray), "RGB16"/"RGBA16" (by hand)
+    # "RGB", "RGBA", "L", "LA", "I;16" (16-bit gray), "F", "RGB16"/"RGBA16" (by hand), "CMS" (CMYK + ICC)
+    reference_mode: str
     lossy: bool = False
     options: dict[str, object] = field(default_factory=dict)
 
@@ -131,6 +174,8 @@ def still_cases() -> list[Case]:
         Case("jpeg-L.jpg", saved(noise("L"), "JPEG"), "L", lossy=True),
         Case("jpeg-RGB.jpg", saved(noise("RGB"), "JPEG", icc_profile=SRGB), "RGB", lossy=True),
         Case("jpeg-CMYK.jpg", saved(noise("CMYK"), "JPEG"), "RGB", lossy=True),
+        Case("jpeg-CMYK-icc.jpg", saved(noise("CMYK"), "JPEG", icc_profile=CMYK_ICC), "CMS", lossy=True),
+        Case("tiff-CMYK-icc.tif", saved(noise("CMYK"), "TIFF", icc_profile=CMYK_ICC), "CMS"),
         Case("jpeg-YCbCr.jpg", saved(noise("YCbCr"), "JPEG"), "RGB", lossy=True),
         Case("tiff-1.tif", saved(noise("1"), "TIFF"), "L"),
         Case("tiff-L.tif", saved(noise("L"), "TIFF"), "L"),
@@ -192,6 +237,12 @@ def reference(data: bytes, mode: str) -> Planes:
         return _png16_reference(data, channels)
     with Image.open(io.BytesIO(data)) as opened:
         im = opened.convert("RGB") if opened.mode == "LAB" else opened
+        if mode == "CMS":  # CMYK through its embedded profile to sRGB, perceptual
+            profile = ImageCms.ImageCmsProfile(io.BytesIO(opened.info["icc_profile"]))
+            srgb = ImageCms.createProfile("sRGB")
+            transform = ImageCms.buildTransform(profile, srgb, "CMYK", "RGB", ImageCms.Intent.PERCEPTUAL)
+            im, mode = ImageCms.applyTransform(opened, transform), "RGB"
+            assert im is not None
         if mode == "I;16":
             arr = np.clip(np.asarray(im).astype(np.int64), 0, 65535).astype(np.float32) / 65535
             return arr[..., None], None

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageCms
 from support.corpus import SIZE, Case, reference, still_cases
 
 from srd.engine.engine import Engine
@@ -91,6 +91,21 @@ def test_a_job_writes_the_same_format_upscaled(tmp_path: Path, case: Case, engin
     assert got.bits == want_image.bits
     np.testing.assert_array_equal(got.pixels, want_image.pixels)
     assert (got.alpha is None) == (want_image.alpha is None)
+
+
+def test_cmyk_with_a_profile_is_converted_through_it_and_tagged_srgb(tmp_path: Path) -> None:
+    """A CMYK JPEG with an ICC profile converts through LittleCMS (not Pillow's plain formula) and carries
+    the sRGB profile; without one it converts plainly and carries none."""
+    with_icc = next(c for c in CASES if c.name == "jpeg-CMYK-icc.jpg")
+    image = read_image(_write(tmp_path, with_icc), max_pixels=LIMIT)
+    assert image.icc_profile is not None
+    profile = ImageCms.ImageCmsProfile(io.BytesIO(image.icc_profile))
+    assert "sRGB" in ImageCms.getProfileDescription(profile) and image.icc_profile[16:20] == b"RGB "
+    with Image.open(io.BytesIO(with_icc.data)) as im:
+        plain = np.asarray(im.convert("RGB"), np.float32) / 255
+    assert np.abs(image.pixels - plain).mean() > 0.02
+    plain_case = next(c for c in CASES if c.name == "jpeg-CMYK.jpg")
+    assert read_image(_write(tmp_path, plain_case), max_pixels=LIMIT).icc_profile is None
 
 
 def test_16bit_inputs_stay_16bit_where_the_output_format_allows(engine: Engine) -> None:
