@@ -24,13 +24,13 @@ from srd.engine.engine import (
 )
 from srd.errors import ExitCode, SrdError, UsageError
 from srd.imaging.animation import Animation, write_animation
-from srd.imaging.decode import read_media
+from srd.imaging.decode import Pages, read_media
 from srd.imaging.encode import encode_image, quantize
 from srd.imaging.formats import READ_SUFFIXES, resolve_output
 from srd.imaging.png import PngStreamWriter
 from srd.imaging.raster import RasterImage
+from srd.jobs.frames import with_scaled_metadata
 from srd.jobs.fsops import fsync_dir, hidden_temp_name, link_exclusive, write_synced
-from srd.jobs.runner import with_scaled_metadata
 from srd.runtime import release_free_memory
 from srd.settings import EngineSettings, ModelSettings, OutputSettings
 
@@ -221,6 +221,7 @@ def upscale_command(args: argparse.Namespace) -> int:
         try:
             progress.start(path)
             image = read_media(path, max_pixels=DEFAULT_MAX_PIXELS)
+            assert not isinstance(image, Pages)  # srd upscale takes a multi-page TIFF's first page
             progress.sized(image.width, image.height)
             scale: int = model.scale
             size = target.for_image(image.width, image.height) if target is not None else None

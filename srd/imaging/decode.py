@@ -12,6 +12,7 @@ import io
 import os
 import stat
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -127,8 +128,13 @@ def _open_checked(path: Path, data: bytes, max_pixels: int) -> ImageFile.ImageFi
 
 
 def read_media(
-    path: Path, *, max_pixels: int, max_bytes: int | None = None, max_frames: int | None = None
-) -> RasterImage | Animation:
+    path: Path,
+    *,
+    max_pixels: int,
+    max_bytes: int | None = None,
+    max_frames: int | None = None,
+    pages: bool = False,
+) -> RasterImage | Animation | Pages:
     """Decode a still image into float32 pixels in 0..1, or open an animation (GIF, APNG, animated WebP)
     whose frames are then decoded one at a time; files over max_bytes or max_pixels (per frame), and
     animations of more than max_frames frames, are refused.
@@ -136,7 +142,8 @@ def read_media(
     Pillow's own decompression-bomb warning is raised as an error while the file is opened, so the
     effective pixel limit is min(max_pixels, PIL.Image.MAX_IMAGE_PIXELS); a process that allows more
     must raise Image.MAX_IMAGE_PIXELS once at startup. Filesystem errors (missing file) propagate as
-    OSError. A multi-page TIFF gives its first page, a PSD its composite, an ICO/CUR its largest image.
+    OSError. A multi-page TIFF gives its first page (with `pages`, all its pages, each decoded when
+    iterated), a PSD its composite, an ICO/CUR its largest image.
     """
     path = Path(path)
     data = _read_bytes(path, max_bytes)
@@ -151,13 +158,11 @@ def read_media(
             im = _open_checked(path, data, max_pixels)
             frames = int(getattr(im, "n_frames", 1))
             if frames > 1 and im.format in ANIMATED_PILLOW:
-                if max_frames is not None and frames > max_frames:
-                    im.close()
-                    raise ImageTooLargeError(
-                        f"{path}: animation has {frames} frames, over the limit of {max_frames}"
-                        " (limits.max_frames)"
-                    )
+                _check_frames(path, im, frames, max_frames, "animation", "frames")
                 return Animation.open(path, im, data)
+            if frames > 1 and im.format == "TIFF" and pages:
+                _check_frames(path, im, frames, max_frames, "TIFF", "pages")
+                return Pages(path, im, data)
             with im:
                 return _decode(path, im, data)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -166,11 +171,50 @@ def read_media(
         raise CorruptImageError(f"{path}: cannot decode image data: {exc}") from None
 
 
+def _check_frames(
+    path: Path, im: ImageFile.ImageFile, frames: int, max_frames: int | None, what: str, unit: str
+) -> None:
+    if max_frames is not None and frames > max_frames:
+        im.close()
+        raise ImageTooLargeError(
+            f"{path}: {what} has {frames} {unit}, over the limit of {max_frames} (limits.max_frames)"
+        )
+
+
+class Pages:
+    """The pages of a multi-page TIFF, each decoded (as a still image) when iterated."""
+
+    def __init__(self, path: Path, im: ImageFile.ImageFile, data: bytes) -> None:
+        self.path, self._im, self._data = path, im, data
+        self.count = int(getattr(im, "n_frames", 1))
+
+    def __iter__(self) -> Iterator[RasterImage]:
+        for index in range(self.count):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)
+                    self._im.seek(index)
+                    page = _decode(self.path, self._im, self._data)
+            except DECODE_ERRORS as exc:
+                raise CorruptImageError(f"{self.path}: cannot decode page {index + 1}: {exc}") from None
+            yield page
+
+    def close(self) -> None:
+        self._im.close()
+
+    def __enter__(self) -> Pages:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def read_image(path: Path, *, max_pixels: int, max_bytes: int | None = None) -> RasterImage:
     """Decode a still image (as read_media); an animation gives its first frame as shown."""
     media = read_media(path, max_pixels=max_pixels, max_bytes=max_bytes)
     if isinstance(media, RasterImage):
         return media
+    assert isinstance(media, Animation)
     with media:
         return next(iter(media)).image
 
@@ -190,7 +234,7 @@ def _decode(path: Path, im: ImageFile.ImageFile, data: bytes) -> RasterImage:
         pixels, alpha = _from_png16(decode_png16(data, rawmode), im.info.get("transparency"))
         bits = 16
     elif tiff_rawmode is not None:
-        pixels, alpha = _from_png16(decode_tiff16(data, tiff_rawmode), None)
+        pixels, alpha = _from_png16(decode_tiff16(data, tiff_rawmode, im.tell()), None)
         bits = 16
     else:
         im.load()

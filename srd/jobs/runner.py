@@ -2,8 +2,8 @@
 
 Split in two halves so the local worker can encode one job on a thread while it upscales the next
 (`upscale_job`, then `write_job`); `run_job` does both, for a runner that takes one job at a time. An
-animation is upscaled and written frame by frame inside `upscale_job` (streamed: its frames never all exist
-at once), which then returns its `JobDone` directly. Errors
+animation is upscaled and written frame by frame inside `upscale_job` (srd/jobs/frames.py: streamed, its
+frames never all exist at once), which then returns its `JobDone` directly. Errors
 never escape: they become a `JobFailed` that says whose fault they were. The engine is passed in, so this
 module never imports JAX itself (nor the worker's test-fault hooks: srd/workers/process.py calls those).
 """
@@ -14,15 +14,16 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import BinaryIO, Protocol
+from typing import Protocol
 
-from srd.imaging.animation import Animation, AnimationResult, write_animation
-from srd.imaging.decode import read_media
+from srd.imaging.animation import Animation
+from srd.imaging.decode import Pages, read_media
 from srd.imaging.encode import encode_image
 from srd.imaging.formats import resolve_output
 from srd.imaging.metadata import NONE
 from srd.imaging.raster import RasterImage
-from srd.jobs.fsops import write_file_synced, write_synced
+from srd.jobs.frames import animation_job, pages_job, wants_pages, with_scaled_metadata
+from srd.jobs.fsops import write_file_synced
 from srd.jobs.messages import JobDone, JobFailed, JobResult, JobSpec
 
 ProgressFn = Callable[[int, int], None]  # (tiles done, tiles in all)
@@ -64,66 +65,29 @@ def upscale_job(
     progress: ProgressFn | None = None,
     frames: ProgressFn | None = None,
 ) -> UpscaledJob | JobResult:
-    """Decode and upscale one input, reporting finished tiles to `progress`; an animation is also written,
-    reporting its finished frames to `frames`. An error becomes a JobFailed."""
+    """Decode and upscale one input, reporting finished tiles to `progress`; an animation (or a multi-page
+    TIFF with output.tiff_pages `all`) is also written, reporting its finished frames to `frames`
+    (srd/jobs/frames.py). An error becomes a JobFailed."""
     started = time.monotonic()
     try:
         input_bytes = os.lstat(spec.input).st_size
         media = read_media(
-            spec.input, max_pixels=spec.max_pixels, max_bytes=spec.max_bytes, max_frames=spec.max_frames
+            spec.input,
+            max_pixels=spec.max_pixels,
+            max_bytes=spec.max_bytes,
+            max_frames=spec.max_frames,
+            pages=wants_pages(spec.output),
         )
         if isinstance(media, Animation):
             with media:
-                return _animation_job(engine, spec, media, input_bytes, started, frames)
+                return animation_job(engine.upscale, spec, media, input_bytes, started, frames)
+        if isinstance(media, Pages):
+            with media:
+                return pages_job(engine.upscale, spec, media, input_bytes, started, frames)
         upscaled = with_scaled_metadata(media, engine.upscale(media, progress=progress))
     except Exception as exc:
         return JobFailed.from_exception(spec.job_id, exc)
     return UpscaledJob(spec, media, upscaled, input_bytes, started)
-
-
-def with_scaled_metadata(image: RasterImage, upscaled: RasterImage) -> RasterImage:
-    """`upscaled` with the metadata of `image` scaled to it (DPI and Exif sizes; srd.imaging.metadata)."""
-    sx, sy = upscaled.width / image.width, upscaled.height / image.height
-    return replace(upscaled, metadata=image.metadata.scaled(upscaled.width, upscaled.height, sx, sy))
-
-
-def _animation_job(
-    engine: Upscaler,
-    spec: JobSpec,
-    animation: Animation,
-    input_bytes: int,
-    started: float,
-    frames: ProgressFn | None,
-) -> JobDone:
-    output = spec.output
-    fmt = resolve_output(output.animation, animation.source_format)
-    result: AnimationResult | None = None
-
-    def write(handle: BinaryIO) -> None:
-        nonlocal result
-        result = write_animation(
-            animation,
-            engine.upscale,
-            handle,
-            fmt.name,
-            quality=output.quality,
-            lossless=output.webp_lossless,
-            keep_metadata=output.metadata == "keep",
-            on_frame=frames,
-        )
-
-    write_synced(spec.temp, write)
-    assert result is not None
-    return JobDone(
-        job_id=spec.job_id,
-        input_size=(animation.width, animation.height),
-        output_size=result.size,
-        input_bytes=input_bytes,
-        output_bytes=os.stat(spec.temp).st_size,
-        ms=round((time.monotonic() - started) * 1000, 1),
-        frames=result.frames,
-        suffix=fmt.suffix,
-    )
 
 
 def write_job(job: UpscaledJob) -> JobResult:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageCms
-from support.corpus import SIZE, Case, reference, still_cases
+from support.corpus import SIZE, Case, noise, reference, saved, still_cases
 
 from srd.engine.engine import Engine
 from srd.errors import CorruptImageError, InputError
@@ -157,3 +157,31 @@ def test_a_corrupt_file_of_a_known_format_says_so(tmp_path: Path) -> None:
     path.write_bytes(b"8BPS" + bytes(40))
     with pytest.raises(CorruptImageError, match="Photoshop"):
         read_image(path, max_pixels=LIMIT)
+
+
+@pytest.mark.parametrize(
+    ("pages", "fmt", "count"), [("all", "same", 3), ("first", "same", 1), ("all", "png", 1)]
+)
+def test_multipage_tiff_pages(tmp_path: Path, engine: Engine, pages: str, fmt: str, count: int) -> None:
+    """output.tiff_pages all upscales every page (each its own size and mode) into a multi-page TIFF,
+    reporting pages as frames; first, or a non-TIFF output, takes the first page."""
+    first, second, third = noise("RGB", 1), noise("L", 2, (10, 8)), noise("RGBA", 3, (12, 12))
+    source = tmp_path / "doc.tif"
+    first.save(source, save_all=True, append_images=[second, third])
+    output = OutputSettings(format=fmt, tiff_pages=pages)
+    spec = JobSpec("j", source, tmp_path / ".out.tmp", output, LIMIT, 10**7)
+    reported: list[tuple[int, int]] = []
+    result = run_job(engine, spec, frames=lambda done, total: reported.append((done, total)))
+    assert isinstance(result, JobDone) and result.frames == count
+    assert reported == ([(1, 3), (2, 3), (3, 3)] if count == 3 else [])
+    with Image.open(spec.temp) as out:
+        assert out.format == ("PNG" if fmt == "png" else "TIFF") and getattr(out, "n_frames", 1) == count
+        for index, page in enumerate([first, second, third][:count]):
+            out.seek(index)
+            want_image = engine.upscale(
+                read_image(_write(tmp_path, Case("p.tif", saved(page, "TIFF"), "")), max_pixels=LIMIT)
+            )
+            want = Image.open(io.BytesIO(encode_image(want_image, "tiff")))
+            assert out.size == want.size == (page.width * 2, page.height * 2)
+            assert out.mode == want.mode
+            np.testing.assert_array_equal(np.asarray(out), np.asarray(want))
