@@ -8,6 +8,7 @@ suffixes, the encoder's choice of sample layout, and the choices of `output.form
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from functools import cache
 
@@ -45,7 +46,9 @@ class ImageFormat:
 
 @cache
 def _has_feature(name: str) -> bool:
-    return bool(features.check(name))
+    with warnings.catch_warnings():  # an older Pillow warns of features it does not know (AVIF before 11.2)
+        warnings.simplefilter("ignore")
+        return bool(features.check(name))
 
 
 _ISO_BRAND = b"ftyp"
