@@ -1,9 +1,10 @@
 """Animations (GIF, APNG, animated WebP) read one composited frame at a time and upscaled frame by frame.
 
-Pillow's `seek` gives each frame composited as a viewer shows it (GIF disposal, APNG dispose and blend ops,
-WebP's own compositor), so a frame here is the whole canvas, RGBA. Only the current frame (and the previous
-one, to upscale identical consecutive frames once) is ever in memory, whatever the animation's length:
-the writers (srd/imaging/animation_writers.py) stream each upscaled frame to the output file.
+Each frame is the whole canvas, RGBA, composited as a viewer shows it: Pillow's `seek` does that for GIF
+(disposal, transparency) and WebP (libwebp's compositor); APNG is composited by srd/imaging/apng.py, since
+Pillow's OVER blend gets alpha wrong. Only the current frame (and the previous one, to upscale identical
+consecutive frames once) is ever in memory, whatever the animation's length: the writers
+(srd/imaging/animation_writers.py) stream each upscaled frame to the output file.
 """
 
 from __future__ import annotations
