@@ -85,7 +85,7 @@ class Animation:
         self.plays = _plays(im)
         icc = im.info.get("icc_profile") or None
         self.icc_profile: bytes | None = icc if icc_matches(icc, 3) else None
-        self.metadata = read_metadata(im)
+        self.metadata = read_metadata(im, orientation_applied=False)
 
     @classmethod
     def open(cls, path: Path, im: ImageFile.ImageFile, data: bytes) -> Animation:

@@ -47,12 +47,14 @@ class Metadata:
 NONE = Metadata()
 
 
-def read_metadata(im: Image.Image) -> Metadata:
-    """The metadata of an opened image (before its pixels are loaded, after `seek` for frames)."""
+def read_metadata(im: Image.Image, *, orientation_applied: bool = True) -> Metadata:
+    """The metadata of an opened image (before its pixels are loaded); the EXIF orientation tag is dropped
+    when the decoder applies it (still images), kept otherwise (animations, whose frames are not turned)."""
     exif: bytes | None = None
     if im.format in _EXIF_FORMATS and im.info.get("exif"):
         parsed = im.getexif()
-        parsed.pop(ORIENTATION, None)
+        if orientation_applied:
+            parsed.pop(ORIENTATION, None)
         exif = parsed.tobytes()[6:] if len(parsed) or parsed.get_ifd(_EXIF_IFD) else None
     xmp = im.info.get("xmp")
     xmp = xmp.encode() if isinstance(xmp, str) else xmp
