@@ -149,8 +149,7 @@ class Upscaler:
         model_values |= {"alpha": alpha, "syncgap": syncgap}
         engine_values: dict[str, object] = {"device": device, "tile": tile, "batch": batch, "conv": conv}
         engine_values |= {"compile_cache": compile_cache}
-        self.model_settings: ModelSettings = _validated(ModelSettings, model_values)
-        self.engine_settings: EngineSettings = _validated(EngineSettings, engine_values)
+        self.model_settings, self.engine_settings = _validated(model_values, engine_values)
         from srd.engine import Engine, enable_compilation_cache
 
         if self.engine_settings.compile_cache is not None:
@@ -218,12 +217,23 @@ class Upscaler:
             return self._engine.upscale(raster)
 
 
-def _validated(section: type[ModelSettings] | type[EngineSettings], values: dict[str, object]) -> Any:
-    """The settings section built by the schema; every problem in one UsageError as "At 'key': ..."."""
-    try:
-        return section.model_validate(values)
-    except ValidationError as exc:
-        raise UsageError("; ".join(describe(exc))) from None
+def _validated(
+    model_values: dict[str, object], engine_values: dict[str, object]
+) -> tuple[ModelSettings, EngineSettings]:
+    """Both settings sections built by the schema; every problem of both in one UsageError, each as
+    "At 'key': message"."""
+    problems: list[str] = []
+    built: list[ModelSettings | EngineSettings] = []
+    for section, values in ((ModelSettings, model_values), (EngineSettings, engine_values)):
+        try:
+            built.append(section.model_validate(values))
+        except ValidationError as exc:
+            problems += describe(exc)
+    if problems:
+        raise UsageError("; ".join(problems))
+    model, engine = built
+    assert isinstance(model, ModelSettings) and isinstance(engine, EngineSettings)
+    return model, engine
 
 
 def _raster_from_pillow(image: Image.Image) -> tuple[RasterImage, _Layout]:
@@ -278,11 +288,10 @@ def _pillow_from_raster(image: RasterImage, layout: _Layout) -> Image.Image:
     if image.bits == 16 and image.channels == 1 and image.alpha is None and not layout.alpha:
         # Pillow has 16-bit gray only; 16-bit RGB or gray with alpha come back as 8-bit RGB(A) / LA.
         samples = _samples(image, layout, 65535, np.uint16)
-        out = Image.fromarray(samples[..., 0].astype("<u2"), mode="I;16")
+        out = Image.fromarray(samples[..., 0].astype("<u2"))  # Pillow's I;16
     else:
         samples = _samples(image, layout, 255, np.uint8)
-        mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[samples.shape[2]]
-        out = Image.fromarray(samples[..., 0] if mode == "L" else samples, mode=mode)
+        out = Image.fromarray(samples[..., 0] if samples.shape[2] == 1 else samples)  # L, LA, RGB, RGBA
     if image.icc_profile is not None:
         out.info["icc_profile"] = image.icc_profile
     return out
