@@ -181,3 +181,10 @@ def test_unsupported_inputs_are_refused(upscaler: srd.Upscaler) -> None:
         upscaler.upscale(np.zeros((4, 4, 5), np.uint8))
     with pytest.raises(TypeError, match=r"PIL\.Image\.Image or a numpy array"):
         upscaler.upscale([[0]])  # type: ignore[call-overload]
+
+
+def test_the_api_tutorial_runs() -> None:
+    """docs/api.md's examples run and print what the page says."""
+    page = Path(__file__).resolve().parents[2] / "docs" / "api.md"
+    result = doctest.testfile(str(page), module_relative=False, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 15 and result.failed == 0
