@@ -115,9 +115,10 @@ class Upscaler:
 
     Each tile shape compiles once, on first use (or in `warmup`), and every later call reuses it.
 
-    Threads: one Upscaler may be shared by threads, but its calls are serialised by a lock (the engine
-    compiles and caches runners lazily and is not safe to enter twice at once); on the CPU one call
-    already uses every core XLA gives it. For parallel work on several devices, make one Upscaler each.
+    Threads: one Upscaler may be shared by threads, but its calls are serialised by a lock: the engine
+    builds and caches its runners lazily, without locks of its own, so it is not written to be entered
+    twice at once. On the CPU one call already uses every core XLA gives it. For parallel work on
+    several devices, make one Upscaler per device.
 
     >>> import srd
     >>> from PIL import Image
