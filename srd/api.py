@@ -15,7 +15,7 @@ made, never by `import srd`.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["ModelInfo", "Upscaler", "list_models"]
 
 UIntArray = npt.NDArray[np.uint8] | npt.NDArray[np.uint16]
+Progress = Callable[[int, int], None]  # (network tiles done, tiles in all)
 # Pillow modes that carry an alpha band: their result keeps one even where every pixel is opaque.
 _ALPHA_MODES = frozenset({"LA", "La", "PA", "RGBA", "RGBa"})
 # The projects the packaged model files come from, by their PyPI package's suffix.
@@ -183,20 +184,27 @@ class Upscaler:
             self._engine.warmup()
 
     @overload
-    def upscale(self, image: Image.Image) -> Image.Image: ...
+    def upscale(self, image: Image.Image, *, progress: Progress | None = None) -> Image.Image: ...
     @overload
-    def upscale(self, image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]: ...
+    def upscale(
+        self, image: npt.NDArray[np.uint8], *, progress: Progress | None = None
+    ) -> npt.NDArray[np.uint8]: ...
     @overload
-    def upscale(self, image: npt.NDArray[np.uint16]) -> npt.NDArray[np.uint16]: ...
+    def upscale(
+        self, image: npt.NDArray[np.uint16], *, progress: Progress | None = None
+    ) -> npt.NDArray[np.uint16]: ...
 
-    def upscale(self, image: Image.Image | UIntArray) -> Image.Image | UIntArray:
+    def upscale(
+        self, image: Image.Image | UIntArray, *, progress: Progress | None = None
+    ) -> Image.Image | UIntArray:
         """The image upscaled, in the kind it came as.
 
         A Pillow image of any mode srd's decoder handles (1, L, LA, P, RGB, RGBA, I;16, CMYK, ...) comes
         back as L, LA, RGB or RGBA (I;16 for 16-bit gray), with its ICC profile; its EXIF orientation is
         not applied (`PIL.ImageOps.exif_transpose` first, if you need it). A numpy array of uint8 or
         uint16, H x W (gray), H x W x 1, x 2 (gray + alpha), x 3 (RGB) or x 4 (RGBA), comes back with the
-        same dtype and channels. Alpha is upscaled as `srd upscale` does it (`alpha=`).
+        same dtype and channels. Alpha is upscaled as `srd upscale` does it (`alpha=`). `progress(done,
+        total)`, if given, is called (in this thread) as network tiles finish, ending at done == total.
 
         >>> import numpy as np, srd
         >>> up = srd.Upscaler(scale=2, tile=32)
@@ -207,15 +215,15 @@ class Upscaler:
         """
         if isinstance(image, Image.Image):
             raster, layout = _raster_from_pillow(image)
-            return _pillow_from_raster(self._run(raster), layout)
+            return _pillow_from_raster(self._run(raster, progress), layout)
         if isinstance(image, np.ndarray):
             raster, layout = _raster_from_array(image)
-            return _array_from_raster(self._run(raster), layout)
+            return _array_from_raster(self._run(raster, progress), layout)
         raise TypeError(f"expected a PIL.Image.Image or a numpy array, got {type(image).__name__}")
 
-    def _run(self, raster: RasterImage) -> RasterImage:
+    def _run(self, raster: RasterImage, progress: Progress | None) -> RasterImage:
         with self._lock:
-            return self._engine.upscale(raster)
+            return self._engine.upscale(raster, progress=progress)
 
 
 def _validated(

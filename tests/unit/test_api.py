@@ -188,3 +188,14 @@ def test_the_api_tutorial_runs() -> None:
     page = Path(__file__).resolve().parents[2] / "docs" / "api.md"
     result = doctest.testfile(str(page), module_relative=False, optionflags=doctest.ELLIPSIS)
     assert result.attempted >= 15 and result.failed == 0
+
+
+def test_progress_counts_tiles_up_to_the_total(upscaler: srd.Upscaler) -> None:
+    """progress(done, total) rises to done == total over an image of several tiles, alpha included."""
+    calls: list[tuple[int, int]] = []
+    rgba = _rng_image((40, 70, 4))
+    rgba[..., 3] = 128
+    upscaler.upscale(rgba, progress=lambda done, total: calls.append((done, total)))
+    dones = [done for done, _ in calls]
+    assert len({total for _, total in calls}) == 1 and calls[-1][0] == calls[-1][1] > 6
+    assert dones == sorted(dones)
