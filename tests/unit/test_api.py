@@ -80,27 +80,35 @@ def test_list_models_matches_the_registry() -> None:
     assert (pro.family, pro.scales, pro.levels[2]) == ("Real-CUGAN", (2, 3), (-1, 0, 3))
 
 
-def test_pillow_image_equals_srd_upscale(tmp_path: Path, upscaler: srd.Upscaler) -> None:
-    """An RGBA PNG upscaled by the API is pixel for pixel the PNG `srd upscale` writes for it."""
+@pytest.fixture(scope="module")
+def cli_outputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder where one real `srd upscale` run (a subprocess) has upscaled an RGBA PNG with real
+    transparency, a.png, and a 16-bit RGB PNG, b.png, with the module's settings."""
+    folder = tmp_path_factory.mktemp("cli")
     rgba = _rng_image((14, 18, 4))
-    rgba[..., 3] = np.linspace(0, 255, 18, dtype=np.uint8)[None, :]  # real transparency
-    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
-    _run_cli(*CLI_SETTINGS, str(tmp_path / "a.png"))
-    with Image.open(tmp_path / "a.png") as source:
+    rgba[..., 3] = np.linspace(0, 255, 18, dtype=np.uint8)[None, :]
+    Image.fromarray(rgba, "RGBA").save(folder / "a.png")
+    (folder / "b.png").write_bytes(encode_png(_rng_image((10, 12, 3), np.uint16)))
+    _run_cli(*CLI_SETTINGS, str(folder / "a.png"), str(folder / "b.png"))
+    return folder
+
+
+def test_pillow_image_equals_srd_upscale(cli_outputs: Path, upscaler: srd.Upscaler) -> None:
+    """An RGBA PNG upscaled by the API is pixel for pixel the PNG `srd upscale` writes for it."""
+    with Image.open(cli_outputs / "a.png") as source:
         ours = upscaler.upscale(source)
-    with Image.open(tmp_path / "a_x2_n1.png") as cli:
+    with Image.open(cli_outputs / "a_x2_n1.png") as cli:
         assert (ours.mode, ours.size) == (cli.mode, cli.size) == ("RGBA", (36, 28))
         np.testing.assert_array_equal(np.asarray(ours), np.asarray(cli))
 
 
-def test_16_bit_array_equals_srd_upscale(tmp_path: Path, upscaler: srd.Upscaler) -> None:
+def test_16_bit_array_equals_srd_upscale(cli_outputs: Path, upscaler: srd.Upscaler) -> None:
     """A uint16 RGB array comes back as uint16 equal to `srd upscale`'s 16-bit PNG of the same pixels."""
-    samples = _rng_image((10, 12, 3), np.uint16)
-    (tmp_path / "b.png").write_bytes(encode_png(samples))
-    _run_cli(*CLI_SETTINGS, str(tmp_path / "b.png"))
-    cli = read_image(tmp_path / "b_x2_n1.png", max_pixels=10_000)
+    samples = read_image(cli_outputs / "b.png", max_pixels=10_000)
+    assert samples.bits == 16
+    cli = read_image(cli_outputs / "b_x2_n1.png", max_pixels=10_000)
     assert cli.bits == 16
-    ours = upscaler.upscale(samples)
+    ours = upscaler.upscale(quantize(samples.pixels, 65535, np.uint16))
     assert ours.dtype == np.uint16 and ours.shape == (20, 24, 3)
     np.testing.assert_array_equal(ours, quantize(cli.pixels, 65535, np.uint16))
 
