@@ -59,6 +59,17 @@ class SpeedRow:
         return (self.size * self.scale) ** 2 / 1e6 / self.srd_whole
 
 
+def cpu_name() -> str:
+    """The CPU's model name from /proc/cpuinfo, for a chart measured on this machine."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "this machine"
+
+
 def section(text: str, title: str) -> str:
     """The Markdown section whose heading contains `title`, up to the next heading of its level or above."""
     lines = text.splitlines()
