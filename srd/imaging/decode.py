@@ -290,7 +290,9 @@ def _from_png16(samples: npt.NDArray[np.uint16], key: object) -> tuple[FloatArra
 
 
 def _from_pillow(path: Path, im: Image.Image) -> tuple[FloatArray, FloatArray | None, int]:
-    """Pixels, alpha and bit depth of a loaded Pillow image in a mode colour.to_upscalable leaves."""
+    """Pixels, alpha and bit depth of a loaded Pillow image of any mode (CMYK, LAB, ... converted by
+    colour.to_upscalable without a profile, if _decode has not converted them through theirs already)."""
+    im, _ = to_upscalable(im, None)
     mode = im.mode
     key = im.info.get("transparency")
     if mode in ("P", "PA"):
