@@ -184,6 +184,7 @@ class Scheduler:
             input=job.rel_path,
             output=str(output),
             model=self.model_id,
+            device=result.device or None,
             input_size=result.input_size,
             output_size=result.output_size,
             input_bytes=result.input_bytes,
@@ -204,7 +205,7 @@ class Scheduler:
             return
         self._charge(job)
         if result.kind is FailureKind.INPUT or job.attempts >= self.config.limits.attempts:
-            self._fail(job, result.error_type, reason, result.traceback)
+            self._fail(job, result.error_type, reason, result.traceback, device=result.device or None)
         else:
             log.warning("job.retry", input=job.rel_path, error=reason, attempts=job.attempts)
             with contextlib.suppress(OSError):
@@ -253,7 +254,9 @@ class Scheduler:
                 job.save()
                 log.info("job.left_in_work", input=job.rel_path, job_id=job.job_id)
 
-    def _fail(self, job: Job, error_type: str, reason: str, trace: str | None = None) -> None:
+    def _fail(
+        self, job: Job, error_type: str, reason: str, trace: str | None = None, *, device: str | None = None
+    ) -> None:
         try:
             moved = fail_job(
                 job, self.config, error_type=error_type, reason=reason, model_id=self.model_id, trace=trace
@@ -270,6 +273,7 @@ class Scheduler:
             input=job.rel_path,
             output=str(moved),
             model=self.model_id,
+            device=device,
             error_type=error_type,
             reason=reason,
             attempts=job.attempts,

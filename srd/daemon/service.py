@@ -25,6 +25,7 @@ from srd.logs import configure_logging
 from srd.settings import Config, load_config
 from srd.status.stats import Stats
 from srd.status.status_file import StatusFile
+from srd.workers.placement import plan_placements
 from srd.workers.pool import WorkerPool
 from srd.workers.process import WorkerSettings
 from srd.workers.supervisor import WorkerEvent, WorkerLost
@@ -51,6 +52,7 @@ class Daemon:
         limits = config.limits
         self.workers = WorkerPool(
             WorkerSettings.from_config(config),
+            placements=plan_placements(config.engine),
             job_timeout=limits.job_timeout,
             startup_timeout=limits.startup_timeout,
             heartbeat_timeout=limits.heartbeat_timeout,
@@ -204,6 +206,8 @@ class Daemon:
         stats.observer = self.watcher.backend
         pids = self.workers.pids
         stats.worker_pid = pids[0] if pids else None
+        inputs = {job_id: job.rel_path for job_id, job in scheduler.in_flight.items()}
+        stats.workers = self.workers.statuses(inputs)
         return stats
 
     def _report(self, *, force: bool = False) -> None:

@@ -107,6 +107,7 @@ class JobDone:
     input_bytes: int
     output_bytes: int
     ms: float
+    device: str = ""  # the device that ran it (set by the worker process)
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,7 @@ class JobFailed:
     error_type: str
     message: str
     traceback: str | None = None
+    device: str = ""  # the device that ran it (set by the worker process)
 
     @classmethod
     def from_exception(cls, job_id: str, exc: Exception) -> JobFailed:

@@ -78,6 +78,19 @@ class WorkerSupervisor:
         return self._process.pid if self._process is not None else None
 
     @property
+    def label(self) -> str:
+        """The device this worker runs on, as logs and status name it."""
+        placement = self.settings.placement
+        if placement is not None and placement.label:
+            return placement.label
+        return self.info.device if self.info is not None else self.settings.engine.device
+
+    @property
+    def last_seen(self) -> float:
+        """When (time.time()) the worker last sent anything, a heartbeat included."""
+        return time.time() - (time.monotonic() - self._last_seen)
+
+    @property
     def accepting(self) -> bool:
         """Whether the worker can take another job now (it is started and not computing one)."""
         return self.state == "ready" and self.computing is None
@@ -164,7 +177,7 @@ class WorkerSupervisor:
 
     def _reap(self, reason: LossReason, details: dict[str, object]) -> WorkerLost:
         phase = "starting" if self.state == "starting" else "busy" if self.jobs else "idle"
-        event = WorkerLost(reason, phase, tuple(self.jobs), details)
+        event = WorkerLost(reason, phase, tuple(self.jobs), {"device": self.label, **details})
         self.kill()
         return event
 
