@@ -17,6 +17,7 @@ from pathlib import Path
 
 import structlog
 
+from srd.daemon.dispatch import RemoteEnded
 from srd.daemon.queue import RetryQueue, claim_job
 from srd.daemon.settle import SettledFile, SettleTracker
 from srd.errors import NotARegularFileError
@@ -35,6 +36,10 @@ class Scheduler:
 
     def __init__(self, config: Config, stats: Stats) -> None:
         self.config = config
+        # queue.backend celery: the worker host that runs a job counts its attempts and publishes it
+        # (srd/workers/remote_job.py); this side only claims, sends and notices the end, and never writes a
+        # record it has sent (the worker host owns it then).
+        self.remote = config.queue.backend == "celery"
         self.stats = stats
         self.tracker = SettleTracker(config.watch.settle_seconds)
         self.retry = RetryQueue()  # claimed jobs to run (again) before taking new files
@@ -66,6 +71,10 @@ class Scheduler:
     def recover(self, jobs: list[Job]) -> None:
         """Queue the jobs found in work/ at start; one the daemon died running is charged its attempt."""
         for job in jobs:
+            if self.remote:
+                log.info("job.resent", input=job.rel_path, job_id=job.job_id)
+                self.retry.append(job)  # running, finished or not yet run: the worker host sorts it out
+                continue
             if not self._still_to_run(job):
                 continue
             if job.running:
@@ -87,6 +96,8 @@ class Scheduler:
             self.held = job
             return None
         self.held = None
+        if self.remote:
+            return self._remote_spec(job)
         if job.attempts >= self.config.limits.attempts:
             reason = f"gave up after {job.attempts} attempts (the worker crashed, hung or was killed)"
             self._fail(job, "AttemptsExhausted", reason)
@@ -109,6 +120,33 @@ class Scheduler:
             output=self.config.output,
             max_pixels=limits.max_pixels,
             max_bytes=limits.max_bytes,
+        )
+
+    def _remote_spec(self, job: Job) -> JobSpec:
+        plan = plan_output(job, self.config)
+        self.in_flight[job.job_id] = job
+        limits = self.config.limits
+        return JobSpec(
+            job.job_id, job.input_path, plan.temp, self.config.output, limits.max_pixels, limits.max_bytes
+        )
+
+    def on_remote_ended(self, ended: RemoteEnded) -> None:
+        """A worker host has published the job or moved it to errors (and logged its `job` line)."""
+        job = self.in_flight.pop(ended.job_id, None)
+        if job is None:
+            return
+        if ended.outcome == "failed":
+            self.stats.job_failed(job.rel_path, ended.error_type or "Error", ended.reason or "")
+        else:
+            self.stats.job_done()
+        log.info(
+            "job.ended",
+            outcome=ended.outcome,
+            input=job.rel_path,
+            output=ended.output,
+            device=ended.device,
+            error_type=ended.error_type,
+            job_id=job.job_id,
         )
 
     def _still_to_run(self, job: Job) -> bool:
@@ -250,7 +288,7 @@ class Scheduler:
         """At a stop: the jobs still in flight stay in work/ for the next start, uncharged."""
         for job_id in list(self.in_flight):
             job = self._finished_running(job_id)
-            if job is not None:
+            if job is not None and not self.remote:
                 job.save()
                 log.info("job.left_in_work", input=job.rel_path, job_id=job.job_id)
 

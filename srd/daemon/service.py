@@ -14,6 +14,7 @@ from types import FrameType
 
 import structlog
 
+from srd.daemon.dispatch import CeleryDispatcher, RemoteEnded
 from srd.daemon.folders import prepare_folders
 from srd.daemon.queue import WorkLock, recover_jobs
 from srd.daemon.scheduler import Scheduler
@@ -50,13 +51,17 @@ class Daemon:
         self.stats = Stats(observer=self.watcher.backend, model=config.model.name)
         self.scheduler = Scheduler(config, self.stats)
         limits = config.limits
-        self.workers = WorkerPool(
-            WorkerSettings.from_config(config),
-            placements=plan_placements(config.engine),
-            job_timeout=limits.job_timeout,
-            startup_timeout=limits.startup_timeout,
-            heartbeat_timeout=limits.heartbeat_timeout,
-        )
+        self.workers: WorkerPool | CeleryDispatcher
+        if config.queue.backend == "celery":
+            self.workers = CeleryDispatcher(config)
+        else:
+            self.workers = WorkerPool(
+                WorkerSettings.from_config(config),
+                placements=plan_placements(config.engine),
+                job_timeout=limits.job_timeout,
+                startup_timeout=limits.startup_timeout,
+                heartbeat_timeout=limits.heartbeat_timeout,
+            )
         self.status_file = StatusFile(config.status_file, interval=0.5)
         self.signals = 0
         self.last_signal: str | None = None
@@ -147,8 +152,10 @@ class Daemon:
 
     # -- worker events -------------------------------------------------------------------------------------
 
-    def _on_worker_event(self, event: WorkerEvent) -> None:
-        if isinstance(event, Ready):
+    def _on_worker_event(self, event: WorkerEvent | RemoteEnded) -> None:
+        if isinstance(event, RemoteEnded):
+            self.scheduler.on_remote_ended(event)
+        elif isinstance(event, Ready):
             self.worker_start_failures = 0
             log.info(
                 "worker.ready", model_id=event.model_id, device=event.device, pid=event.pid, conv=event.conv

@@ -4,7 +4,9 @@ SRD_TEST_FAULT=ACTION:NAME[,ACTION:NAME...] makes the worker misbehave on the in
 When the job starts (stage "compute"): `kill` (SIGKILL itself, as the OOM killer would), `abort`
 (SIGABRT, as a crashing native library would) or `hang` (block forever while the heartbeat goes on,
 as a stuck computation would). When its output is encoded (stage "encode"): `slow_write` (take
-SLOW_WRITE_SECONDS longer, as a slow disk would, so the next job computes meanwhile). Only the worker
+SLOW_WRITE_SECONDS longer, as a slow disk would, so the next job computes meanwhile). When a Celery
+worker host has published its output (stage "publish", in `srd worker`'s own process): `kill_published`
+(SIGKILL itself before the input is archived and the task acknowledged). Only the worker
 reads it, from the environment the admin started the daemon with; an inbox writer cannot set it.
 """
 
@@ -20,7 +22,7 @@ TEST_FAULT_VARIABLE = "SRD_TEST_FAULT"
 SLOW_WRITE_SECONDS = 5.0
 
 
-def inject_test_fault(name: str, stage: Literal["compute", "encode"]) -> None:
+def inject_test_fault(name: str, stage: Literal["compute", "encode", "publish"]) -> None:
     """Misbehave as SRD_TEST_FAULT asks for the input called `name` at this stage; a no-op otherwise."""
     actions = [
         action
@@ -30,7 +32,10 @@ def inject_test_fault(name: str, stage: Literal["compute", "encode"]) -> None:
         if target == name
     ]
     action = actions[0] if actions else None
-    if stage == "encode":
+    if stage == "publish":
+        if action == "kill_published":
+            os.kill(os.getpid(), signal.SIGKILL)
+    elif stage == "encode":
         if action == "slow_write":
             time.sleep(SLOW_WRITE_SECONDS)
     elif action == "kill":
