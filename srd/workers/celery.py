@@ -1,22 +1,23 @@
 """`srd worker`: a Celery worker whose tasks hand each job to a supervised worker process, one per device.
 
-JAX never runs in Celery's own process: the task only takes a free device slot (a WorkerSupervisor, the
-same as the local daemon's), sends it the JobSpec, waits for the result and publishes it
-(srd/workers/remote_job.py). Celery runs a thread pool with one thread per device, so a host with N devices
-runs N jobs at once and reserves no more (prefetch 1). While a slot is idle a keeper thread reads its
-heartbeats and restarts it if it died. Each host writes work/.workers/<host>-<pid>.json every few seconds,
-which `srd status` on any host shows.
+JAX never runs in Celery's own process: a task only hands the JobSpec to the host's WorkerPool (the same
+supervised workers as the local daemon's, one per device, driven by one thread), waits for the result and
+publishes it (srd/workers/remote_job.py). Celery runs a thread pool of two threads per device, so each
+worker encodes one job while it computes the next, and the host reserves no more jobs than that
+(prefetch 1). Each host writes work/.workers/<host>-<pid>.json every few seconds, which `srd status` on any
+host shows.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import queue
+import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,163 +25,167 @@ import structlog
 
 from srd.errors import WorkerError
 from srd.jobs.fsops import write_json_replace
-from srd.jobs.messages import Fatal, JobDone, JobFailed, JobResult, JobSpec, Ready
+from srd.jobs.messages import Fatal, JobResult, JobSpec, Ready
 from srd.settings import Config
 from srd.workers.celery_app import TASK_NAME, WORKERS_FOLDER, make_app
-from srd.workers.placement import Placement, plan_placements
+from srd.workers.placement import plan_placements
+from srd.workers.pool import WorkerPool
 from srd.workers.process import WorkerSettings
 from srd.workers.remote_job import RetryLaterError, run_claimed_job
-from srd.workers.supervisor import LossReason, WorkerLost, WorkerSupervisor
+from srd.workers.supervisor import WorkerEvent, WorkerLost
 
 log = structlog.get_logger("srd.worker")
 
 STATUS_INTERVAL = 2.0
-KEEPER_TICK = 0.5
+PIPELINE_DEPTH = 2  # tasks per worker: one computing while the one before is encoded
 RETRY_LATER_SECONDS = 30
 
 
-class DeviceSlot:
-    """One supervised worker process on one device, used by one task at a time."""
-
-    def __init__(self, supervisor: WorkerSupervisor) -> None:
-        self.supervisor = supervisor
-        self.lock = threading.Lock()
-        self.job: str | None = None  # the inbox path of the job it runs
-
-    def ensure_ready(self, timeout: float) -> None:
-        """Start the worker if it is stopped and wait until it has compiled its model."""
-        supervisor = self.supervisor
-        if supervisor.state == "stopped":
-            supervisor.start()
-        deadline = time.monotonic() + timeout
-        while supervisor.state != "ready":
-            for event in supervisor.poll(0.2):
-                if isinstance(event, Fatal):
-                    raise WorkerError(f"the worker cannot start: {event.message}", event.exit_code)
-                if isinstance(event, WorkerLost):
-                    log.error("worker.lost", reason=event.reason.value, phase=event.phase, **event.details)
-                    supervisor.start()
-                if isinstance(event, Ready):
-                    log.info("worker.ready", device=event.device, pid=event.pid, conv=event.conv)
-            if time.monotonic() > deadline:
-                raise WorkerError(f"the worker on {supervisor.label} did not start within {timeout:g} s")
-
-    def run(self, spec: JobSpec) -> tuple[JobResult | WorkerLost, str]:
-        """Run one job on this slot's worker: its JobDone or JobFailed, or how the worker was lost."""
-        supervisor = self.supervisor
-        self.ensure_ready(supervisor.startup_timeout)
-        supervisor.submit(spec)
-        while True:
-            for event in supervisor.poll(0.2):
-                if isinstance(event, JobDone | JobFailed) and event.job_id == spec.job_id:
-                    return event, supervisor.label
-                if isinstance(event, WorkerLost):
-                    return event, supervisor.label
-                if isinstance(event, Fatal):
-                    return WorkerLost(LossReason.CRASHED, "busy", (spec.job_id,)), supervisor.label
+@dataclass
+class _Request:
+    spec: JobSpec
+    rel_path: str
+    alone: bool
+    done: threading.Event = field(default_factory=threading.Event)
+    result: JobResult | WorkerLost | None = None
+    device: str = ""
+    beside: int = 1  # jobs in flight on the worker when it was lost, this one included
 
 
-class DeviceSlots:
-    """The host's device slots: a task checks one out, a keeper thread minds the idle ones."""
+class HostPool:
+    """The host's WorkerPool, driven by one thread as the local daemon's loop drives it: tasks hand it a
+    JobSpec and wait; it keeps one job computing and one encoding per worker, reads heartbeats, and restarts
+    a lost worker while the others go on."""
 
-    def __init__(self, config: Config, placements: list[Placement]) -> None:
-        settings = WorkerSettings.from_config(config)
+    def __init__(self, config: Config) -> None:
         limits = config.limits
-        self.slots = [
-            DeviceSlot(
-                WorkerSupervisor(
-                    settings.placed(placement) if placement.label else settings,
-                    job_timeout=limits.job_timeout,
-                    startup_timeout=limits.startup_timeout,
-                    heartbeat_timeout=limits.heartbeat_timeout,
-                )
-            )
-            for placement in placements
-        ]
-        self._free: queue.Queue[DeviceSlot] = queue.Queue()
+        self.pool = WorkerPool(
+            WorkerSettings.from_config(config),
+            placements=plan_placements(config.engine),
+            job_timeout=limits.job_timeout,
+            startup_timeout=limits.startup_timeout,
+            heartbeat_timeout=limits.heartbeat_timeout,
+        )
+        self._lock = threading.Lock()
+        self._waiting: deque[_Request] = deque()
+        self._running: dict[str, _Request] = {}
         self._stopping = threading.Event()
+        self._fatal: Fatal | None = None
+        self._start_failures = 0
 
     def __len__(self) -> int:
-        return len(self.slots)
+        return len(self.pool.workers)
 
     def start(self, timeout: float) -> None:
-        """Start every worker and wait until all are ready, then let tasks have them."""
-        for slot in self.slots:
-            slot.supervisor.start()
-        for slot in self.slots:
-            slot.ensure_ready(timeout)
-            self._free.put(slot)
-        threading.Thread(target=self._keep_idle, name="srd-keeper", daemon=True).start()
+        """Start every worker, wait until all are ready, then drive them from a thread."""
+        self.pool.start()
+        deadline = time.monotonic() + timeout
+        while not all(worker.state == "ready" for worker in self.pool.workers):
+            self._step()
+            if self._fatal is not None:
+                raise WorkerError(f"the worker cannot start: {self._fatal.message}", self._fatal.exit_code)
+            if time.monotonic() > deadline:
+                raise WorkerError(f"the workers did not start within {timeout:g} s")
+        threading.Thread(target=self._drive, name="srd-pool", daemon=True).start()
 
-    @contextlib.contextmanager
-    def checkout(self, rel_path: str) -> Iterator[DeviceSlot]:
-        slot = self._free.get()
-        with slot.lock:
-            slot.job = rel_path
-            try:
-                yield slot
-            finally:
-                slot.job = None
-        self._free.put(slot)
+    def run(self, spec: JobSpec, rel_path: str, *, alone: bool) -> tuple[JobResult | WorkerLost, str, int]:
+        """Run one job on some worker: its result (or how the worker was lost), the device, and how many
+        jobs were in flight on that worker when it was lost."""
+        request = _Request(spec, rel_path, alone)
+        with self._lock:
+            self._waiting.append(request)
+        while not request.done.wait(1.0):
+            if self._fatal is not None:
+                raise WorkerError(f"the worker cannot start: {self._fatal.message}", self._fatal.exit_code)
+        assert request.result is not None
+        return request.result, request.device, request.beside
 
-    def _keep_idle(self) -> None:
-        while not self._stopping.wait(KEEPER_TICK):
-            for slot in self.slots:
-                if not slot.lock.acquire(blocking=False):
-                    continue  # a task is using it
-                try:
-                    for event in slot.supervisor.poll(0):
-                        if isinstance(event, WorkerLost):
-                            log.error("worker.lost", reason=event.reason.value, phase="idle", **event.details)
-                    if slot.supervisor.state == "stopped":
-                        slot.supervisor.start()
-                finally:
-                    slot.lock.release()
+    def _drive(self) -> None:
+        while not self._stopping.is_set():
+            self._step()
+
+    def _step(self) -> None:
+        for event in self.pool.poll(0.05):
+            self._on_event(event)
+        with self._lock:
+            self.pool.restart_stopped()
+            while self._waiting and self.pool.can_take(alone=self._waiting[0].alone):
+                request = self._waiting.popleft()
+                worker = self.pool.submit(request.spec, alone=request.alone)
+                request.device = worker.label
+                self._running[request.spec.job_id] = request
+
+    def _on_event(self, event: WorkerEvent) -> None:
+        if isinstance(event, Ready):
+            self._start_failures = 0
+            log.info("worker.ready", device=event.device, pid=event.pid, conv=event.conv)
+        elif isinstance(event, Fatal):
+            # A worker that cannot start again (its model no longer loads): stop taking jobs (a warm
+            # shutdown); those waiting here fail and are delivered again elsewhere.
+            if self._fatal is None:
+                log.error("worker.fatal", error=event.message)
+                os.kill(os.getpid(), signal.SIGTERM)
+            self._fatal = event
+        elif isinstance(event, WorkerLost):
+            if not event.job_ids:
+                log.error("worker.lost", reason=event.reason.value, phase=event.phase, **event.details)
+            for job_id in event.job_ids:
+                self._finish(job_id, event, beside=len(event.job_ids))
+        else:
+            self._finish(event.job_id, event)
+
+    def _finish(self, job_id: str, result: JobResult | WorkerLost, beside: int = 1) -> None:
+        with self._lock:
+            request = self._running.pop(job_id, None)
+        if request is not None:
+            request.result, request.beside = result, beside
+            request.done.set()
 
     def status(self, host: str) -> dict[str, object]:
+        with self._lock:
+            inputs = {job_id: request.rel_path for job_id, request in self._running.items()}
+            workers = self.pool.statuses(inputs)
         return {
             "host": host,
             "pid": os.getpid(),
             "updated_at": time.time(),
             "workers": [
                 {
-                    "host": host,
-                    "device": slot.supervisor.label,
-                    "pid": slot.supervisor.pid,
-                    "state": slot.supervisor.state,
-                    "jobs": [slot.job] if slot.job else [],
-                    "last_seen": round(slot.supervisor.last_seen, 1),
+                    "host": worker.host,
+                    "device": worker.device,
+                    "pid": worker.pid,
+                    "state": worker.state,
+                    "jobs": list(worker.jobs),
+                    "last_seen": round(worker.last_seen, 1),
                 }
-                for slot in self.slots
+                for worker in workers
             ],
         }
 
     def stop(self) -> None:
         self._stopping.set()
-        for slot in self.slots:
-            slot.supervisor.kill()
+        self.pool.kill()
 
 
-def _write_status_forever(path: Path, slots: DeviceSlots, host: str, stopping: threading.Event) -> None:
+def _write_status_forever(path: Path, host_pool: HostPool, host: str, stopping: threading.Event) -> None:
     while not stopping.is_set():
         with contextlib.suppress(OSError):
-            write_json_replace(path, slots.status(host))
+            write_json_replace(path, host_pool.status(host))
         stopping.wait(STATUS_INTERVAL)
 
 
 def serve(config: Config) -> int:
     """Run the Celery worker of `srd worker` until SIGTERM (a warm shutdown: the jobs running finish)."""
     app = make_app(config)
-    slots = DeviceSlots(config, plan_placements(config.engine))
+    host_pool = HostPool(config)
     model_id = config.model.model_id
 
     @app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)  # type: ignore[untyped-decorator]
     def run_job(task: Any, job_id: str, rel_path: str = "") -> dict[str, str | None]:
-        with slots.checkout(rel_path or job_id) as slot:
-            try:
-                outcome = run_claimed_job(config, job_id, slot.run, model_id=model_id)
-            except RetryLaterError as exc:
-                raise task.retry(countdown=RETRY_LATER_SECONDS, max_retries=None, exc=exc) from exc
+        try:
+            outcome = run_claimed_job(config, job_id, host_pool.run, model_id=model_id)
+        except RetryLaterError as exc:
+            raise task.retry(countdown=RETRY_LATER_SECONDS, max_retries=None, exc=exc) from exc
         return outcome.as_dict()
 
     host = socket.gethostname()
@@ -188,16 +193,18 @@ def serve(config: Config) -> int:
     folder.mkdir(exist_ok=True)
     status_path = folder / f"{host}-{os.getpid()}.json"
     stopping = threading.Event()
-    log.info("worker.starting", host=host, devices=len(slots), broker=_redacted(config.queue.broker or ""))
-    slots.start(config.limits.startup_timeout)
+    log.info(
+        "worker.starting", host=host, devices=len(host_pool), broker=_redacted(config.queue.broker or "")
+    )
+    host_pool.start(config.limits.startup_timeout)
     threading.Thread(
-        target=_write_status_forever, args=(status_path, slots, host, stopping), daemon=True
+        target=_write_status_forever, args=(status_path, host_pool, host, stopping), daemon=True
     ).start()
-    log.info("worker.consuming", host=host, queue=config.queue.name, devices=len(slots))
+    log.info("worker.consuming", host=host, queue=config.queue.name, devices=len(host_pool))
     try:
         worker = app.Worker(
             pool="threads",
-            concurrency=len(slots),
+            concurrency=PIPELINE_DEPTH * len(host_pool),
             queues=[config.queue.name],
             hostname=f"srd-{os.getpid()}@{host}",
             loglevel="WARNING",
@@ -210,7 +217,7 @@ def serve(config: Config) -> int:
         return int(worker.exitcode or 0)
     finally:
         stopping.set()
-        slots.stop()
+        host_pool.stop()
         status_path.unlink(missing_ok=True)
 
 

@@ -83,12 +83,19 @@ class WorkerPool:
             if worker.state == "stopped":
                 worker.start()
 
-    def submit(self, spec: JobSpec) -> None:
-        """Hand the job to an accepting worker, an idle one first (the caller checks `accepting`)."""
-        accepting = [worker for worker in self.workers if worker.accepting]
+    def can_take(self, *, alone: bool = False) -> bool:
+        """Whether some worker can take a job now (with `alone`: a worker holding no job at all)."""
+        return any(worker.accepting and not (alone and worker.jobs) for worker in self.workers)
+
+    def submit(self, spec: JobSpec, *, alone: bool = False) -> WorkerSupervisor:
+        """Hand the job to an accepting worker, an idle one first (the caller checks `accepting`); with
+        `alone`, to an idle worker that then takes nothing else until the job ends. Returns the worker."""
+        accepting = [w for w in self.workers if w.accepting and not (alone and w.jobs)]
         if not accepting:
             raise RuntimeError("no worker can take a job now")
-        min(accepting, key=lambda worker: len(worker.jobs)).submit(spec)
+        worker = min(accepting, key=lambda worker: len(worker.jobs))
+        worker.submit(spec, alone=alone)
+        return worker
 
     def job_started(self, job_id: str) -> float:
         """When (time.time()) the job was handed to its worker; now when no worker holds it."""

@@ -38,7 +38,9 @@ from srd.workers.supervisor import WorkerLost
 log = structlog.get_logger("srd.worker")
 
 LOCK_NAME = ".lock"
-RunOnDevice = Callable[[JobSpec], tuple[JobResult | WorkerLost, str]]  # the result and the device's label
+# Runs a job on some device worker: (spec, inbox path, alone) -> (result, the device's label, how many jobs
+# were in flight on that worker when it was lost, this one included).
+RunOnDevice = Callable[..., tuple[JobResult | WorkerLost, str, int]]
 
 
 @dataclass(frozen=True)
@@ -124,15 +126,23 @@ def _run_locked(config: Config, job: Job, run: RunOnDevice, model_id: str) -> Re
         spec = JobSpec(
             job.job_id, job.input_path, plan.temp, config.output, limits.max_pixels, limits.max_bytes
         )
-        result, device = run(spec)
+        result, device, beside = run(spec, job.rel_path, alone=job.solo)
         job.running = False
         if isinstance(result, JobDone):
             return _publish(config, job, result, device, model_id)
-        job.attempts += 1
         if isinstance(result, WorkerLost):
             last_loss = f"the worker {result.reason.value} on {device}"
             log.error("worker.lost", reason=result.reason.value, input=job.rel_path, device=device)
+            if beside > 1:
+                # Another job was in flight on that worker: either may be to blame. Neither is charged;
+                # this one runs again alone, where a loss is its own (srd/daemon/scheduler.py's rule).
+                job.solo = True
+                log.warning("job.retry_alone", input=job.rel_path, attempts=job.attempts, job_id=job.job_id)
+                job.save()
+                continue
+            job.attempts += 1
         else:
+            job.attempts += 1
             reason = result.message.replace(str(job.input_path), job.rel_path)
             if result.kind is FailureKind.NO_SPACE:
                 job.attempts -= 1  # a full disk is not the file's fault

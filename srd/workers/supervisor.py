@@ -68,6 +68,7 @@ class WorkerSupervisor:
         self.info: Ready | None = None
         self.jobs: dict[str, float] = {}  # in flight: job id -> when it was handed over (monotonic)
         self.computing: str | None = None  # the job the worker is decoding or upscaling
+        self.alone: str | None = None  # a job that must run with no other beside it (see WorkerPool.submit)
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
         self._started_at = 0.0
@@ -93,7 +94,7 @@ class WorkerSupervisor:
     @property
     def accepting(self) -> bool:
         """Whether the worker can take another job now (it is started and not computing one)."""
-        return self.state == "ready" and self.computing is None
+        return self.state == "ready" and self.computing is None and self.alone is None
 
     def start(self) -> None:
         context = multiprocessing.get_context("spawn")
@@ -104,15 +105,17 @@ class WorkerSupervisor:
         process.start()
         child_end.close()
         self._process, self._conn = process, parent_end
-        self.state, self.jobs, self.computing = "starting", {}, None
+        self.state, self.jobs, self.computing, self.alone = "starting", {}, None, None
         self._started_at = self._last_seen = time.monotonic()
 
-    def submit(self, spec: JobSpec) -> None:
-        if not self.accepting or self._conn is None:
+    def submit(self, spec: JobSpec, *, alone: bool = False) -> None:
+        if not self.accepting or self._conn is None or (alone and self.jobs):
             raise RuntimeError(f"worker is {self.state}, computing {self.computing}: cannot take a job")
         self._conn.send(spec)
         self.jobs[spec.job_id] = time.monotonic()
         self.computing = spec.job_id
+        if alone:
+            self.alone = spec.job_id
 
     def job_started(self, job_id: str) -> float | None:
         """When (time.time()) the job was handed to this worker; None when it holds no such job."""
@@ -162,6 +165,8 @@ class WorkerSupervisor:
         del self.jobs[message.job_id]
         if message.job_id == self.computing:
             self.computing = None
+        if message.job_id == self.alone:
+            self.alone = None
         return [message]
 
     def _overdue(self) -> tuple[LossReason, dict[str, object]] | None:
@@ -185,7 +190,7 @@ class WorkerSupervisor:
         """Stop the worker at once; a job in flight stays in work/ for the caller to requeue."""
         process, conn = self._process, self._conn
         self._process, self._conn = None, None
-        self.state, self.jobs, self.computing = "stopped", {}, None
+        self.state, self.jobs, self.computing, self.alone = "stopped", {}, None, None
         if process is not None:
             if process.is_alive():
                 process.kill()
