@@ -175,6 +175,23 @@ def _timed(fn: object) -> float:
     return time.perf_counter() - started
 
 
+def _drain(root: Path, daemon: _Daemon, count: int, size: int) -> float:
+    """Seconds for the daemon to publish `count` images moved into its inbox at once."""
+    staging = root / "staging"
+    staging.mkdir()
+    for i in range(count):
+        _image(size, i).save(staging / f"img{i:04d}.png")
+    started = time.monotonic()
+    for path in sorted(staging.iterdir()):
+        os.rename(path, root / "inbox" / path.name)
+    outbox = root / "outbox"
+    while len([p for p in outbox.iterdir() if not p.name.startswith(".")]) < count:
+        if daemon.proc.poll() is not None:
+            raise SystemExit("daemon exited early")
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=100)
@@ -211,19 +228,7 @@ def main() -> int:
             hosts = _start_worker_hosts(config, root, args.workers)
         else:
             _wait_local_workers(root, args.workers)  # READY=1 follows the first worker to be ready
-        staging = root / "staging"
-        staging.mkdir()
-        for i in range(args.count):
-            _image(args.size, i).save(staging / f"img{i:04d}.png")
-        started = time.monotonic()
-        for path in sorted(staging.iterdir()):
-            os.rename(path, root / "inbox" / path.name)
-        outbox = root / "outbox"
-        while len([p for p in outbox.iterdir() if not p.name.startswith(".")]) < args.count:
-            if warm.proc.poll() is not None:
-                raise SystemExit("daemon exited early")
-            time.sleep(0.05)
-        elapsed = time.monotonic() - started
+        elapsed = _drain(root, warm, args.count, args.size)
         warm.stop()
         daemon_rate = args.count / elapsed
         print(f"daemon: {args.count} images in {elapsed:.1f} s = {daemon_rate:.3f} img/s")

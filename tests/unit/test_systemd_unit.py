@@ -1,4 +1,4 @@
-"""systemd/srd.service and srd-worker.service pass `systemd-analyze verify` and its offline security exposure stays <= 2.0."""
+"""systemd/srd.service and srd-worker.service pass `systemd-analyze verify`, offline exposure <= 2.0."""
 
 from __future__ import annotations
 
