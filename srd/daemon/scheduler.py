@@ -91,7 +91,8 @@ class Scheduler:
         job = self.held if self.held is not None else self._next_job()
         if job is None:
             return None
-        if self.in_flight and (job.solo or any(other.solo for other in self.in_flight.values())):
+        alone = job.solo or any(other.solo for other in self.in_flight.values())
+        if self.in_flight and alone and not self.remote:  # remote: the worker host runs it alone
             # A job that was beside another when a worker died runs alone, so a second loss is its own.
             self.held = job
             return None
