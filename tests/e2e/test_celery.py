@@ -26,6 +26,7 @@ from support.daemon import (
 from support.redis_server import RedisServer
 
 pytestmark = pytest.mark.slow
+pytest.importorskip("celery", reason="the Celery tests need pip install 'srd[celery]'")
 
 FAULTS = "kill:poison.png,slow_write:slow.png,kill_published:published.png"
 ATTEMPTS = 2
@@ -117,8 +118,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 
 def test_two_worker_hosts_do_every_file_exactly_once(cluster: Cluster) -> None:
-    """30 files through the broker: each is published once, both worker hosts took some."""
-    cluster.drop([f"f{i:02d}.png" for i in range(30)])
+    """100 files through the broker: each is published once, both worker hosts took some."""
+    cluster.drop([f"f{i:03d}.png" for i in range(100)], size=(16, 16))
     cluster.drained()
     assert files_under(cluster.root / "errors") == []
     assert sorted(files_under(cluster.root / "archive")) == sorted(cluster.names)
