@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from srd.jobs.messages import JobSpec, Ready
+from srd.jobs.messages import JobSpec, Progress, Ready
 from srd.jobs.record import RECORD_NAME
 from srd.settings import Config
 from srd.status.stats import WorkerStatus
@@ -110,6 +110,10 @@ class CeleryDispatcher:
             log.error("queue.send_failed", input=entry.rel_path, error=str(exc), job_id=entry.spec.job_id)
             return
         entry.sent_at = time.monotonic()
+
+    def job_progress(self, job_id: str) -> Progress | None:
+        """Progress of remote jobs is not reported back to the watcher (yet): always None."""
+        return None
 
     def job_started(self, job_id: str) -> float:
         entry = self.sent.get(job_id)
