@@ -37,6 +37,7 @@ Scale = Literal[1, 2, 3, 4]
 # true, no "5" for 5).
 Patterns = Annotated[tuple[Annotated[str, Field(min_length=1)], ...], Field(strict=False)]
 Seconds = Annotated[float, Field(strict=False)]
+DeviceIds = Annotated[tuple[Annotated[int, Field(ge=0)], ...], Field(strict=False, min_length=1)]
 
 
 def parse_colour(text: str) -> tuple[float, float, float]:
@@ -96,6 +97,10 @@ class EngineSettings(Section):
     batch: int = Field(1, ge=1, le=256)
     compile_cache: Annotated[Path | None, Field(strict=False)] = None
     conv: ConvAlgorithm = DEFAULT_CONV_ALGORITHM
+    # One supervised worker process per device: `auto` (every NVIDIA GPU the host has, else `workers`
+    # CPU workers), a count (devices 0..N-1) or a list of device ids.
+    devices: Literal["auto"] | Annotated[int, Field(ge=1, le=64)] | DeviceIds = "auto"
+    workers: int = Field(1, ge=1, le=64)  # CPU workers sharing the cores (with `devices: auto` on a CPU)
 
     @field_validator("compile_cache")
     @classmethod
@@ -186,6 +191,25 @@ class LoggingSettings(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+class QueueSettings(Section):
+    """Where claimed jobs go: the local worker pool (no server), or Celery workers on other hosts."""
+
+    backend: Literal["local", "celery"] = "local"
+    broker: str | None = None  # redis://host:6379/0 or amqp://user:password@host//; required for celery
+    name: str = Field("srd", min_length=1)  # the Celery queue (and task-name prefix) of this srd instance
+    # Seconds an unacknowledged task waits before the broker hands it to another worker (Redis); null picks
+    # limits.job_timeout x limits.attempts + limits.startup_timeout, and a value must exceed the first term.
+    visibility_timeout: Seconds | None = Field(None, ge=1.0)
+    max_queued: int = Field(64, ge=1)  # jobs sent to the broker and not yet ended, at most
+
+    @field_validator("broker")
+    @classmethod
+    def _broker_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "amqp://", "amqps://")):
+            raise ValueError(f"expected a redis:// or amqp:// URL, got {value!r}")
+        return value
+
+
 FolderPath = Annotated[Path, Field(strict=False)]
 
 
@@ -204,6 +228,27 @@ class Config(Section):
     output: OutputSettings = OutputSettings()
     limits: LimitsSettings = LimitsSettings()
     logging: LoggingSettings = LoggingSettings()
+    queue: QueueSettings = QueueSettings()
+
+    @property
+    def visibility_timeout(self) -> float:
+        """How long the broker waits for a task's acknowledgement before redelivering it."""
+        limits = self.limits
+        chosen = self.queue.visibility_timeout
+        return chosen if chosen is not None else limits.job_timeout * limits.attempts + limits.startup_timeout
+
+    @model_validator(mode="after")
+    def _queue_needs(self) -> Config:
+        queue, limits = self.queue, self.limits
+        if queue.backend == "celery" and queue.broker is None:
+            raise ValueError("queue.broker is required with queue.backend: celery")
+        longest = limits.job_timeout * limits.attempts
+        if queue.visibility_timeout is not None and queue.visibility_timeout <= longest:
+            raise ValueError(
+                "queue.visibility_timeout must exceed limits.job_timeout x limits.attempts"
+                f" ({longest:g} s), or a running job would be delivered twice"
+            )
+        return self
 
     @field_validator("archive", mode="before")
     @classmethod

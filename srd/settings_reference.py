@@ -70,7 +70,8 @@ def _type_text(annotation: object) -> str:
     if origin in (Union, types.UnionType):
         return " or ".join(_type_text(arg) for arg in get_args(annotation))
     if origin is tuple:
-        return "list of strings"
+        item = _type_text(get_args(annotation)[0])
+        return f"list of {item}s" if item in ("string", "integer") else f"list of {item}"
     args = get_args(annotation)
     if args and hasattr(annotation, "__metadata__"):  # Annotated[...]
         return _type_text(args[0])

@@ -64,6 +64,16 @@ def _build_parser() -> argparse.ArgumentParser:
         " WATCHDOG (see systemd/srd.service).",
     )
     run.add_argument("--config", type=Path, default=None, help=CONFIG_HELP)
+    worker = _command(
+        sub,
+        "worker",
+        "run jobs from the broker on this host (queue.backend celery)",
+        "Consume the jobs `srd run` sends to the broker named by queue.broker and run each through a"
+        " supervised worker process, one per device (engine.devices), publishing into the shared outbox."
+        " Every host mounts the same folders at the same paths. Runs until SIGTERM (the jobs running"
+        " finish first; see systemd/srd-worker.service). Needs `pip install 'srd[celery]'`.",
+    )
+    worker.add_argument("--config", type=Path, default=None, help=CONFIG_HELP)
     check = _command(
         sub,
         "check-config",
@@ -109,6 +119,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from srd.daemon.service import run_daemon
 
         return run_daemon(_config_path(args))
+    if args.command == "worker":
+        from srd.cli.worker import worker_command
+
+        return worker_command(_config_path(args))
     if args.command == "check-config":
         from srd.cli.check_config import check_config_command
 

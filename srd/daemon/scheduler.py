@@ -17,6 +17,7 @@ from pathlib import Path
 
 import structlog
 
+from srd.daemon.dispatch import RemoteEnded
 from srd.daemon.queue import RetryQueue, claim_job
 from srd.daemon.settle import SettledFile, SettleTracker
 from srd.errors import NotARegularFileError
@@ -35,6 +36,10 @@ class Scheduler:
 
     def __init__(self, config: Config, stats: Stats) -> None:
         self.config = config
+        # queue.backend celery: the worker host that runs a job counts its attempts and publishes it
+        # (srd/workers/remote_job.py); this side only claims, sends and notices the end, and never writes a
+        # record it has sent (the worker host owns it then).
+        self.remote = config.queue.backend == "celery"
         self.stats = stats
         self.tracker = SettleTracker(config.watch.settle_seconds)
         self.retry = RetryQueue()  # claimed jobs to run (again) before taking new files
@@ -72,6 +77,10 @@ class Scheduler:
     def recover(self, jobs: list[Job]) -> None:
         """Queue the jobs found in work/ at start; one the daemon died running is charged its attempt."""
         for job in jobs:
+            if self.remote:
+                log.info("job.resent", input=job.rel_path, job_id=job.job_id)
+                self.retry.append(job)  # running, finished or not yet run: the worker host sorts it out
+                continue
             if not self._still_to_run(job):
                 continue
             if job.running:
@@ -88,11 +97,14 @@ class Scheduler:
         job = self.held if self.held is not None else self._next_job()
         if job is None:
             return None
-        if self.in_flight and (job.solo or any(other.solo for other in self.in_flight.values())):
+        alone = job.solo or any(other.solo for other in self.in_flight.values())
+        if self.in_flight and alone and not self.remote:  # remote: the worker host runs it alone
             # A job that was beside another when a worker died runs alone, so a second loss is its own.
             self.held = job
             return None
         self.held = None
+        if self.remote:
+            return self._remote_spec(job)
         if job.attempts >= self.config.limits.attempts:
             reason = f"gave up after {job.attempts} attempts (the worker crashed, hung or was killed)"
             self._fail(job, "AttemptsExhausted", reason)
@@ -116,6 +128,39 @@ class Scheduler:
             max_pixels=limits.max_pixels,
             max_bytes=limits.max_bytes,
             max_frames=limits.max_frames,
+        )
+
+    def _remote_spec(self, job: Job) -> JobSpec:
+        plan = plan_output(job, self.config)
+        self.in_flight[job.job_id] = job
+        limits = self.config.limits
+        return JobSpec(
+            job.job_id,
+            job.input_path,
+            plan.temp,
+            self.config.output,
+            limits.max_pixels,
+            limits.max_bytes,
+            limits.max_frames,
+        )
+
+    def on_remote_ended(self, ended: RemoteEnded) -> None:
+        """A worker host has published the job or moved it to errors (and logged its `job` line)."""
+        job = self.in_flight.pop(ended.job_id, None)
+        if job is None:
+            return
+        if ended.outcome == "failed":
+            self.stats.job_failed(job.rel_path, ended.error_type or "Error", ended.reason or "")
+        else:
+            self.stats.job_done()
+        log.info(
+            "job.ended",
+            outcome=ended.outcome,
+            input=job.rel_path,
+            output=ended.output,
+            device=ended.device,
+            error_type=ended.error_type,
+            job_id=job.job_id,
         )
 
     def _still_to_run(self, job: Job) -> bool:
@@ -191,6 +236,7 @@ class Scheduler:
             input=job.rel_path,
             output=str(output),
             model=self.model_id,
+            device=result.device or None,
             input_size=result.input_size,
             output_size=result.output_size,
             frames=result.frames,
@@ -212,7 +258,7 @@ class Scheduler:
             return
         self._charge(job)
         if result.kind is FailureKind.INPUT or job.attempts >= self.config.limits.attempts:
-            self._fail(job, result.error_type, reason, result.traceback)
+            self._fail(job, result.error_type, reason, result.traceback, device=result.device or None)
         else:
             log.warning("job.retry", input=job.rel_path, error=reason, attempts=job.attempts)
             with contextlib.suppress(OSError):
@@ -257,11 +303,13 @@ class Scheduler:
         """At a stop: the jobs still in flight stay in work/ for the next start, uncharged."""
         for job_id in list(self.in_flight):
             job = self._finished_running(job_id)
-            if job is not None:
+            if job is not None and not self.remote:
                 job.save()
                 log.info("job.left_in_work", input=job.rel_path, job_id=job.job_id)
 
-    def _fail(self, job: Job, error_type: str, reason: str, trace: str | None = None) -> None:
+    def _fail(
+        self, job: Job, error_type: str, reason: str, trace: str | None = None, *, device: str | None = None
+    ) -> None:
         try:
             moved = fail_job(
                 job, self.config, error_type=error_type, reason=reason, model_id=self.model_id, trace=trace
@@ -278,6 +326,7 @@ class Scheduler:
             input=job.rel_path,
             output=str(moved),
             model=self.model_id,
+            device=device,
             error_type=error_type,
             reason=reason,
             attempts=job.attempts,

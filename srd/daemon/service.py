@@ -14,6 +14,7 @@ from types import FrameType
 
 import structlog
 
+from srd.daemon.dispatch import CeleryDispatcher, RemoteEnded
 from srd.daemon.folders import prepare_folders
 from srd.daemon.queue import WorkLock, recover_jobs
 from srd.daemon.scheduler import Scheduler
@@ -25,6 +26,7 @@ from srd.logs import configure_logging
 from srd.settings import Config, load_config
 from srd.status.stats import JobProgress, Stats
 from srd.status.status_file import StatusFile
+from srd.workers.placement import plan_placements
 from srd.workers.pool import WorkerPool
 from srd.workers.process import WorkerSettings
 from srd.workers.supervisor import WorkerEvent, WorkerLost
@@ -49,12 +51,17 @@ class Daemon:
         self.stats = Stats(observer=self.watcher.backend, model=config.model.name)
         self.scheduler = Scheduler(config, self.stats)
         limits = config.limits
-        self.workers = WorkerPool(
-            WorkerSettings.from_config(config),
-            job_timeout=limits.job_timeout,
-            startup_timeout=limits.startup_timeout,
-            heartbeat_timeout=limits.heartbeat_timeout,
-        )
+        self.workers: WorkerPool | CeleryDispatcher
+        if config.queue.backend == "celery":
+            self.workers = CeleryDispatcher(config)
+        else:
+            self.workers = WorkerPool(
+                WorkerSettings.from_config(config),
+                placements=plan_placements(config.engine),
+                job_timeout=limits.job_timeout,
+                startup_timeout=limits.startup_timeout,
+                heartbeat_timeout=limits.heartbeat_timeout,
+            )
         self.status_file = StatusFile(config.status_file, interval=0.5)
         self.signals = 0
         self.last_signal: str | None = None
@@ -145,8 +152,10 @@ class Daemon:
 
     # -- worker events -------------------------------------------------------------------------------------
 
-    def _on_worker_event(self, event: WorkerEvent) -> None:
-        if isinstance(event, Ready):
+    def _on_worker_event(self, event: WorkerEvent | RemoteEnded) -> None:
+        if isinstance(event, RemoteEnded):
+            self.scheduler.on_remote_ended(event)
+        elif isinstance(event, Ready):
             self.worker_start_failures = 0
             log.info(
                 "worker.ready", model_id=event.model_id, device=event.device, pid=event.pid, conv=event.conv
@@ -205,6 +214,8 @@ class Daemon:
         stats.observer = self.watcher.backend
         pids = self.workers.pids
         stats.worker_pid = pids[0] if pids else None
+        inputs = {job_id: job.rel_path for job_id, job in scheduler.in_flight.items()}
+        stats.workers = self.workers.statuses(inputs)
         return stats
 
     def _progress_of(self, job_id: str) -> JobProgress | None:

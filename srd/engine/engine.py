@@ -66,12 +66,16 @@ def default_cache_dir() -> Path:
     return Path(base) / "srd" / "jax"
 
 
-def pick_device(name: str) -> jax.Device:
-    """`auto` takes JAX's default device; `cpu`, `gpu`, `tpu` (or `cuda`, `rocm`) ask for a platform."""
-    if name == "auto":
-        return jax.devices()[0]
+def pick_device(setting: str) -> jax.Device:
+    """`auto` takes JAX's default device; `cpu`, `gpu`, `tpu` (or `cuda`, `rocm`) ask for a platform;
+    `PLATFORM:N` its device N (a worker of several: srd/workers/placement.py)."""
+    name, _, index_text = setting.partition(":")
+    index = int(index_text) if index_text.isdigit() else 0
     try:
-        return jax.devices(name)[0]
+        devices = jax.devices() if name == "auto" else jax.devices(name)
+        if index >= len(devices):
+            raise RuntimeError(f"it has {len(devices)} device(s), so no device {index}")
+        return devices[index]
     except RuntimeError as exc:
         hint = ""
         if name in ("gpu", "cuda"):

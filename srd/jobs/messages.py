@@ -120,6 +120,7 @@ class JobDone:
     ms: float
     frames: int = 1  # an animation's frame count
     suffix: str = ""  # the output's suffix (output.format `same`, animations); "" for the planned one
+    device: str = ""  # the device that ran it (set by the worker process)
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ class JobFailed:
     error_type: str
     message: str
     traceback: str | None = None
+    device: str = ""  # the device that ran it (set by the worker process)
 
     @classmethod
     def from_exception(cls, job_id: str, exc: Exception) -> JobFailed:

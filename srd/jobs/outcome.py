@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,9 +59,15 @@ def _dispose_original(job: Job, config: Config) -> Path | None:
     return move_no_replace(job.input_path, config.archive / job.rel_dir, job.input_path.name)
 
 
-def complete_job(job: Job, config: Config, suffix: str = "") -> Path:
-    """Publish the worker's temporary output without replacing anything, then archive or delete the input;
-    `suffix` is the one the worker wrote, when it is not the planned one."""
+def complete_job(
+    job: Job, config: Config, suffix: str = "", on_published: Callable[[], None] | None = None
+) -> Path:
+    """Publish the worker's temporary output without replacing anything, then archive or delete the input.
+
+    `suffix` is the one the worker wrote, when it is not the planned one. `on_published` runs once the
+    output and its record are durable, before the input is touched (the fault tests stop a worker there:
+    a redelivered job must then finish without a second output).
+    """
     plan = plan_output(job, config, suffix)
 
     def record_output(final: Path) -> None:
@@ -68,6 +75,8 @@ def complete_job(job: Job, config: Config, suffix: str = "") -> Path:
         job.save()
 
     final = publish_output(plan.temp, plan.directory, plan.filename, on_linked=record_output)
+    if on_published is not None:
+        on_published()
     _dispose_original(job, config)
     job.remove()
     return final

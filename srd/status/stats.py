@@ -51,6 +51,18 @@ class InFlightJob:
         return entry
 
 
+@dataclass(frozen=True)
+class WorkerStatus:
+    """One worker as status shows it: where it runs, what it holds, when it was last heard from."""
+
+    host: str
+    device: str
+    pid: int | None
+    state: str  # starting, ready, stopped
+    jobs: tuple[str, ...]  # the inputs in flight on it
+    last_seen: float  # time.time()
+
+
 @dataclass
 class Stats:
     """Counters, queue depths and what is in flight: the scheduler and the loop update it, reports read it.
@@ -70,7 +82,8 @@ class Stats:
     model: str | None = None
     device: str | None = None
     observer: str | None = None
-    worker_pid: int | None = None
+    worker_pid: int | None = None  # the first worker's (kept for readers of older status files)
+    workers: list[WorkerStatus] = field(default_factory=list)
 
     def job_done(self) -> None:
         self.done += 1
@@ -108,4 +121,15 @@ class Stats:
             "device": self.device,
             "observer": self.observer,
             "worker_pid": self.worker_pid,
+            "workers": [
+                {
+                    "host": worker.host,
+                    "device": worker.device,
+                    "pid": worker.pid,
+                    "state": worker.state,
+                    "jobs": list(worker.jobs),
+                    "last_seen": round(worker.last_seen, 1),
+                }
+                for worker in self.workers
+            ],
         }

@@ -109,4 +109,18 @@ def format_status(document: dict[str, Any], now: float) -> tuple[str, bool]:
         f"failed:     {document.get('failed', 0)}",
         f"last error: {error or 'none'}",
     ]
+    lines.extend(_worker_lines(document.get("workers") or [], now))
     return "\n".join(lines), alive
+
+
+def _worker_lines(workers: list[dict[str, Any]], now: float) -> list[str]:
+    """One line per worker: host, device, state, the job in flight, when it was last heard from."""
+    lines = [f"workers:    {len(workers)}"] if workers else []
+    for worker in workers:
+        jobs = ", ".join(worker.get("jobs") or []) or "idle"
+        seen = max(0.0, now - float(worker.get("last_seen", now)))
+        lines.append(
+            f"  {worker.get('host')} {worker.get('device')} pid {worker.get('pid')}: "
+            f"{worker.get('state')}, {jobs}, seen {seen:.0f} s ago"
+        )
+    return lines

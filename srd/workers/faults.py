@@ -6,7 +6,9 @@ When the job starts (stage "compute"): `kill` (SIGKILL itself, as the OOM killer
 as a stuck computation would). When its output is encoded (stage "encode"): `slow_write` (take
 SLOW_WRITE_SECONDS longer, as a slow disk would, so the next job computes meanwhile). While it is
 upscaled: `slow_tiles` (SLOW_TILE_SECONDS more each time tiles finish, as a slow device would, so that its
-progress can be watched). Only the worker
+progress can be watched). When a Celery worker host has published its output (stage "publish", in
+`srd worker`'s own process): `kill_published` (SIGKILL itself before the input is archived and the task
+acknowledged). Only the worker
 reads it, from the environment the admin started the daemon with; an inbox writer cannot set it.
 """
 
@@ -39,10 +41,13 @@ def tile_delay(name: str) -> float:
     return SLOW_TILE_SECONDS if _action(name) == "slow_tiles" else 0.0
 
 
-def inject_test_fault(name: str, stage: Literal["compute", "encode"]) -> None:
+def inject_test_fault(name: str, stage: Literal["compute", "encode", "publish"]) -> None:
     """Misbehave as SRD_TEST_FAULT asks for the input called `name` at this stage; a no-op otherwise."""
     action = _action(name)
-    if stage == "encode":
+    if stage == "publish":
+        if action == "kill_published":
+            os.kill(os.getpid(), signal.SIGKILL)
+    elif stage == "encode":
         if action == "slow_write":
             time.sleep(SLOW_WRITE_SECONDS)
     elif action == "kill":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import os
 import queue
 import signal
@@ -24,6 +25,7 @@ from srd.logs import configure_logging
 from srd.runtime import configure_runtime, release_free_memory
 from srd.settings import Config, EngineSettings, LoggingSettings, ModelSettings
 from srd.workers.faults import inject_test_fault, tile_delay
+from srd.workers.placement import Placement, apply_placement
 
 _PR_SET_PDEATHSIG = 1
 # Outputs up to this many pixels are encoded while the next job computes; a bigger one is finished first,
@@ -41,10 +43,16 @@ class WorkerSettings:
     engine: EngineSettings
     logging: LoggingSettings
     heartbeat_interval: float = 1.0
+    placement: Placement | None = None  # one of several workers: its device (srd/workers/placement.py)
 
     @classmethod
     def from_config(cls, config: Config) -> WorkerSettings:
         return cls(model=config.model, engine=config.engine, logging=config.logging)
+
+    def placed(self, placement: Placement) -> WorkerSettings:
+        """These settings for the worker on `placement`'s device."""
+        engine = self.engine.model_copy(update={"device": placement.device})
+        return dataclasses.replace(self, engine=engine, placement=placement)
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -96,6 +104,8 @@ class _Channel:
 def worker_main(conn: Connection, settings: WorkerSettings, parent_pid: int) -> None:
     """Entry point of the spawned worker: build the engine, report ready, then run jobs until told to stop."""
     _die_with_parent(parent_pid)
+    if settings.placement is not None:
+        apply_placement(settings.placement)  # JAX reads its device environment once, when it starts
     configure_runtime()  # before the engine imports JAX
     # Ctrl-C on a terminal, or a SIGTERM sent to the whole process group (a shell, `timeout`), reaches the
     # worker too; only the daemon decides when it stops (a Stop message, or SIGKILL), so that a stop
@@ -110,8 +120,11 @@ def worker_main(conn: Connection, settings: WorkerSettings, parent_pid: int) -> 
     except BaseException as exc:
         channel.send(Fatal.from_exception(exc))
         return
+    placement = settings.placement
+    if placement is not None and placement.label:
+        device = placement.label  # gpu:1 is cuda:0 inside a worker that sees only that GPU
     channel.send(Ready(model_id=model_id, device=device, pid=os.getpid(), conv=conv))
-    encoder = _Encoder(channel)
+    encoder = _Encoder(channel, device)
     while True:
         try:
             if not conn.poll(IDLE_SECONDS):
@@ -130,7 +143,7 @@ def worker_main(conn: Connection, settings: WorkerSettings, parent_pid: int) -> 
         frames = channel.progress_reporter(message.job_id, unit="frames")
         upscaled = upscale_job(engine, message, reporter, frames)
         if not isinstance(upscaled, UpscaledJob):
-            channel.send(upscaled)
+            channel.send(dataclasses.replace(upscaled, device=device))
             continue
         encoder.submit(upscaled)  # waits for the previous job's encode: one encodes while one computes
         if upscaled.output_pixels <= PIPELINE_MAX_PIXELS:
@@ -159,8 +172,9 @@ class _Encoder:
     GIL, so the two overlap; on 2 cores the encode fills the gaps the network leaves.
     """
 
-    def __init__(self, channel: _Channel) -> None:
+    def __init__(self, channel: _Channel, device: str) -> None:
         self._channel = channel
+        self._device = device
         self._jobs: queue.Queue[UpscaledJob] = queue.Queue(maxsize=1)
         self._idle = threading.Event()
         self._idle.set()
@@ -178,7 +192,7 @@ class _Encoder:
         while True:
             job = self._jobs.get()
             inject_test_fault(job.spec.input.name, "encode")
-            message = write_job(job)
+            message = dataclasses.replace(write_job(job), device=self._device)
             del job  # the pixels can go before the next job's arrive
             try:
                 self._channel.send(message)
