@@ -82,6 +82,17 @@ def _build_parser() -> argparse.ArgumentParser:
         " jobs in flight, done and failed counts, the last error.",
     )
     status.add_argument("--config", type=Path, default=None, help=CONFIG_HELP)
+    web = _command(
+        sub,
+        "web",
+        "serve the status page and /metrics (read-only, separate from the daemon)",
+        "Serve a status page (queue, jobs in flight with progress, finished jobs with before/after"
+        " thumbnails, errors with their reason), /api/status, /api/jobs, /metrics (Prometheus), /healthz"
+        " and /readyz, from the state folder the daemon keeps. Listens on the UNIX socket web.socket"
+        " (default: web.sock beside status_file), on web.listen when set, or on the sockets systemd passes"
+        " (systemd/srd-web.socket). Runs until SIGTERM or Ctrl-C.",
+    )
+    web.add_argument("--config", type=Path, default=None, help=CONFIG_HELP)
     return parser
 
 
@@ -117,6 +128,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from srd.cli.status import status_command
 
         return status_command(_config_path(args))
+    if args.command == "web":
+        from srd.cli.web import web_command
+
+        return web_command(_config_path(args))
     raise AssertionError(f"unhandled command {args.command!r}")
 
 

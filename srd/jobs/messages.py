@@ -47,6 +47,9 @@ class JobSpec:
     output: OutputSettings
     max_pixels: int
     max_bytes: int
+    # Where the worker writes the job's before/after thumbnails for the status page (None: it does not).
+    thumbnails: Path | None = None
+    thumbnail_size: int = 320
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from srd.imaging.encode import encode_image
 from srd.imaging.raster import RasterImage
 from srd.jobs.fsops import write_file_synced
 from srd.jobs.messages import JobDone, JobFailed, JobResult, JobSpec
+from srd.status.thumbnails import write_thumbnails
 
 
 class Upscaler(Protocol):
@@ -72,6 +73,8 @@ def write_job(job: UpscaledJob) -> JobResult:
         write_file_synced(spec.temp, data)
     except Exception as exc:
         return JobFailed.from_exception(spec.job_id, exc)
+    if spec.thumbnails is not None:  # for the status page; never fails the job
+        write_thumbnails(spec.thumbnails, spec.job_id, job.image, upscaled, spec.thumbnail_size)
     return JobDone(
         job_id=spec.job_id,
         input_size=(job.image.width, job.image.height),
