@@ -109,11 +109,8 @@ def _png_streamer(engine: Engine, image: RasterImage, progress: Progress) -> Cal
         bits = image.bits
         writer = PngStreamWriter(handle, image.width * s, image.height * s, 3, bits, image.icc_profile)
         maxv, dtype = (65535, np.uint16) if bits == 16 else (255, np.uint8)
-        rows = 0
-        for band in engine.upscale_bands(image):
+        for band in engine.upscale_bands(image, progress.advance):
             writer.write_rows(quantize(band, maxv, dtype))
-            rows += band.shape[0]
-            progress.rows(rows, image.height * s)
             del band
             release_free_memory()
         writer.close()
@@ -262,7 +259,7 @@ def _writer(
     if output.format == "png" and engine.can_stream(image, target):
         s = engine.model.scale
         return _png_streamer(engine, image, progress), (image.width * s, image.height * s)
-    upscaled = engine.upscale(image, target)
+    upscaled = engine.upscale(image, target, progress.advance)
     data = encode_image(upscaled, output.format, quality=output.quality, background=output.background_rgb)
 
     def write(handle: BinaryIO) -> None:

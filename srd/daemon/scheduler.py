@@ -26,7 +26,7 @@ from srd.jobs.outcome import complete_job, fail_job, plan_output, recover_job
 from srd.jobs.record import Job
 from srd.settings import Config
 from srd.status.history import FinishedJob, thumbnails_dir
-from srd.status.stats import InFlightJob, Stats
+from srd.status.stats import InFlightJob, JobProgress, Stats
 from srd.workers.supervisor import WorkerLost
 
 log = structlog.get_logger("srd.daemon")
@@ -50,8 +50,14 @@ class Scheduler:
     def waiting(self) -> int:
         return len(self.ready) + len(self.retry) + (self.held is not None)
 
-    def in_flight_jobs(self, started: dict[str, float]) -> list[InFlightJob]:
-        return [InFlightJob(job.rel_path, job_id, started[job_id]) for job_id, job in self.in_flight.items()]
+    def in_flight_jobs(
+        self, started: dict[str, float], progress: dict[str, JobProgress | None] | None = None
+    ) -> list[InFlightJob]:
+        progress = progress or {}
+        return [
+            InFlightJob(job.rel_path, job_id, started[job_id], progress.get(job_id))
+            for job_id, job in self.in_flight.items()
+        ]
 
     # -- files ---------------------------------------------------------------------------------------------
 

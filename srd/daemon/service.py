@@ -24,7 +24,7 @@ from srd.jobs.messages import Fatal, FatalKind, JobDone, JobFailed, Ready
 from srd.logs import configure_logging
 from srd.settings import Config, load_config
 from srd.status.history import JobHistory
-from srd.status.stats import Stats
+from srd.status.stats import JobProgress, Stats
 from srd.status.status_file import StatusFile
 from srd.workers.pool import WorkerPool
 from srd.workers.process import WorkerSettings
@@ -204,11 +204,16 @@ class Daemon:
         stats, scheduler = self.stats, self.scheduler
         stats.waiting, stats.settling = scheduler.waiting, len(scheduler.tracker)
         started = {job_id: self.workers.job_started(job_id) for job_id in scheduler.in_flight}
-        stats.in_flight = scheduler.in_flight_jobs(started)
+        progress = {job_id: self._progress_of(job_id) for job_id in scheduler.in_flight}
+        stats.in_flight = scheduler.in_flight_jobs(started, progress)
         stats.observer = self.watcher.backend
         pids = self.workers.pids
         stats.worker_pid = pids[0] if pids else None
         return stats
+
+    def _progress_of(self, job_id: str) -> JobProgress | None:
+        report = self.workers.job_progress(job_id)
+        return None if report is None else JobProgress(report.done, report.total, report.unit)
 
     def _report(self, *, force: bool = False) -> None:
         stats = self.refresh_stats()

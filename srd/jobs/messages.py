@@ -1,8 +1,8 @@
 """The typed protocol between the daemon and a worker: frozen, picklable dataclasses, never plain dicts.
 
 One protocol for the local spawned worker, a pool of device workers and, later, a Celery task: the daemon
-sends a `JobSpec` (or `Stop`); a worker answers `Ready` or `Fatal` once, then `Heartbeat`s, `Computed`
-(ready for the next job) and one `JobDone` or `JobFailed` per job.
+sends a `JobSpec` (or `Stop`); a worker answers `Ready` or `Fatal` once, then `Heartbeat`s, `Progress`
+reports, `Computed` (ready for the next job) and one `JobDone` or `JobFailed` per job.
 """
 
 from __future__ import annotations
@@ -94,6 +94,16 @@ class Heartbeat:
 
 
 @dataclass(frozen=True)
+class Progress:
+    """How far the job in hand is: `done` of `total` units (network tiles, or an animation's frames)."""
+
+    job_id: str
+    done: int
+    total: int
+    unit: str = "tiles"
+
+
+@dataclass(frozen=True)
 class Computed:
     """The job is upscaled and being encoded: the worker can decode the next one."""
 
@@ -133,5 +143,5 @@ class JobFailed:
 
 
 ToWorker = JobSpec | Stop
-FromWorker = Ready | Fatal | Heartbeat | Computed | JobDone | JobFailed
+FromWorker = Ready | Fatal | Heartbeat | Progress | Computed | JobDone | JobFailed
 JobResult = JobDone | JobFailed

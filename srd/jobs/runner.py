@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,11 +21,18 @@ from srd.jobs.fsops import write_file_synced
 from srd.jobs.messages import JobDone, JobFailed, JobResult, JobSpec
 from srd.status.thumbnails import write_thumbnails
 
+ProgressFn = Callable[[int, int], None]  # (tiles done, tiles in all)
+
 
 class Upscaler(Protocol):
     """What a runner needs of srd.engine.Engine."""
 
-    def upscale(self, image: RasterImage) -> RasterImage: ...
+    def upscale(
+        self,
+        image: RasterImage,
+        target_size: tuple[int, int] | None = None,
+        progress: ProgressFn | None = None,
+    ) -> RasterImage: ...
 
 
 @dataclass(frozen=True)
@@ -46,13 +54,15 @@ class UpscaledJob:
         return self.upscaled.width * self.upscaled.height
 
 
-def upscale_job(engine: Upscaler, spec: JobSpec) -> UpscaledJob | JobFailed:
-    """Decode and upscale one input; an error becomes a JobFailed."""
+def upscale_job(
+    engine: Upscaler, spec: JobSpec, progress: ProgressFn | None = None
+) -> UpscaledJob | JobFailed:
+    """Decode and upscale one input, reporting finished tiles to `progress`; an error becomes a JobFailed."""
     started = time.monotonic()
     try:
         input_bytes = os.lstat(spec.input).st_size
         image = read_image(spec.input, max_pixels=spec.max_pixels, max_bytes=spec.max_bytes)
-        upscaled = engine.upscale(image)
+        upscaled = engine.upscale(image, progress=progress)
     except Exception as exc:
         return JobFailed.from_exception(spec.job_id, exc)
     return UpscaledJob(spec, image, upscaled, input_bytes, started)
@@ -85,7 +95,7 @@ def write_job(job: UpscaledJob) -> JobResult:
     )
 
 
-def run_job(engine: Upscaler, spec: JobSpec) -> JobResult:
+def run_job(engine: Upscaler, spec: JobSpec, progress: ProgressFn | None = None) -> JobResult:
     """The whole job in one call."""
-    upscaled = upscale_job(engine, spec)
+    upscaled = upscale_job(engine, spec, progress)
     return upscaled if isinstance(upscaled, JobFailed) else write_job(upscaled)

@@ -16,7 +16,7 @@ with neither the result equals the untiled one exactly.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import jax
@@ -30,6 +30,7 @@ from srd.nn.graph import DEFAULT_CONV_ALGORITHM, Border, ConvAlgorithm, NetworkS
 from srd.nn.network import JaxWeights, apply_network, prepare_weights
 
 Array32 = npt.NDArray[np.float32]
+TileCounter = Callable[[int], None]  # called with how many more tiles are finished
 _BUCKET_FRACTIONS = (1.0, 0.75, 0.5, 0.25)
 _MIN_BUCKET = 16
 
@@ -244,18 +245,23 @@ class TileRunner:
             for x, _ in axis_plan(width, self.tile, self.buckets)
         ]
 
-    def upscale(self, image: Array32, shared: SharedPools | None = None) -> Array32:
-        """Run the network over an H x W x C float32 image; returns (s*H) x (s*W) x C_out, unclamped."""
+    def upscale(
+        self, image: Array32, shared: SharedPools | None = None, on_tiles: TileCounter | None = None
+    ) -> Array32:
+        """Run the network over an H x W x C float32 image; returns (s*H) x (s*W) x C_out, unclamped.
+        `on_tiles(n)` is called each time n more tiles are finished (for progress reports)."""
         h, w = image.shape[:2]
         s = self.spec.scale
         out = np.empty((h * s, w * s, self.spec.out_channels), np.float32)
         row = 0
-        for band in self.upscale_bands(image, shared):
+        for band in self.upscale_bands(image, shared, on_tiles):
             out[row : row + band.shape[0]] = band
             row += band.shape[0]
         return out
 
-    def upscale_bands(self, image: Array32, shared: SharedPools | None = None) -> Iterator[Array32]:
+    def upscale_bands(
+        self, image: Array32, shared: SharedPools | None = None, on_tiles: TileCounter | None = None
+    ) -> Iterator[Array32]:
         """Like `upscale`, but yields the output one band of tile rows at a time, top to bottom, so a
         caller can encode or quantise it without the whole output in memory. Input padding is built per
         band (the border by index mapping: `border_index`), never for the whole image. With `shared`,
@@ -286,9 +292,14 @@ class TileRunner:
                     chunk = group[k : k + self.batch]
                     pending.append((chunk, self._dispatch(band_in, chunk, row_start, th, h, w, values)))
                     if len(pending) > 1:
-                        _place(band_out, *pending.pop(0), th * s, w * s, s, self._crop)
+                        done = pending.pop(0)
+                        _place(band_out, *done, th * s, w * s, s, self._crop)
+                        if on_tiles is not None:
+                            on_tiles(len(done[0]))
             for item in pending:
                 _place(band_out, *item, th * s, w * s, s, self._crop)
+                if on_tiles is not None:
+                    on_tiles(len(item[0]))
             rows = min(th, h - row_start)
             if self.geometry.add_input:
                 band_out[: rows * s] += np.repeat(np.repeat(image[row_start : row_start + rows], s, 0), s, 1)

@@ -31,12 +31,37 @@ class LastError:
 
 
 @dataclass(frozen=True)
+class JobProgress:
+    """How far a job in flight is: `done` of `total` `unit`s (network tiles, or frames)."""
+
+    done: int
+    total: int
+    unit: str = "tiles"
+
+
+@dataclass(frozen=True)
 class InFlightJob:
-    """A job a worker holds now, and since when (time.time())."""
+    """A job a worker holds now, since when (time.time()), and how far it is when the worker has said."""
 
     input: str
     job_id: str
     since: float
+    progress: JobProgress | None = None
+
+    def entry(self) -> dict[str, object]:
+        """Its status.json entry; `eta` (seconds) is estimated from the time taken by the units done."""
+        entry: dict[str, object] = {"input": self.input, "job_id": self.job_id, "since": round(self.since)}
+        progress = self.progress
+        if progress is not None:
+            elapsed = max(0.0, time.time() - self.since)
+            eta = elapsed / progress.done * (progress.total - progress.done) if progress.done else None
+            entry["progress"] = {
+                "done": progress.done,
+                "total": progress.total,
+                "unit": progress.unit,
+                "eta": None if eta is None else round(eta, 1),
+            }
+        return entry
 
 
 def _zeros(labels: tuple[str, ...]) -> dict[str, int]:
@@ -175,10 +200,7 @@ class Stats:
             "version": __version__,
             "started_at": self.started_at,
             "queue": {"waiting": self.waiting, "settling": self.settling},
-            "in_flight": [
-                {"input": job.input, "job_id": job.job_id, "since": round(job.since)}
-                for job in self.in_flight
-            ],
+            "in_flight": [job.entry() for job in self.in_flight],
             "done": self.done,
             "failed": self.failed,
             "last_error": None

@@ -71,6 +71,18 @@ def read_status(path: Path) -> dict[str, Any] | None:
     return document
 
 
+def _job_line(job: dict[str, Any], now: float) -> str:
+    """`x.png for 12 s (40%, 24/60 tiles, about 18 s left)`."""
+    text = f"{job['input']} for {max(0.0, now - job['since']):.0f} s"
+    progress = job.get("progress")
+    if isinstance(progress, dict) and progress.get("total"):
+        done, total = progress["done"], progress["total"]
+        eta = progress.get("eta")
+        left = f", about {eta:.0f} s left" if isinstance(eta, int | float) else ""
+        text += f" ({100 * done // total}%, {done}/{total} {progress.get('unit', 'tiles')}{left})"
+    return text
+
+
 def _pid_alive(pid: object) -> bool:
     if not isinstance(pid, int) or pid <= 0:
         return False
@@ -101,7 +113,7 @@ def format_status(document: dict[str, Any], now: float) -> tuple[str, bool]:
     in_flight = document.get("in_flight") or []
     last_error = document.get("last_error")
     if alive:
-        jobs = ", ".join(f"{job['input']} for {max(0.0, now - job['since']):.0f} s" for job in in_flight)
+        jobs = ", ".join(_job_line(job, now) for job in in_flight)
     else:  # what a stopped or crashed daemon left claimed in work/; the next start runs it again
         jobs = ", ".join(job["input"] for job in in_flight)
         jobs = f"nothing running ({jobs} left in work/, to run on the next start)" if jobs else ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from srd.jobs.messages import JobSpec, Ready
+from srd.jobs.messages import JobSpec, Progress, Ready
 from srd.workers.process import WorkerSettings
 from srd.workers.supervisor import WorkerEvent, WorkerSupervisor
 
@@ -79,6 +79,13 @@ class WorkerPool:
             if (since := worker.job_started(job_id)) is not None:
                 return since
         return time.time()
+
+    def job_progress(self, job_id: str) -> Progress | None:
+        """The latest progress its worker reported for the job, or None."""
+        for worker in self.workers:
+            if (progress := worker.progress.get(job_id)) is not None:
+                return progress
+        return None
 
     def poll(self, timeout: float) -> list[WorkerEvent]:
         """Wait up to `timeout` in all; return what every worker reported."""

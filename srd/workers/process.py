@@ -18,18 +18,19 @@ import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
-from srd.jobs.messages import Computed, Fatal, FromWorker, Heartbeat, JobSpec, Ready, ToWorker
-from srd.jobs.runner import UpscaledJob, Upscaler, upscale_job, write_job
+from srd.jobs.messages import Computed, Fatal, FromWorker, Heartbeat, JobSpec, Progress, Ready, ToWorker
+from srd.jobs.runner import ProgressFn, UpscaledJob, Upscaler, upscale_job, write_job
 from srd.logs import configure_logging
 from srd.runtime import configure_runtime, release_free_memory
 from srd.settings import Config, EngineSettings, LoggingSettings, ModelSettings
-from srd.workers.faults import inject_test_fault
+from srd.workers.faults import inject_test_fault, tile_delay
 
 _PR_SET_PDEATHSIG = 1
 # Outputs up to this many pixels are encoded while the next job computes; a bigger one is finished first,
 # so two huge images never sit in the worker's memory at once (a 16 Mpx RGB output is ~200 MB as float32).
 PIPELINE_MAX_PIXELS = 16_000_000
 IDLE_SECONDS = 1.0  # without a job for this long, the worker gives its free memory back
+PROGRESS_INTERVAL = 0.5  # seconds between Progress messages for one job (the status file updates each 1 s)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,22 @@ class _Channel:
     def send(self, message: FromWorker) -> None:
         with self.lock:
             self.conn.send(message)
+
+    def progress_reporter(self, job_id: str, delay: float = 0.0) -> ProgressFn:
+        """A callback for Engine.upscale that sends a job's progress, at most every PROGRESS_INTERVAL
+        (`delay`: the slow_tiles test fault's wait, srd/workers/faults.py)."""
+        last = 0.0
+
+        def report(done: int, total: int) -> None:
+            nonlocal last
+            if delay:
+                time.sleep(delay)
+            now = time.monotonic()
+            if now - last >= PROGRESS_INTERVAL or done == total:
+                last = now
+                self.send(Progress(job_id, done, total))
+
+        return report
 
     def heartbeat_forever(self, interval: float) -> None:
         while True:
@@ -108,7 +125,8 @@ def worker_main(conn: Connection, settings: WorkerSettings, parent_pid: int) -> 
             encoder.wait_idle()
             return
         inject_test_fault(message.input.name, "compute")  # test-only: a no-op unless SRD_TEST_FAULT is set
-        upscaled = upscale_job(engine, message)
+        reporter = channel.progress_reporter(message.job_id, tile_delay(message.input.name))
+        upscaled = upscale_job(engine, message, reporter)
         if not isinstance(upscaled, UpscaledJob):
             channel.send(upscaled)
             continue

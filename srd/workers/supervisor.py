@@ -18,7 +18,18 @@ from enum import Enum
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
-from srd.jobs.messages import Computed, Fatal, FromWorker, Heartbeat, JobDone, JobFailed, JobSpec, Ready, Stop
+from srd.jobs.messages import (
+    Computed,
+    Fatal,
+    FromWorker,
+    Heartbeat,
+    JobDone,
+    JobFailed,
+    JobSpec,
+    Progress,
+    Ready,
+    Stop,
+)
 from srd.workers.process import WorkerSettings, worker_main
 
 
@@ -68,6 +79,7 @@ class WorkerSupervisor:
         self.info: Ready | None = None
         self.jobs: dict[str, float] = {}  # in flight: job id -> when it was handed over (monotonic)
         self.computing: str | None = None  # the job the worker is decoding or upscaling
+        self.progress: dict[str, Progress] = {}  # the latest report of each job in flight
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
         self._started_at = 0.0
@@ -92,6 +104,7 @@ class WorkerSupervisor:
         child_end.close()
         self._process, self._conn = process, parent_end
         self.state, self.jobs, self.computing = "starting", {}, None
+        self.progress = {}
         self._started_at = self._last_seen = time.monotonic()
 
     def submit(self, spec: JobSpec) -> None:
@@ -140,6 +153,10 @@ class WorkerSupervisor:
         if isinstance(message, Fatal):
             self.kill()
             return [message]
+        if isinstance(message, Progress):
+            if message.job_id in self.jobs:
+                self.progress[message.job_id] = message
+            return []
         if isinstance(message, Computed):
             if message.job_id == self.computing:
                 self.computing = None
@@ -147,6 +164,7 @@ class WorkerSupervisor:
         if message.job_id not in self.jobs:
             raise RuntimeError(f"unexpected worker message {message!r}")
         del self.jobs[message.job_id]
+        self.progress.pop(message.job_id, None)
         if message.job_id == self.computing:
             self.computing = None
         return [message]
@@ -173,6 +191,7 @@ class WorkerSupervisor:
         process, conn = self._process, self._conn
         self._process, self._conn = None, None
         self.state, self.jobs, self.computing = "stopped", {}, None
+        self.progress = {}
         if process is not None:
             if process.is_alive():
                 process.kill()
