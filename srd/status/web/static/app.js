@@ -34,6 +34,13 @@ function agoIso(text) {
   return Number.isNaN(parsed) ? String(text || "") : ago(parsed / 1000);
 }
 
+// Reasons often start with the file's name, which is shown beside them already.
+function withoutName(reason, name) {
+  const text = String(reason || "");
+  const prefix = String(name) + ": ";
+  return text.startsWith(prefix) ? text.slice(prefix.length) : text;
+}
+
 function size(pair) {
   return Array.isArray(pair) ? pair[0] + "\u00d7" + pair[1] : "";
 }
@@ -133,6 +140,9 @@ function renderRecent(jobs) {
       pair.append(before, after);
       pair.addEventListener("click", () => openViewer(job));
       card.append(pair);
+    } else {
+      const missing = el("div", "pair missing", job.outcome === "done" ? "no preview" : "\u2715");
+      card.append(missing);
     }
     const body = el("div", "body");
     body.append(el("div", "name", job.input));
@@ -140,7 +150,7 @@ function renderRecent(jobs) {
       const parts = [size(job.input_size) + " \u2192 " + size(job.output_size), seconds(job.seconds), bytes(job.output_bytes)];
       body.append(el("div", "detail", parts.filter(Boolean).join(" \u00b7 ")));
     } else {
-      body.append(el("div", "reason", job.reason || job.error_type || "failed"));
+      body.append(el("div", "reason", withoutName(job.reason || job.error_type || "failed", job.input)));
     }
     body.append(el("div", "detail when", ago(job.finished_at)));
     card.append(body);
@@ -159,7 +169,7 @@ function renderErrors(errors) {
   for (const error of errors) {
     const row = el("tr");
     row.dataset.jobId = error.job_id || "";
-    const reason = String(error.reason || "").replace(String(error.input) + ": ", "");
+    const reason = withoutName(error.reason, error.input);
     row.append(el("td", "name", error.input), el("td", "reason", reason), el("td", "when", agoIso(error.failed_at)));
     const cell = el("td");
     if (actions !== "off" && error.job_id) {
@@ -200,6 +210,7 @@ function openViewer(job) {
   $("cmp-before").src = job.thumbnails.before;
   $("cmp-after").src = job.thumbnails.after;
   $("viewer-info").textContent = size(job.input_size) + " \u2192 " + size(job.output_size) + " \u00b7 " + seconds(job.seconds);
+  if (Array.isArray(job.output_size)) $("compare").style.aspectRatio = job.output_size[0] + " / " + job.output_size[1];
   $("cmp-slider").value = 50;
   setSplit(50);
   $("viewer").hidden = false;
