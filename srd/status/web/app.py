@@ -69,8 +69,8 @@ def host_name(header: str | None) -> str | None:
             return None
         return header[1:end]
     host, sep, port = header.rpartition(":")
-    if sep and port.isdigit():
-        return host or None
+    if sep and port.isdigit() and len(port) <= 5:
+        return host if host and ":" not in host else None
     return header if ":" not in header else None
 
 
