@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,16 +68,19 @@ def test_the_dashboard_follows_the_daemon(
         watch={"settle_seconds": 0.3},
         web={"listen": "127.0.0.1:0", "actions": True, "token_file": "token"},
     )
-    # The slow file's output is written 5 s late (test fault injection), so the page sees it in flight.
-    daemon = DaemonProcess(config, env={"SRD_TEST_FAULT": "slow_write:slow.png"}).wait_ready()
+    # The slow file's tiles take 1 s each (test fault injection), so the page sees its progress.
+    daemon = DaemonProcess(config, env={"SRD_TEST_FAULT": "slow_tiles:slow.png"}).wait_ready()
     web = WebProcess(config).wait_listening()
     page, dialogs, problems = _open_page(browser, web.url + "/")
+    screenshots = Path(os.environ.get("SRD_TEST_SCREENSHOTS", tmp_path))
+    screenshots.mkdir(parents=True, exist_ok=True)
     page.wait_for_selector("#state.running")
 
-    make_png(tmp_path / "inbox" / "slow.png", (64, 48), seed=3)
+    make_png(tmp_path / "inbox" / "slow.png", (120, 96), seed=3)
     in_flight = page.locator("#in-flight .job", has_text="slow.png")
-    in_flight.wait_for(timeout=30_000)
-    assert "running" in in_flight.inner_text()
+    in_flight.filter(has_text="left").wait_for(timeout=30_000)  # progress, then an ETA
+    assert re.search(r"\d+% · \d+ / \d+ tiles · running .* · about .* left", in_flight.inner_text())
+    page.screenshot(path=str(screenshots / "web-in-flight.png"))
     make_png(tmp_path / "inbox" / "art" / "good.png", (48, 32), seed=4)
     (tmp_path / "inbox" / HOSTILE).write_text("plain text, not an image")
 
@@ -89,7 +93,7 @@ def test_the_dashboard_follows_the_daemon(
         "#recent .card.done", "cards => cards.map(c => [c.querySelector('.name').textContent,"
         " [...c.querySelectorAll('img')].map(i => [i.naturalWidth, i.naturalHeight])])",
     )  # fmt: skip
-    assert dict(natural) == {"slow.png": [[64, 48], [128, 96]], "art/good.png": [[48, 32], [96, 64]]}
+    assert dict(natural) == {"slow.png": [[120, 96], [240, 192]], "art/good.png": [[48, 32], [96, 64]]}
     assert page.inner_text("#n-done") == "2"
 
     row = page.locator("#errors tbody tr", has_text="not an image")
@@ -102,8 +106,6 @@ def test_the_dashboard_follows_the_daemon(
     page.locator("#recent .card.done", has_text="slow.png").locator(".pair").click()
     page.wait_for_selector("#viewer:not([hidden])")
     page.locator("#cmp-slider").fill("30")
-    screenshots = Path(os.environ.get("SRD_TEST_SCREENSHOTS", tmp_path))
-    screenshots.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(screenshots / "web-compare.png"))
     page.keyboard.press("Escape")
     page.screenshot(path=str(screenshots / "web-dashboard.png"), full_page=True)

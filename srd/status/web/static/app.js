@@ -76,7 +76,6 @@ function renderStatus(s) {
   problem.textContent = text;
   problem.hidden = !text;
   renderInFlight(s.in_flight || []);
-  $("token-box").hidden = actions !== "token";
 }
 
 function renderInFlight(jobs) {
@@ -165,6 +164,7 @@ function renderErrors(errors) {
   const body = document.querySelector("#errors tbody");
   body.replaceChildren();
   $("errors").hidden = !errors.length;
+  $("token-box").hidden = actions !== "token" || !errors.length;
   $("no-errors").hidden = errors.length > 0;
   for (const error of errors) {
     const row = el("tr");
