@@ -58,7 +58,10 @@ function renderStatus(s) {
   pill.textContent = s.alive ? s.state : (s.state === "stopped" ? "stopped" : "not running");
   pill.className = "pill " + (s.alive ? s.state : "down");
   $("model").textContent = s.model || "\u2014";
-  $("device").textContent = s.device ? "on " + s.device : "";
+  // Several workers (one per device) report themselves in `workers`; one worker has `device` only.
+  const devices = (s.workers || []).map((w) => (w && (w.device || w.name)) || "").filter(Boolean);
+  const device = devices.length ? devices.join(", ") : s.device;
+  $("device").textContent = device ? "on " + device : "";
   $("updated").textContent = s.age !== null && s.age !== undefined ? "updated " + seconds(s.age) + " ago" : "";
   $("version-daemon").textContent = s.version ? "daemon " + s.version : "";
   const queue = s.queue || {};
