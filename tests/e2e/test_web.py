@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,6 +138,23 @@ def test_every_response_carries_the_security_headers(served: Served) -> None:
             assert "script-src 'self'" in csp and "img-src 'self'" in csp and "style-src 'self'" in csp
             assert headers["x-content-type-options"] == "nosniff", path
     assert served.get("/api/status").headers["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    "raw", [b"GARBAGE\r\n\r\n", b"GET /api/status\r\n\r\n", b"PUT / HTTP/1.1\r\nHost: localhost\r\n\r\n"]
+)
+def test_malformed_requests_get_a_status_line_and_the_headers(served: Served, raw: bytes) -> None:
+    """A garbled request line, HTTP/0.9 or an unknown method is answered 4xx/5xx with the same headers."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        sock.connect(str(served.web.socket_path))
+        sock.sendall(raw)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert re.fullmatch(rb"HTTP/1\.1 (400|421|501) .*", status_line), answer
+    assert b"X-Content-Type-Options: nosniff" in rest and b"default-src 'none'" in rest
 
 
 @pytest.mark.parametrize(

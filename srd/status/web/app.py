@@ -107,6 +107,9 @@ class WebHandler(BaseHTTPRequestHandler):
     """One request; `server.app` is the shared WebApp."""
 
     protocol_version = "HTTP/1.1"
+    # Even a malformed request line is answered with a status line and the security headers, never as a
+    # bare HTTP/0.9 body.
+    default_request_version = "HTTP/1.0"
     server_version = "srd-web"
     sys_version = ""
     timeout = 30  # a client that sends nothing for this long is dropped
@@ -148,7 +151,7 @@ class WebHandler(BaseHTTPRequestHandler):
         level(
             "web.request",
             method=self.command,
-            path=self.path[:200],
+            path=getattr(self, "path", "")[:200],
             status=status,
             peer=self.address_string(),
         )
