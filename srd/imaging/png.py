@@ -17,6 +17,7 @@ pypng would do both jobs but runs its filters in pure Python, seconds per megapi
 
 from __future__ import annotations
 
+import importlib
 import io
 import struct
 import zlib
@@ -30,11 +31,10 @@ from PIL import Image, ImageFile
 
 def _load_native() -> ModuleType | None:
     try:
-        from srd import _pngfilter  # type: ignore[attr-defined]
+        # import_module, not `from srd import`: srd/__init__.py's lazy __getattr__ would type it as Any
+        return importlib.import_module("srd._pngfilter")
     except ImportError:  # built without the C extension
         return None
-    module: ModuleType = _pngfilter
-    return module
 
 
 _native = _load_native()
