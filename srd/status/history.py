@@ -19,8 +19,6 @@ from typing import Any
 
 import structlog
 
-from srd.jobs.fsops import write_json_replace
-
 HISTORY_DIR = ".srd-history"
 HISTORY_FILE = "history.json"
 THUMBNAILS_DIR = "thumbs"
@@ -84,7 +82,7 @@ class JobHistory:
             self._remove_thumbnails(self.entries.popleft()["job_id"])
         self.entries.append(asdict(job))
         try:
-            write_json_replace(self.folder / HISTORY_FILE, {"jobs": list(self.entries)})
+            _replace_json(self.folder / HISTORY_FILE, {"jobs": list(self.entries)})
         except OSError as exc:  # the page shows less; the job itself is unaffected
             log.warning("history.write_failed", error=str(exc))
 
@@ -101,6 +99,14 @@ class JobHistory:
                 if entry.name.split(".", 1)[0] not in kept:
                     with contextlib.suppress(OSError):
                         os.unlink(entry.path)
+
+
+def _replace_json(path: Path, document: dict[str, Any]) -> None:
+    # Atomic (readers never see half a file) but not fsynced: the history is for the page, and an fsync per
+    # job in the daemon's loop would cost more than losing the last entries in a power cut.
+    temp = path.with_name(f".{path.name}.tmp")
+    temp.write_text(json.dumps(document, default=str) + "\n", encoding="utf-8")
+    os.replace(temp, path)
 
 
 def read_history(state_dir: Path) -> list[dict[str, Any]]:

@@ -27,6 +27,7 @@ class StatusFile:
         self.path = path
         self.metrics_file = metrics_file
         self.interval = interval
+        self._metrics_failing = False
         self._last_write = 0.0
         self._last_document: dict[str, object] | None = None
 
@@ -42,12 +43,17 @@ class StatusFile:
         written = {**document, "pid": os.getpid(), "updated_at": time.time()}
         write_json_replace(self.path, written)
         if self.metrics_file is not None:
-            try:
-                write_textfile(
-                    self.metrics_file, render_metrics(written, alive=written["state"] != "stopped")
-                )
-            except OSError as exc:
-                log.warning("status.metrics_file_failed", path=str(self.metrics_file), error=str(exc))
+            self._write_metrics(self.metrics_file, written)
+
+    def _write_metrics(self, path: Path, written: dict[str, object]) -> None:
+        try:
+            write_textfile(path, render_metrics(written, alive=written["state"] != "stopped"))
+        except OSError as exc:
+            if not self._metrics_failing:  # once, not at every rewrite, until it works again
+                log.warning("status.metrics_file_failed", path=str(path), error=str(exc))
+            self._metrics_failing = True
+        else:
+            self._metrics_failing = False
 
 
 class UnreadableStatusError(ValueError):
