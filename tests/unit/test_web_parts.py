@@ -219,3 +219,34 @@ def test_the_web_units_verify_and_are_tightly_sandboxed(tmp_path: Path) -> None:
         pytest.skip("this systemd-analyze has no offline security mode")
     exposure = float(security.stdout.rsplit("Overall exposure level for srd-web.service: ", 1)[1].split()[0])
     assert exposure <= 1.0, security.stdout
+
+
+def _report(folder: Path, name: str, job_id: str, **fields: object) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    document = {"file": name, "original_path": f"sub/{name}", "reason": "bad", "job_id": job_id, **fields}
+    (folder / f"{name}.error.json").write_text(json.dumps(document))
+
+
+def test_retry_over_the_socket_moves_the_file_back_once(tmp_path: Path) -> None:
+    """A retry with the CSRF token puts errors/sub/x.png back as inbox/sub/x.png, once; a report naming a
+    file outside its folder is refused."""
+    config = _config(tmp_path, actions=True)
+    errors = tmp_path / "err" / "sub"
+    _report(errors, "x.png", "1-0000000a")
+    (errors / "x.png").write_bytes(b"pixels")
+    _report(errors, "y.png", "1-0000000b", file="../../srd.yaml")
+    web = WebProcess(config).wait_listening()
+    try:
+        page = request(web.unix(), "/").body.decode()
+        csrf = page.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+        headers = {"X-CSRF-Token": csrf}
+        answer = request(web.unix(), "/api/errors/1-0000000a/retry", method="POST", headers=headers)
+        assert (answer.status, answer.json()) == (200, {"retried": "sub/x.png"})
+        assert (tmp_path / "in" / "sub" / "x.png").read_bytes() == b"pixels"
+        assert not (errors / "x.png").exists() and not (errors / "x.png.error.json").exists()
+        again = request(web.unix(), "/api/errors/1-0000000a/retry", method="POST", headers=headers)
+        assert again.status == 404
+        escape = request(web.unix(), "/api/errors/1-0000000b/retry", method="POST", headers=headers)
+        assert escape.status == 409 and (tmp_path / "srd.yaml").exists()
+    finally:
+        web.stop()
