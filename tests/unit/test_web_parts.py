@@ -229,8 +229,9 @@ def _report(folder: Path, name: str, job_id: str, **fields: object) -> None:
 
 def test_retry_over_the_socket_moves_the_file_back_once(tmp_path: Path) -> None:
     """A retry with the CSRF token puts errors/sub/x.png back as inbox/sub/x.png, once; a report naming a
-    file outside its folder is refused."""
+    file outside its folder, or an inbox subfolder swapped for a symlink, is refused."""
     config = _config(tmp_path, actions=True)
+    (tmp_path / "in").mkdir()  # the daemon's, made at its start
     errors = tmp_path / "err" / "sub"
     _report(errors, "x.png", "1-0000000a")
     (errors / "x.png").write_bytes(b"pixels")
@@ -248,5 +249,14 @@ def test_retry_over_the_socket_moves_the_file_back_once(tmp_path: Path) -> None:
         assert again.status == 404
         escape = request(web.unix(), "/api/errors/1-0000000b/retry", method="POST", headers=headers)
         assert escape.status == 409 and (tmp_path / "srd.yaml").exists()
+        # An inbox writer swaps the subfolder for a symlink to a place they cannot write: refused.
+        (tmp_path / "elsewhere").mkdir()
+        shutil.rmtree(tmp_path / "in" / "sub")
+        (tmp_path / "in" / "sub").symlink_to(tmp_path / "elsewhere")
+        _report(errors, "z.png", "1-0000000c")
+        (errors / "z.png").write_bytes(b"pixels")
+        swapped = request(web.unix(), "/api/errors/1-0000000c/retry", method="POST", headers=headers)
+        assert swapped.status == 409 and list((tmp_path / "elsewhere").iterdir()) == []
+        assert (errors / "z.png").exists() and (errors / "z.png.error.json").exists()
     finally:
         web.stop()

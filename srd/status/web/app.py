@@ -245,8 +245,9 @@ class WebHandler(BaseHTTPRequestHandler):
         path = self._checked_path()
         if path is None:
             return
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > 4096:
+        length_header = self.headers.get("Content-Length") or "0"
+        length = int(length_header) if length_header.isdigit() else -1
+        if not 0 <= length <= 4096:
             self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "too large")
             return
         self.rfile.read(length)

@@ -7,15 +7,18 @@ in an error report that srd wrote itself.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
+import shutil
 import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from srd.jobs.fsops import fsync_dir, move_no_replace
+from srd.jobs.fsops import fsync_dir, numbered_name
 from srd.settings import Config
 from srd.status.history import JOB_ID, THUMBNAIL_SIDES, read_history, thumbnail_path, thumbnails_dir
 from srd.status.status_file import UnreadableStatusError, daemon_alive, read_status
@@ -177,12 +180,62 @@ class StateReader:
         name = Path(original).name if isinstance(original, str) and Path(original).name else failed.name
         rel_dir = report.report.parent.relative_to(self.config.errors)
         try:
-            moved = move_no_replace(failed, self.config.inbox / rel_dir, name)
+            placed = _place_in_inbox(failed, self.config.inbox, rel_dir.parts, name)
+            failed.unlink()
             report.report.unlink()
             fsync_dir(report.report.parent)
         except OSError as exc:
-            raise RetryError(500, f"cannot move the file back: {exc.strerror or exc}") from None
-        return moved.relative_to(self.config.inbox).as_posix()
+            # ELOOP/ENOTDIR: a folder of the inbox was swapped for a symlink or a file; refused.
+            code = 409 if exc.errno in (errno.ELOOP, errno.ENOTDIR) else 500
+            raise RetryError(code, f"cannot move the file back: {exc.strerror or exc}") from None
+        return (rel_dir / placed).as_posix()
+
+
+def _open_inbox_folder(inbox: Path, parts: tuple[str, ...]) -> int:
+    """A descriptor of inbox/<parts>, created where missing, reached without following a symlink: inbox
+    writers control the inbox's tree, and a subfolder swapped for a symlink must not send the file (as
+    srd's user) somewhere they cannot write."""
+    fd = os.open(inbox, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    for part in parts:
+        try:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, 0o777, dir_fd=fd)
+            next_fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+        finally:
+            os.close(fd)
+        fd = next_fd
+    return fd
+
+
+def _place_in_inbox(failed: Path, inbox: Path, parts: tuple[str, ...], name: str) -> str:
+    """Link (or copy, across file systems) the failed file into the inbox folder under a free name."""
+    fd = _open_inbox_folder(inbox, parts)
+    try:
+        for number in range(1000):
+            candidate = numbered_name(name, number)
+            try:
+                os.link(failed, candidate, dst_dir_fd=fd, follow_symlinks=False)
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                _copy_into(failed, fd, candidate)
+            os.fsync(fd)
+            return candidate
+    finally:
+        os.close(fd)
+    raise FileExistsError(errno.EEXIST, f"no free name for {name} in the inbox")
+
+
+def _copy_into(source: Path, folder_fd: int, name: str) -> None:
+    def opener(path: str, flags: int) -> int:
+        return os.open(path, flags | os.O_NOFOLLOW, 0o644, dir_fd=folder_fd)
+
+    with open(source, "rb") as src, open(name, "xb", opener=opener) as dst:
+        shutil.copyfileobj(src, dst)
+        dst.flush()
+        os.fsync(dst.fileno())
 
 
 def _read_report(path: Path) -> ErrorReport | None:
