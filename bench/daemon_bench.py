@@ -34,7 +34,7 @@ def _image(size: int, seed: int) -> Image.Image:
     return Image.fromarray(pixels)
 
 
-def _config(root: Path, model: str, cache: Path, png_level: int, conv: str) -> Path:
+def _config(root: Path, model: str, cache: Path, png_level: int, conv: str, thumbnails: bool = True) -> Path:
     config = {
         "inbox": str(root / "inbox"),
         "outbox": str(root / "outbox"),
@@ -45,6 +45,7 @@ def _config(root: Path, model: str, cache: Path, png_level: int, conv: str) -> P
         "model": {"name": model},
         "engine": {"compile_cache": str(cache), "conv": conv},
         "output": {"png_level": png_level},
+        "web": {"thumbnails": thumbnails},
         "logging": {"format": "json", "level": "warning"},
     }
     path = root / "config.yaml"
@@ -113,16 +114,20 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--png-level", type=int, default=4, help="output.png_level (zlib level)")
     parser.add_argument("--conv", default="auto", help="engine.conv, e.g. native-bf16")
+    parser.add_argument(
+        "--thumbnails", choices=("on", "off"), default="on", help="web.thumbnails: the status page's previews"
+    )
     args = parser.parse_args()
     load = os.getloadavg()[0]
     print(
         f"cpus={os.cpu_count()} model={args.model} conv={args.conv} images={args.count}x{args.size}px"
+        f" thumbnails={args.thumbnails}"
         f" load={load:.1f}"
     )
     root = Path(tempfile.mkdtemp(prefix="srd-bench-"))
     cache = root / "cache"
     try:
-        config = _config(root, args.model, cache, args.png_level, args.conv)
+        config = _config(root, args.model, cache, args.png_level, args.conv, args.thumbnails == "on")
         cold = _Daemon(config, root)
         print(f"ready (cold compile cache): {cold.wait_ready():.2f} s")
         cold.stop()

@@ -260,3 +260,19 @@ def test_retry_over_the_socket_moves_the_file_back_once(tmp_path: Path) -> None:
         assert (errors / "z.png").exists() and (errors / "z.png.error.json").exists()
     finally:
         web.stop()
+
+
+def test_a_name_that_is_not_utf8_is_served(tmp_path: Path) -> None:
+    """A history entry whose name holds undecodable bytes (lone surrogates) is served as JSON escapes."""
+    name = os.fsdecode(b"bad-\xff\xfe.png")
+    history = tmp_path / "work" / ".srd-history"
+    history.mkdir(parents=True)
+    entry = {"job_id": "1-0000000a", "input": name, "outcome": "failed", "finished_at": time.time()}
+    (history / "history.json").write_text(json.dumps({"jobs": [entry]}))
+    web = WebProcess(_config(tmp_path)).wait_listening()
+    try:
+        answer = request(web.unix(), "/api/jobs")
+        assert answer.status == 200 and answer.body.isascii()
+        assert answer.json()["recent"][0]["input"] == name
+    finally:
+        web.stop()

@@ -98,9 +98,10 @@ def _same(sent: str, expected: str) -> bool:
 
 
 def _json_bytes(document: object) -> bytes:
-    # Names are the inbox writer's; < > & escaped too, so JSON shown anywhere as HTML stays inert.
-    text = json.dumps(document, default=str, ensure_ascii=False)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").encode("utf-8")
+    # Names are the inbox writer's: ASCII escapes (a name that is not UTF-8 arrives as lone surrogates),
+    # and < > & escaped too, so JSON shown anywhere as HTML stays inert.
+    text = json.dumps(document, default=str)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").encode("ascii")
 
 
 class WebHandler(BaseHTTPRequestHandler):
