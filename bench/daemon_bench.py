@@ -42,7 +42,14 @@ def _image(size: int, seed: int) -> Image.Image:
 
 
 def _config(
-    root: Path, model: str, cache: Path, png_level: int, conv: str, workers: int, broker: str | None
+    root: Path,
+    model: str,
+    cache: Path,
+    png_level: int,
+    conv: str,
+    workers: int,
+    broker: str | None,
+    thumbnails: bool = True,
 ) -> Path:
     config: dict[str, object] = {
         "inbox": str(root / "inbox"),
@@ -54,6 +61,7 @@ def _config(
         "model": {"name": model},
         "engine": {"compile_cache": str(cache), "conv": conv, "workers": 1 if broker else workers},
         "output": {"png_level": png_level},
+        "web": {"thumbnails": thumbnails},
         "logging": {"format": "json", "level": "warning"},
     }
     if broker is not None:
@@ -203,11 +211,14 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
     parser.add_argument("--backend", choices=("local", "celery"), default="local", help="queue.backend")
     parser.add_argument("--quick", action="store_true", help="no cold start, no network-only rates")
+    parser.add_argument(
+        "--thumbnails", choices=("on", "off"), default="on", help="web.thumbnails: the status page's previews"
+    )
     args = parser.parse_args()
     load = os.getloadavg()[0]
     print(
         f"cpus={os.cpu_count()} model={args.model} conv={args.conv} images={args.count}x{args.size}px"
-        f" backend={args.backend} workers={args.workers} load={load:.1f}"
+        f" backend={args.backend} workers={args.workers} thumbnails={args.thumbnails} load={load:.1f}"
     )
     root = Path(tempfile.mkdtemp(prefix="srd-bench-"))
     cache = root / "cache"
@@ -217,7 +228,8 @@ def main() -> int:
         broker = None
         if args.backend == "celery":
             redis, broker = _start_redis(root)
-        config = _config(root, args.model, cache, args.png_level, args.conv, args.workers, broker)
+        thumbnails = args.thumbnails == "on"
+        config = _config(root, args.model, cache, args.png_level, args.conv, args.workers, broker, thumbnails)
         if not args.quick:
             cold = _Daemon(config, root)
             print(f"ready (cold compile cache): {cold.wait_ready():.2f} s")

@@ -213,6 +213,79 @@ class QueueSettings(Section):
 FolderPath = Annotated[Path, Field(strict=False)]
 
 
+def _resolve_against_config(value: Path | None, info: ValidationInfo) -> Path | None:
+    base = (info.context or {}).get("base", Path.cwd())
+    return None if value is None else (base / value.expanduser()).absolute()
+
+
+class WebSettings(Section):
+    """`srd web`, the status page and its metrics (a separate read-only process), and what the daemon
+    keeps for it: the finished jobs' history and their before/after thumbnails."""
+
+    socket: Annotated[Path | None, Field(strict=False)] = None  # default: web.sock beside status_file
+    socket_mode: str = "0660"
+    socket_group: str | None = None
+    listen: str | None = None  # "127.0.0.1:PORT"; off by default
+    allow_remote: bool = False
+    allowed_hosts: Patterns = ()
+    actions: bool = False
+    token_file: Annotated[Path | None, Field(strict=False)] = None
+    history: int = Field(200, ge=0, le=10_000)
+    thumbnails: bool = True
+    thumbnail_size: int = Field(320, ge=32, le=1024)
+
+    @field_validator("socket", "token_file")
+    @classmethod
+    def _resolve(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return _resolve_against_config(value, info)
+
+    @field_validator("socket_mode")
+    @classmethod
+    def _octal_mode(cls, value: str) -> str:
+        try:
+            mode = int(value, 8)
+        except ValueError:
+            raise ValueError(f'expected an octal mode like "0660", got {value!r}') from None
+        if not 0 <= mode <= 0o777:
+            raise ValueError(f'expected an octal mode like "0660", got {value!r}')
+        return value
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_listen(value)
+        return value
+
+    @model_validator(mode="after")
+    def _remote_needs_consent(self) -> WebSettings:
+        if self.listen is not None and not self.allow_remote:
+            host, _ = parse_listen(self.listen)
+            if host not in LOOPBACK_HOSTS:
+                raise ValueError(
+                    f"listen {self.listen!r} is not a loopback address; set allow_remote: true only behind"
+                    " a reverse proxy with authentication (SECURITY.md)"
+                )
+        return self
+
+    @property
+    def mode(self) -> int:
+        return int(self.socket_mode, 8)
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """ "HOST:PORT" (IPv6 as "[::1]:PORT") as (host, port); ValueError otherwise. Port 0 picks a free one."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"expected HOST:PORT such as 127.0.0.1:8765, got {text!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port)
+
+
 class Config(Section):
     """The whole daemon configuration; relative paths are resolved against the config file's folder."""
 
@@ -222,6 +295,7 @@ class Config(Section):
     work: FolderPath
     archive: FolderPath | None  # None (written `delete`) means originals are deleted after success
     status_file: FolderPath = Path("status.json")  # default: <work>/status.json
+    metrics_file: FolderPath | None = None  # a node_exporter textfile (.prom), rewritten with status_file
     watch: WatchSettings = WatchSettings()
     model: ModelSettings = ModelSettings()
     engine: EngineSettings = EngineSettings()
@@ -250,23 +324,31 @@ class Config(Section):
             )
         return self
 
+    web: WebSettings = WebSettings()
+
+    @property
+    def state_dir(self) -> Path:
+        """The daemon's own state: status_file's folder, which also holds the job history (.srd-history)."""
+        return self.status_file.parent
+
     @field_validator("archive", mode="before")
     @classmethod
     def _archive_or_delete(cls, value: object) -> object:
         return None if value == DELETE else value
 
-    @field_validator("inbox", "outbox", "errors", "work", "archive", "status_file", mode="before")
+    @field_validator(
+        "inbox", "outbox", "errors", "work", "archive", "status_file", "metrics_file", mode="before"
+    )
     @classmethod
     def _non_empty_path(cls, value: object) -> object:
         if value is not None and (not isinstance(value, str) or not value):
             raise ValueError(f"expected a path, got {value!r}")
         return value
 
-    @field_validator("inbox", "outbox", "errors", "work", "archive", "status_file")
+    @field_validator("inbox", "outbox", "errors", "work", "archive", "status_file", "metrics_file")
     @classmethod
     def _resolve(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        base = (info.context or {}).get("base", Path.cwd())
-        return None if value is None else (base / value.expanduser()).absolute()
+        return _resolve_against_config(value, info)
 
     @model_validator(mode="before")
     @classmethod
@@ -318,6 +400,7 @@ def layout_problems(config: Config) -> list[str]:
         "work": config.work,
         "archive": config.archive,
         "status_file": config.status_file,
+        "metrics_file": config.metrics_file,
     }
     return [
         f"At '{key}': {folder} is inside the inbox {config.inbox}; srd would pick up its own files"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import time
 from collections import deque
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from srd.jobs.messages import FailureKind, JobDone, JobFailed, JobSpec
 from srd.jobs.outcome import complete_job, fail_job, plan_output, recover_job
 from srd.jobs.record import Job
 from srd.settings import Config
+from srd.status.history import FinishedJob, thumbnails_dir
 from srd.status.stats import InFlightJob, JobProgress, Stats
 from srd.workers.supervisor import WorkerLost
 
@@ -119,7 +121,8 @@ class Scheduler:
             self._defer(job, "job.prepare_failed", exc)
             return None
         self.in_flight[job.job_id] = job
-        limits = self.config.limits
+        self.stats.job_started(job.job_id, job.first_seen, first_attempt=job.attempts == 0 and not job.solo)
+        limits, web = self.config.limits, self.config.web
         return JobSpec(
             job_id=job.job_id,
             input=job.input_path,
@@ -128,11 +131,14 @@ class Scheduler:
             max_pixels=limits.max_pixels,
             max_bytes=limits.max_bytes,
             max_frames=limits.max_frames,
+            thumbnails=thumbnails_dir(self.config.state_dir) if web.thumbnails and web.history else None,
+            thumbnail_size=web.thumbnail_size,
         )
 
     def _remote_spec(self, job: Job) -> JobSpec:
         plan = plan_output(job, self.config)
         self.in_flight[job.job_id] = job
+        self.stats.job_started(job.job_id, job.first_seen, first_attempt=job.attempts == 0 and not job.solo)
         limits = self.config.limits
         return JobSpec(
             job.job_id,
@@ -150,7 +156,7 @@ class Scheduler:
         if job is None:
             return
         if ended.outcome == "failed":
-            self.stats.job_failed(job.rel_path, ended.error_type or "Error", ended.reason or "")
+            self.stats.job_failed(job.rel_path, ended.error_type or "Error", ended.reason or "", job.job_id)
         else:
             self.stats.job_done()
         log.info(
@@ -229,7 +235,7 @@ class Scheduler:
             self._defer(job, "job.publish_failed", exc)
             return
         self.retry.forget(job)
-        self.stats.job_done()
+        self.stats.job_done(self._finished(job, result, output))
         log.info(
             "job",
             outcome="ok",
@@ -244,6 +250,26 @@ class Scheduler:
             output_bytes=result.output_bytes,
             ms=result.ms,
             attempts=job.attempts + 1,  # the charged ones and this one
+        )
+
+    def _finished(self, job: Job, result: JobDone, output: Path) -> FinishedJob:
+        handed = self.stats.handed_over(job.job_id)
+        try:
+            published = output.relative_to(self.config.outbox).as_posix()
+        except ValueError:
+            published = output.name
+        return FinishedJob(
+            job_id=job.job_id,
+            input=job.rel_path,
+            outcome="done",
+            finished_at=time.time(),
+            queue_wait=None if handed is None else round(handed[1], 3),
+            seconds=round(result.ms / 1000, 3),
+            input_size=result.input_size,
+            output_size=result.output_size,
+            input_bytes=result.input_bytes,
+            output_bytes=result.output_bytes,
+            output=published,
         )
 
     def on_failed(self, result: JobFailed) -> None:
@@ -261,6 +287,7 @@ class Scheduler:
             self._fail(job, result.error_type, reason, result.traceback, device=result.device or None)
         else:
             log.warning("job.retry", input=job.rel_path, error=reason, attempts=job.attempts)
+            self.stats.job_retried()
             with contextlib.suppress(OSError):
                 job.save()
             self.retry.append(job)
@@ -319,7 +346,7 @@ class Scheduler:
             self._defer(job, "job.quarantine_failed", exc, reason=reason)
             return
         self.retry.forget(job)
-        self.stats.job_failed(job.rel_path, error_type, reason)
+        self.stats.job_failed(job.rel_path, error_type, reason, job.job_id)
         log.warning(
             "job",
             outcome="error",

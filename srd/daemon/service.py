@@ -24,6 +24,7 @@ from srd.errors import ConfigError, SrdError, WatchError, WorkerError
 from srd.jobs.messages import Fatal, FatalKind, JobDone, JobFailed, Ready
 from srd.logs import configure_logging
 from srd.settings import Config, load_config
+from srd.status.history import JobHistory
 from srd.status.stats import JobProgress, Stats
 from srd.status.status_file import StatusFile
 from srd.workers.placement import plan_placements
@@ -49,6 +50,7 @@ class Daemon:
         self.notifier = Notifier()
         self.watcher = InboxWatcher(config.inbox, config.watch)
         self.stats = Stats(observer=self.watcher.backend, model=config.model.name)
+        self.stats.history = JobHistory(config.state_dir, config.web.history)
         self.scheduler = Scheduler(config, self.stats)
         limits = config.limits
         self.workers: WorkerPool | CeleryDispatcher
@@ -62,7 +64,7 @@ class Daemon:
                 startup_timeout=limits.startup_timeout,
                 heartbeat_timeout=limits.heartbeat_timeout,
             )
-        self.status_file = StatusFile(config.status_file, interval=0.5)
+        self.status_file = StatusFile(config.status_file, interval=0.5, metrics_file=config.metrics_file)
         self.signals = 0
         self.last_signal: str | None = None
         self.worker_start_failures = 0
@@ -181,6 +183,7 @@ class Daemon:
         raise WorkerError(f"the worker cannot start: {fatal.message}", fatal.exit_code)
 
     def _worker_lost(self, lost: WorkerLost) -> None:
+        self.stats.worker_lost(lost.reason.value)
         self.scheduler.on_lost(lost)
         if not lost.job_ids and lost.phase == "starting":
             # Counted across restarts, reset by the next Ready: a worker that never starts stops the daemon.
@@ -192,6 +195,7 @@ class Daemon:
 
     def _announce_ready(self, ready: Ready) -> None:
         self.stats.state = "running"
+        self.stats.ready = True
         log.info(
             "daemon.ready",
             observer=self.watcher.backend,

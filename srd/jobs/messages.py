@@ -48,6 +48,9 @@ class JobSpec:
     max_pixels: int
     max_bytes: int
     max_frames: int = 1000
+    # Where the worker writes the job's before/after thumbnails for the status page (None: it does not).
+    thumbnails: Path | None = None
+    thumbnail_size: int = 320
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from srd.imaging.raster import RasterImage
 from srd.jobs.frames import animation_job, pages_job, wants_pages, with_scaled_metadata
 from srd.jobs.fsops import write_file_synced
 from srd.jobs.messages import JobDone, JobFailed, JobResult, JobSpec
+from srd.status.thumbnails import write_thumbnails
 
 ProgressFn = Callable[[int, int], None]  # (tiles done, tiles in all)
 
@@ -107,6 +108,8 @@ def write_job(job: UpscaledJob) -> JobResult:
         write_file_synced(spec.temp, data)
     except Exception as exc:
         return JobFailed.from_exception(spec.job_id, exc)
+    if spec.thumbnails is not None:  # for the status page; never fails the job
+        write_thumbnails(spec.thumbnails, spec.job_id, job.image, upscaled, spec.thumbnail_size)
     return JobDone(
         job_id=spec.job_id,
         input_size=(job.image.width, job.image.height),

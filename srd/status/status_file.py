@@ -8,18 +8,26 @@ import time
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from srd.jobs.fsops import write_json_replace
+from srd.status.metrics import render_metrics, write_textfile
 
 STALE_AFTER = 30.0  # seconds without an update before a live-looking status is reported as stale
 HEARTBEAT = 5.0  # seconds between rewrites of an unchanged status
 
+log = structlog.get_logger("srd.status")
+
 
 class StatusFile:
-    """Writes the daemon's state atomically, at most every `interval` seconds unless forced."""
+    """Writes the daemon's state atomically, at most every `interval` seconds unless forced, and the same
+    state as node_exporter's textfile (`metrics_file`) when one is configured."""
 
-    def __init__(self, path: Path, interval: float = 1.0) -> None:
+    def __init__(self, path: Path, interval: float = 1.0, metrics_file: Path | None = None) -> None:
         self.path = path
+        self.metrics_file = metrics_file
         self.interval = interval
+        self._metrics_failing = False
         self._last_write = 0.0
         self._last_document: dict[str, object] | None = None
 
@@ -32,7 +40,20 @@ class StatusFile:
             return
         self._last_document = document
         self._last_write = now
-        write_json_replace(self.path, {**document, "pid": os.getpid(), "updated_at": time.time()})
+        written = {**document, "pid": os.getpid(), "updated_at": time.time()}
+        write_json_replace(self.path, written)
+        if self.metrics_file is not None:
+            self._write_metrics(self.metrics_file, written)
+
+    def _write_metrics(self, path: Path, written: dict[str, object]) -> None:
+        try:
+            write_textfile(path, render_metrics(written, alive=written["state"] != "stopped"))
+        except OSError as exc:
+            if not self._metrics_failing:  # once, not at every rewrite, until it works again
+                log.warning("status.metrics_file_failed", path=str(path), error=str(exc))
+            self._metrics_failing = True
+        else:
+            self._metrics_failing = False
 
 
 class UnreadableStatusError(ValueError):
@@ -80,10 +101,19 @@ def _pid_alive(pid: object) -> bool:
     return True
 
 
+def daemon_alive(document: dict[str, Any], now: float) -> bool:
+    """`srd status`'s liveness test: not stopped, its pid alive, and the file rewritten recently."""
+    try:
+        age = now - float(document.get("updated_at", 0))
+    except (TypeError, ValueError):
+        return False
+    return document.get("state") != "stopped" and _pid_alive(document.get("pid")) and age < STALE_AFTER
+
+
 def format_status(document: dict[str, Any], now: float) -> tuple[str, bool]:
     """Render a status document; the flag says whether the daemon looks alive."""
     age = now - float(document.get("updated_at", 0))
-    alive = document.get("state") != "stopped" and _pid_alive(document.get("pid")) and age < STALE_AFTER
+    alive = daemon_alive(document, now)
     state = document.get("state", "unknown") if alive else f"not running (last state {document.get('state')})"
     queue = document.get("queue", {})
     in_flight = document.get("in_flight") or []

@@ -24,6 +24,7 @@ from support.daemon import (
     DaemonProcess,
     assert_each_input_once,
     files_under,
+    job_dirs,
     make_png,
     png_bytes,
     queue_drained,
@@ -166,7 +167,7 @@ def test_hostile_inputs_are_processed_or_quarantined(tmp_path: Path, cache: Path
             assert document["reason"], name
     # Left alone: a folder named like an image, and a symlink that does not look like an image.
     wait_for(lambda: sorted(os.listdir(inbox)) == ["folder.png", "linked-folder"], 30, "an emptied inbox")
-    wait_for(lambda: not [p for p in (tmp_path / "work").iterdir() if p.is_dir()], 30, "an empty work/")
+    wait_for(lambda: not job_dirs(tmp_path / "work"), 30, "an empty work/")
     assert not (errors / "vanish.png.error.json").exists()
     assert not watch.touched(), "srd opened or read a file outside its inbox"
     assert (outside / "folder" / "inner.png").exists() and (outside / "target.png").exists()
@@ -312,7 +313,7 @@ def test_full_outbox_keeps_the_job_claimed_until_space_returns(
     make_png(tmp_path / "staging" / "full.png", seed=1).rename(tmp_path / "inbox" / "full.png")
     no_space = lambda: sum(e.get("event") == "job.no_space" for e in daemon.events())  # noqa: E731
     wait_for(lambda: no_space() >= 2, 60, "two retries while the disk is full")
-    (job_dir,) = [p for p in (tmp_path / "work").iterdir() if p.is_dir()]
+    (job_dir,) = job_dirs(tmp_path / "work")
     assert (job_dir / "full.png").exists(), "the input must stay claimed while the disk is full"
     assert files_under(tmp_path / "errors") == [] and not (small_outbox / "full.png").exists()
     filler.unlink()

@@ -18,6 +18,7 @@ from support.daemon import (
     DaemonProcess,
     FakeNotifySocket,
     files_under,
+    job_dirs,
     make_png,
     png_bytes,
     status,
@@ -203,7 +204,7 @@ def test_bad_files_go_to_errors_and_the_daemon_keeps_going(shared: Shared) -> No
 def test_no_temporary_files_are_visible_in_the_outbox(shared: Shared) -> None:
     """Between jobs the outbox holds only finished outputs, no dotfiles."""
     work = shared.root / "work"
-    wait_for(lambda: not [p for p in work.iterdir() if p.is_dir()], 30, "an empty work folder")
+    wait_for(lambda: not job_dirs(work), 30, "an empty work folder")
     assert [name for name in files_under(shared.outbox) if Path(name).name.startswith(".")] == []
 
 

@@ -230,13 +230,17 @@ def status(root: Path) -> dict[str, object]:
     return document if isinstance(document, dict) else {}
 
 
+def job_dirs(work: Path) -> list[Path]:
+    """The job folders in work/ (dot folders are not jobs: the job history, .srd-history, lives there when
+    status_file does)."""
+    if not work.exists():
+        return []
+    return sorted(p for p in work.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
 def queue_drained(root: Path, count: int) -> bool:
     """All `count` inputs accounted for in outbox or errors, and nothing left in the inbox or work/."""
-    work = root / "work"
-    # Hidden folders (work/.workers/, the worker hosts' status) are not jobs.
-    work_jobs = (
-        [p for p in work.iterdir() if p.is_dir() and not p.name.startswith(".")] if work.exists() else []
-    )
+    work_jobs = job_dirs(root / "work")  # hidden folders (.workers, .srd-history) are not jobs
     finished = len(stems(root / "outbox")) + len(stems(root / "errors"))
     return not files_under(root / "inbox") and not work_jobs and finished >= count
 
