@@ -21,9 +21,29 @@ from srd.imaging.raster import RasterImage
 from srd.jobs.fsops import write_file_synced, write_synced
 from srd.jobs.messages import JobDone, JobSpec
 from srd.settings import OutputSettings
+from srd.status.thumbnails import write_thumbnails
 
 Upscale = Callable[[RasterImage], RasterImage]
 FramesDone = Callable[[int, int], None] | None
+
+
+class _FirstFrame:
+    """Wraps the upscale call and keeps the first frame (or page) and its result, for the thumbnails."""
+
+    def __init__(self, upscale: Upscale) -> None:
+        self._upscale = upscale
+        self.pair: tuple[RasterImage, RasterImage] | None = None
+
+    def __call__(self, image: RasterImage) -> RasterImage:
+        upscaled = self._upscale(image)
+        if self.pair is None:
+            self.pair = (image, upscaled)
+        return upscaled
+
+    def write_thumbnails(self, spec: JobSpec) -> None:
+        """The status page's before/after of the first frame; never fails the job."""
+        if spec.thumbnails is not None and self.pair is not None:
+            write_thumbnails(spec.thumbnails, spec.job_id, *self.pair, spec.thumbnail_size)
 
 
 def with_scaled_metadata(image: RasterImage, upscaled: RasterImage) -> RasterImage:
@@ -49,12 +69,13 @@ def animation_job(
     output = spec.output
     fmt = resolve_output(output.animation, animation.source_format)
     result: AnimationResult | None = None
+    first = _FirstFrame(upscale)
 
     def write(handle: BinaryIO) -> None:
         nonlocal result
         result = write_animation(
             animation,
-            upscale,
+            first,
             handle,
             fmt.name,
             quality=output.quality,
@@ -65,6 +86,7 @@ def animation_job(
 
     write_synced(spec.temp, write)
     assert result is not None
+    first.write_thumbnails(spec)
     return JobDone(
         job_id=spec.job_id,
         input_size=(animation.width, animation.height),
@@ -90,9 +112,10 @@ def pages_job(
     output = spec.output
     buffer = io.BytesIO()
     sizes: list[tuple[tuple[int, int], tuple[int, int]]] = []
+    first = _FirstFrame(upscale)
     with TiffImagePlugin.AppendingTiffWriter(buffer) as pages_out:
         for page in pages:
-            upscaled = with_scaled_metadata(page, upscale(page))
+            upscaled = with_scaled_metadata(page, first(page))
             if output.metadata != "keep":
                 upscaled = replace(upscaled, metadata=NONE)
             pages_out.write(encode_image(upscaled, "tiff", background=output.background_rgb))
@@ -102,6 +125,7 @@ def pages_job(
                 frames(len(sizes), pages.count)
     data = buffer.getvalue()
     write_file_synced(spec.temp, data)
+    first.write_thumbnails(spec)
     return JobDone(
         job_id=spec.job_id,
         input_size=sizes[0][0],

@@ -20,8 +20,10 @@ from srd.imaging.animation_writers import quantize_gif_frame
 from srd.imaging.decode import read_media
 from srd.imaging.metadata import NONE
 from srd.jobs import FailureKind, JobDone, JobFailed, JobSpec
+from srd.jobs.record import new_job_id
 from srd.jobs.runner import run_job
 from srd.settings import EngineSettings, ModelSettings, OutputSettings
+from srd.status.history import thumbnail_path
 
 W, H = 24, 20
 LIMIT = 1_000_000
@@ -283,3 +285,21 @@ def test_memory_holds_a_bounded_number_of_frames(tmp_path: Path, engine: Engine)
     small, large = peak(8), peak(32)
     frame_bytes = 96 * 96 * 4 * 4  # one upscaled RGBA frame in float32
     assert large < small + 4 * frame_bytes, (small, large)
+
+
+def test_an_animation_gets_thumbnails_of_its_first_frame(tmp_path: Path, engine: Engine) -> None:
+    """With a thumbnail folder in the job, an animation's before/after thumbnails show its first frame."""
+    path, shown, _ = _inputs(tmp_path)["gif"]
+    folder = tmp_path / "thumbs"
+    folder.mkdir()
+    job_id = new_job_id()
+    spec = JobSpec(job_id, path, tmp_path / ".out.tmp", OutputSettings(), LIMIT, 10**7, 10, folder, 320)
+    assert isinstance(run_job(engine, spec), JobDone)
+    with Image.open(thumbnail_path(folder, job_id, "before")) as before:
+        assert before.size == (W, H)
+        first = np.asarray(before.convert("RGBA"), np.int16)
+    with Image.open(thumbnail_path(folder, job_id, "after")) as after:
+        assert after.size == (2 * W, 2 * H)
+    # WebP thumbnails are lossy: the thumbnail is nearer the first frame than any other
+    distances = [np.abs(first[..., :3] - frame[..., :3].astype(np.int16)).mean() for frame in shown]
+    assert int(np.argmin(distances)) == 0, distances
