@@ -37,6 +37,9 @@ Scale = Literal[1, 2, 3, 4]
 # true, no "5" for 5).
 Patterns = Annotated[tuple[Annotated[str, Field(min_length=1)], ...], Field(strict=False)]
 Seconds = Annotated[float, Field(strict=False)]
+# The dtype the network computes in (engine.precision): bfloat16 and float16 halve memory traffic and use a
+# GPU's tensor cores at full rate; weights and activations are cast, pixels stay float32 outside the network.
+Precision = Literal["float32", "bfloat16", "float16"]
 
 
 def parse_colour(text: str) -> tuple[float, float, float]:
@@ -96,6 +99,7 @@ class EngineSettings(Section):
     batch: int = Field(1, ge=1, le=256)
     compile_cache: Annotated[Path | None, Field(strict=False)] = None
     conv: ConvAlgorithm = DEFAULT_CONV_ALGORITHM
+    precision: Precision = "float32"
 
     @field_validator("compile_cache")
     @classmethod
