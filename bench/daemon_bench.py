@@ -34,7 +34,14 @@ def _image(size: int, seed: int) -> Image.Image:
     return Image.fromarray(pixels)
 
 
-def _config(root: Path, model: str, cache: Path, png_level: int, conv: str) -> Path:
+def _engine_keys(args: argparse.Namespace) -> dict[str, object]:
+    """The engine settings the options ask for (a GPU run: --device gpu, --precision, --tile, --batch)."""
+    keys: dict[str, object] = {"conv": args.conv, "device": args.device, "precision": args.precision}
+    keys |= {name: getattr(args, name) for name in ("tile", "batch") if getattr(args, name) is not None}
+    return keys
+
+
+def _config(root: Path, model: str, cache: Path, png_level: int, engine: dict[str, object]) -> Path:
     config = {
         "inbox": str(root / "inbox"),
         "outbox": str(root / "outbox"),
@@ -43,7 +50,7 @@ def _config(root: Path, model: str, cache: Path, png_level: int, conv: str) -> P
         "archive": "delete",
         "watch": {"mode": "inotify", "settle_seconds": 0.2, "rescan_interval": 60},
         "model": {"name": model},
-        "engine": {"compile_cache": str(cache), "conv": conv},
+        "engine": {"compile_cache": str(cache), **engine},
         "output": {"png_level": png_level},
         "logging": {"format": "json", "level": "warning"},
     }
@@ -81,7 +88,9 @@ class _Daemon:
         self.sock.close()
 
 
-def network_rates(model: str, size: int, repeat: int, sustained: int, conv: str) -> tuple[float, float]:
+def network_rates(
+    model: str, size: int, repeat: int, sustained: int, engine_keys: dict[str, object]
+) -> tuple[float, float]:
     """Images per second of Engine.upscale alone on one size x size image: the best single call of
     `repeat`, and `sustained` calls back to back (what a queue of images gets from the network alone)."""
     from srd.runtime import configure_runtime
@@ -91,7 +100,7 @@ def network_rates(model: str, size: int, repeat: int, sustained: int, conv: str)
     from srd.imaging.raster import RasterImage
     from srd.settings import EngineSettings, ModelSettings
 
-    engine = Engine(ModelSettings(name=model), EngineSettings(conv=conv))
+    engine = Engine(ModelSettings(name=model), EngineSettings.model_validate(engine_keys))
     image = RasterImage(np.asarray(_image(size, 0), np.float32) / 255)
     engine.upscale(image)
     best = min(_timed(lambda: engine.upscale(image)) for _ in range(repeat))
@@ -113,16 +122,21 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--png-level", type=int, default=4, help="output.png_level (zlib level)")
     parser.add_argument("--conv", default="auto", help="engine.conv, e.g. native-bf16")
+    parser.add_argument("--device", default="auto", help="engine.device, e.g. gpu")
+    parser.add_argument("--precision", default="float32", help="engine.precision, e.g. bfloat16")
+    parser.add_argument("--tile", type=int, help="engine.tile (default: the model's on that device)")
+    parser.add_argument("--batch", type=int, help="engine.batch")
     args = parser.parse_args()
+    engine_keys = _engine_keys(args)
     load = os.getloadavg()[0]
     print(
-        f"cpus={os.cpu_count()} model={args.model} conv={args.conv} images={args.count}x{args.size}px"
+        f"cpus={os.cpu_count()} model={args.model} engine={engine_keys} images={args.count}x{args.size}px"
         f" load={load:.1f}"
     )
     root = Path(tempfile.mkdtemp(prefix="srd-bench-"))
     cache = root / "cache"
     try:
-        config = _config(root, args.model, cache, args.png_level, args.conv)
+        config = _config(root, args.model, cache, args.png_level, engine_keys)
         cold = _Daemon(config, root)
         print(f"ready (cold compile cache): {cold.wait_ready():.2f} s")
         cold.stop()
@@ -143,7 +157,8 @@ def main() -> int:
         elapsed = time.monotonic() - started
         warm.stop()
         daemon_rate = args.count / elapsed
-        best, sustained = network_rates(args.model, args.size, args.repeat, min(args.count, 20), args.conv)
+        sustained_calls = min(args.count, 20)
+        best, sustained = network_rates(args.model, args.size, args.repeat, sustained_calls, engine_keys)
         print(f"daemon: {args.count} images in {elapsed:.1f} s = {daemon_rate:.3f} img/s")
         print(
             f"network only: best call {best:.3f} img/s (daemon / network = {daemon_rate / best:.2f}); "

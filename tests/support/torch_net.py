@@ -12,11 +12,12 @@ are. torch is imported by this module only: srd never depends on it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
+from torch.nn import functional
 
 from srd.nn.graph import NetworkSpec, Weights
 from srd.nn.ops import (
@@ -45,9 +46,9 @@ def _activation(kind: Activation, slope: float) -> Callable[[torch.Tensor], torc
     if kind is Activation.NONE:
         return lambda x: x
     if kind is Activation.RELU:
-        return F.relu
+        return functional.relu
     if kind is Activation.LEAKY_RELU:
-        return lambda x: F.leaky_relu(x, slope)
+        return lambda x: functional.leaky_relu(x, slope)
     if kind is Activation.SIGMOID:
         return torch.sigmoid
     raise AssertionError(kind)
@@ -60,7 +61,7 @@ class ConvLayer(nn.Module):
         super().__init__()
         w = np.asarray(weights["w"], np.float32)
         if op.transposed:
-            # srd keeps the flipped kernel (conv of the dilated input); torch wants it as written, (I, O, kh, kw).
+            # srd stores it flipped (a conv of the dilated input); torch takes it as written: (I, O, kh, kw).
             kernel = np.ascontiguousarray(w[::-1, ::-1].transpose(2, 3, 0, 1))
         else:
             kernel = np.ascontiguousarray(w.transpose(3, 2, 0, 1))  # (O, I, kh, kw)
@@ -77,13 +78,13 @@ class ConvLayer(nn.Module):
         op = self.op
         top, bottom, left, right = op.pads
         if op.transposed:
-            y = F.conv_transpose2d(x, self.weight, self.bias, op.stride, self.padding)
+            y = functional.conv_transpose2d(x, self.weight, self.bias, op.stride, self.padding)
             if not self.symmetric:
                 y = y[:, :, top : y.shape[2] - bottom, left : y.shape[3] - right]
         else:
             if not self.symmetric:
-                x = F.pad(x, (left, right, top, bottom))
-            y = F.conv2d(x, self.weight, self.bias, op.stride, self.padding)
+                x = functional.pad(x, (left, right, top, bottom))
+            y = functional.conv2d(x, self.weight, self.bias, op.stride, self.padding)
         return self.act(y)
 
 
@@ -99,7 +100,7 @@ class DenseLayer(nn.Module):
         self.act = _activation(op.activation, op.slope)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(F.linear(x, self.weight, self.bias))
+        return self.act(functional.linear(x, self.weight, self.bias))
 
 
 def _per_channel(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -161,28 +162,27 @@ def _crop_like(op: CropLike, xs: Tensors) -> torch.Tensor:
 def _interp(op: Interp, x: torch.Tensor) -> torch.Tensor:
     if op.kind is not ResizeKind.NEAREST:
         raise NotImplementedError("bicubic Interp (no model of the GPU comparison has one)")
-    return F.interpolate(x, scale_factor=(op.scale_h, op.scale_w), mode="nearest")
+    return functional.interpolate(x, scale_factor=(op.scale_h, op.scale_w), mode="nearest")
+
+
+_STATELESS: dict[type[Op], Callable[[Any, Tensors], torch.Tensor]] = {
+    GlobalAvgPool: lambda op, xs: xs[0].mean(dim=(2, 3)),
+    ChannelScale: lambda op, xs: xs[0] * xs[1][:, :, None, None],
+    Eltwise: _eltwise,
+    BinaryOp: _binary,
+    Concat: lambda op, xs: torch.cat(list(xs), dim=1),
+    Crop: lambda op, xs: _crop(op, xs[0]),
+    CropLike: _crop_like,
+    Interp: lambda op, xs: _interp(op, xs[0]),
+}
 
 
 def _stateless(op: Op) -> Callable[[Tensors], torch.Tensor]:
     """The torch computation of an op without weights."""
-    if isinstance(op, GlobalAvgPool):
-        return lambda xs: xs[0].mean(dim=(2, 3))
-    if isinstance(op, ChannelScale):
-        return lambda xs: xs[0] * xs[1][:, :, None, None]
-    if isinstance(op, Eltwise):
-        return lambda xs: _eltwise(op, xs)
-    if isinstance(op, BinaryOp):
-        return lambda xs: _binary(op, xs)
-    if isinstance(op, Concat):
-        return lambda xs: torch.cat(list(xs), dim=1)
-    if isinstance(op, Crop):
-        return lambda xs: _crop(op, xs[0])
-    if isinstance(op, CropLike):
-        return lambda xs: _crop_like(op, xs)
-    if isinstance(op, Interp):
-        return lambda xs: _interp(op, xs[0])
-    raise NotImplementedError(f"{type(op).__name__} has no torch counterpart here")
+    compute = _STATELESS.get(type(op))
+    if compute is None:
+        raise NotImplementedError(f"{type(op).__name__} has no torch counterpart here")
+    return lambda xs: compute(op, xs)
 
 
 class TorchNetwork(nn.Module):

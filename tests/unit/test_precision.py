@@ -34,7 +34,7 @@ def _upscale(model: ModelSettings, precision: Precision, image: RasterImage, til
     [("upconv7-art", "bfloat16", 0.03), ("realcugan-se", "float16", 0.01), ("cunet", "bfloat16", 0.05)],
 )
 def test_low_precision_stays_close_to_float32(name: str, precision: Precision, tolerance: float) -> None:
-    """bfloat16/float16 (edge tiles, global pooling, shared pools) differ from float32, but only by rounding."""
+    """bfloat16/float16 (edge tiles, global pooling, shared pools) differ from float32 by rounding only."""
     model = ModelSettings(name=name)
     image = _image(44, 52)  # partial tiles on both axes with tile 32
     exact = _upscale(model, "float32", image, 32)
@@ -55,7 +55,7 @@ def test_precision_runs_direct_and_says_why() -> None:
 def test_precision_with_a_float32_kernel_is_refused() -> None:
     """A float32-only backend with bfloat16 is a settings error naming both keys, for check-config too."""
     settings = EngineSettings(device="cpu", precision="bfloat16", conv="winograd")
-    with pytest.raises(ValueError, match="engine.precision bfloat16 runs with conv direct"):
+    with pytest.raises(ValueError, match=r"engine\.precision bfloat16 runs with conv direct"):
         conv_backend_for(settings, "cpu")
     problems = check_engine(ModelSettings(), settings)
     assert len(problems) == 1

@@ -43,7 +43,8 @@ def test_torch_network_runs_channels_last_in_bfloat16() -> None:
     weights = jax.tree.map(jnp.asarray, prepare_weights(spec, model.weights, "direct"))
     expected = np.asarray(apply_network(spec, weights, jnp.asarray(x), "direct"))
     net = TorchNetwork(spec, model.weights).eval().to(torch.bfloat16, memory_format=torch.channels_last)
-    inp = torch.from_numpy(x).permute(0, 3, 1, 2).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    inp = torch.from_numpy(x).permute(0, 3, 1, 2).to(torch.bfloat16)
+    inp = inp.contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
         got = net(inp).float().permute(0, 2, 3, 1).numpy()
     assert np.abs(got - expected).max() < 0.05
