@@ -2,6 +2,7 @@
 N images dropped at once, against the network-only rate of the same engine measured in this run.
 
     python bench/daemon_bench.py [--count 100] [--size 512] [--model upconv7-art]
+                                 [--device gpu] [--precision bfloat16] [--tile 512] [--batch 4]
 
 It starts the real `srd run` on temporary folders, with a fake NOTIFY_SOCKET to see READY=1. The
 network-only rate is printed two ways: the best single Engine.upscale call (optimistic: the daemon's rate is

@@ -75,7 +75,9 @@ class Row:
         vs_best = f"{self.srd / best_torch:.2f}" if best_torch else "-"
 
         def fmt(v: float | None) -> str:
-            return "-" if v is None else f"{v:.1f}"
+            if v is None:
+                return "-"
+            return f"{v:.1f}" if v >= 10 else f"{v:.3f}"
 
         return [
             self.model,

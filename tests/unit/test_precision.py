@@ -23,7 +23,7 @@ def _image(height: int, width: int) -> RasterImage:
 
 
 def _upscale(model: ModelSettings, precision: Precision, image: RasterImage, tile: int) -> np.ndarray:
-    engine = Engine(model, EngineSettings(device="cpu", precision=precision, tile=tile))
+    engine = Engine(model, EngineSettings(precision=precision, tile=tile))  # the GPU where there is one
     out = engine.upscale(image)
     assert out.pixels.dtype == np.float32
     return out.pixels
