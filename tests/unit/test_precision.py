@@ -29,11 +29,18 @@ def _upscale(model: ModelSettings, precision: Precision, image: RasterImage, til
     return out.pixels
 
 
+# (model, dtype, mean and largest absolute difference from float32 allowed): about 2.5x what the CPU gave
 @pytest.mark.parametrize(
-    ("name", "precision", "tolerance"),
-    [("upconv7-art", "bfloat16", 0.03), ("realcugan-se", "float16", 0.01), ("cunet", "bfloat16", 0.05)],
+    ("name", "precision", "mean_tol", "max_tol"),
+    [
+        ("upconv7-art", "bfloat16", 0.005, 0.04),
+        ("realcugan-se", "float16", 0.0015, 0.015),
+        ("cunet", "bfloat16", 0.005, 0.05),
+    ],
 )
-def test_low_precision_stays_close_to_float32(name: str, precision: Precision, tolerance: float) -> None:
+def test_low_precision_stays_close_to_float32(
+    name: str, precision: Precision, mean_tol: float, max_tol: float
+) -> None:
     """bfloat16/float16 (edge tiles, global pooling, shared pools) differ from float32 by rounding only."""
     model = ModelSettings(name=name)
     image = _image(44, 52)  # partial tiles on both axes with tile 32
@@ -41,8 +48,8 @@ def test_low_precision_stays_close_to_float32(name: str, precision: Precision, t
     low = _upscale(model, precision, image, 32)
     diff = np.abs(low - exact)
     assert np.isfinite(low).all()
-    assert 0 < float(diff.mean()) < tolerance / 5
-    assert float(diff.max()) < tolerance * 4
+    assert 0 < float(diff.mean()) < mean_tol
+    assert float(diff.max()) < max_tol
 
 
 def test_precision_runs_direct_and_says_why() -> None:
