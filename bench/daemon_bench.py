@@ -2,7 +2,13 @@
 N images dropped at once, against the network-only rate of the same engine measured in this run.
 
     python bench/daemon_bench.py [--count 100] [--size 512] [--model upconv7-art]
-                                 [--device gpu] [--precision bfloat16] [--tile 512] [--batch 4]
+        [--workers N] [--backend local|celery] [--quick]
+        [--device gpu] [--precision bfloat16] [--tile 512] [--batch 4]
+
+`--workers N`: N worker processes (local: engine.workers N on the CPU's cores; celery: N `srd worker`
+processes, one worker each). `--backend celery` starts a redis-server (from PATH) on a free loopback port in
+the temporary folder and sends every job through it. `--quick` skips the cold start and the network-only
+rates (for comparing backends and worker counts).
 
 It starts the real `srd run` on temporary folders, with a fake NOTIFY_SOCKET to see READY=1. The
 network-only rate is printed two ways: the best single Engine.upscale call (optimistic: the daemon's rate is
@@ -12,6 +18,7 @@ an average over the whole queue) and up to 20 calls back to back (the like-for-l
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import socket
@@ -35,15 +42,18 @@ def _image(size: int, seed: int) -> Image.Image:
     return Image.fromarray(pixels)
 
 
-def _engine_keys(args: argparse.Namespace) -> dict[str, object]:
-    """The engine settings the options ask for (a GPU run: --device gpu, --precision, --tile, --batch)."""
-    keys: dict[str, object] = {"conv": args.conv, "device": args.device, "precision": args.precision}
-    keys |= {name: getattr(args, name) for name in ("tile", "batch") if getattr(args, name) is not None}
-    return keys
-
-
-def _config(root: Path, model: str, cache: Path, png_level: int, engine: dict[str, object]) -> Path:
-    config = {
+def _config(
+    root: Path,
+    model: str,
+    cache: Path,
+    png_level: int,
+    conv: str,
+    workers: int,
+    broker: str | None,
+    thumbnails: bool = True,
+    engine: dict[str, object] | None = None,
+) -> Path:
+    config: dict[str, object] = {
         "inbox": str(root / "inbox"),
         "outbox": str(root / "outbox"),
         "errors": str(root / "errors"),
@@ -51,13 +61,86 @@ def _config(root: Path, model: str, cache: Path, png_level: int, engine: dict[st
         "archive": "delete",
         "watch": {"mode": "inotify", "settle_seconds": 0.2, "rescan_interval": 60},
         "model": {"name": model},
-        "engine": {"compile_cache": str(cache), **engine},
+        "engine": {
+            "compile_cache": str(cache),
+            "conv": conv,
+            "workers": 1 if broker else workers,
+            **(engine or {}),
+        },
         "output": {"png_level": png_level},
+        "web": {"thumbnails": thumbnails},
         "logging": {"format": "json", "level": "warning"},
     }
+    if broker is not None:
+        config["queue"] = {"backend": "celery", "broker": broker}
     path = root / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def _srd(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    # The installed console script: `python -m srd` from a checkout would import its srd/ first.
+    command = [str(Path(sys.executable).parent / "srd"), *args]
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _start_redis(root: Path) -> tuple[subprocess.Popen[bytes], str]:
+    executable = shutil.which("redis-server")
+    if executable is None:
+        raise SystemExit("--backend celery needs redis-server on PATH (apt-get install redis-server)")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    folder = root / "redis"
+    folder.mkdir()
+    command = [executable, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder)]
+    command += ["--appendonly", "yes", "--appendfsync", "everysec", "--save", ""]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                conn.sendall(b"PING\r\n")
+                if conn.recv(16).startswith(b"+PONG"):
+                    return process, f"redis://127.0.0.1:{port}/0"
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise SystemExit("redis-server did not start")
+
+
+def _start_worker_hosts(config: Path, root: Path, count: int) -> list[subprocess.Popen[bytes]]:
+    """`count` `srd worker` processes; returns once every one shows its worker ready in work/.workers/."""
+    hosts = [_srd("worker", "--config", str(config)) for _ in range(count)]
+    folder = root / "work" / ".workers"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        ready = 0
+        for path in folder.glob("*.json") if folder.is_dir() else []:
+            try:
+                document = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            ready += all(worker["state"] == "ready" for worker in document["workers"])
+        if ready >= count:
+            return hosts
+        if any(host.poll() is not None for host in hosts):
+            raise SystemExit("an srd worker exited early")
+        time.sleep(0.1)
+    raise SystemExit("the srd workers did not get ready")
+
+
+def _wait_local_workers(root: Path, count: int) -> None:
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        try:
+            workers = json.loads((root / "work" / "status.json").read_text()).get("workers") or []
+        except (OSError, ValueError):
+            workers = []
+        if len([worker for worker in workers if worker["state"] == "ready"]) >= count:
+            return
+        time.sleep(0.1)
+    raise SystemExit("the workers did not get ready")
 
 
 class _Daemon:
@@ -68,13 +151,7 @@ class _Daemon:
         self.sock.bind(str(self.sock_path))
         env = {**os.environ, "NOTIFY_SOCKET": str(self.sock_path)}
         self.started = time.monotonic()
-        self.proc = subprocess.Popen(
-            # The installed console script: `python -m srd` from a checkout would import its srd/ first.
-            [str(Path(sys.executable).parent / "srd"), "run", "--config", str(config)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        self.proc = _srd("run", "--config", str(config), env=env)
 
     def wait_ready(self, timeout: float = 600) -> float:
         self.sock.settimeout(timeout)
@@ -89,8 +166,23 @@ class _Daemon:
         self.sock.close()
 
 
+def _add_engine_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="auto", help="engine.device, e.g. gpu")
+    parser.add_argument("--precision", default="float32", help="engine.precision, e.g. bfloat16")
+    parser.add_argument("--tile", type=int, help="engine.tile (default: the model's on that device)")
+    parser.add_argument("--batch", type=int, help="engine.batch")
+
+
+def _engine_keys(args: argparse.Namespace) -> dict[str, object]:
+    """The engine settings beyond conv the options ask for (a GPU run: --device gpu, --precision, --tile,
+    --batch)."""
+    keys: dict[str, object] = {"device": args.device, "precision": args.precision}
+    keys |= {name: getattr(args, name) for name in ("tile", "batch") if getattr(args, name) is not None}
+    return keys
+
+
 def network_rates(
-    model: str, size: int, repeat: int, sustained: int, engine_keys: dict[str, object]
+    model: str, size: int, repeat: int, sustained: int, conv: str, engine_keys: dict[str, object]
 ) -> tuple[float, float]:
     """Images per second of Engine.upscale alone on one size x size image: the best single call of
     `repeat`, and `sustained` calls back to back (what a queue of images gets from the network alone)."""
@@ -101,7 +193,7 @@ def network_rates(
     from srd.imaging.raster import RasterImage
     from srd.settings import EngineSettings, ModelSettings
 
-    engine = Engine(ModelSettings(name=model), EngineSettings.model_validate(engine_keys))
+    engine = Engine(ModelSettings(name=model), EngineSettings.model_validate({"conv": conv, **engine_keys}))
     image = RasterImage(np.asarray(_image(size, 0), np.float32) / 255)
     engine.upscale(image)
     best = min(_timed(lambda: engine.upscale(image)) for _ in range(repeat))
@@ -115,6 +207,23 @@ def _timed(fn: object) -> float:
     return time.perf_counter() - started
 
 
+def _drain(root: Path, daemon: _Daemon, count: int, size: int) -> float:
+    """Seconds for the daemon to publish `count` images moved into its inbox at once."""
+    staging = root / "staging"
+    staging.mkdir()
+    for i in range(count):
+        _image(size, i).save(staging / f"img{i:04d}.png")
+    started = time.monotonic()
+    for path in sorted(staging.iterdir()):
+        os.rename(path, root / "inbox" / path.name)
+    outbox = root / "outbox"
+    while len([p for p in outbox.iterdir() if not p.name.startswith(".")]) < count:
+        if daemon.proc.poll() is not None:
+            raise SystemExit("daemon exited early")
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=100)
@@ -123,49 +232,61 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--png-level", type=int, default=4, help="output.png_level (zlib level)")
     parser.add_argument("--conv", default="auto", help="engine.conv, e.g. native-bf16")
-    parser.add_argument("--device", default="auto", help="engine.device, e.g. gpu")
-    parser.add_argument("--precision", default="float32", help="engine.precision, e.g. bfloat16")
-    parser.add_argument("--tile", type=int, help="engine.tile (default: the model's on that device)")
-    parser.add_argument("--batch", type=int, help="engine.batch")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument("--backend", choices=("local", "celery"), default="local", help="queue.backend")
+    parser.add_argument("--quick", action="store_true", help="no cold start, no network-only rates")
+    parser.add_argument(
+        "--thumbnails", choices=("on", "off"), default="on", help="web.thumbnails: the status page's previews"
+    )
+    _add_engine_options(parser)
     args = parser.parse_args()
     engine_keys = _engine_keys(args)
     load = os.getloadavg()[0]
     print(
-        f"cpus={os.cpu_count()} model={args.model} engine={engine_keys} images={args.count}x{args.size}px"
+        f"cpus={os.cpu_count()} model={args.model} conv={args.conv} images={args.count}x{args.size}px"
+        f" backend={args.backend} workers={args.workers} thumbnails={args.thumbnails} engine={engine_keys}"
         f" load={load:.1f}"
     )
     root = Path(tempfile.mkdtemp(prefix="srd-bench-"))
     cache = root / "cache"
+    redis: subprocess.Popen[bytes] | None = None
+    hosts: list[subprocess.Popen[bytes]] = []
     try:
-        config = _config(root, args.model, cache, args.png_level, engine_keys)
-        cold = _Daemon(config, root)
-        print(f"ready (cold compile cache): {cold.wait_ready():.2f} s")
-        cold.stop()
+        broker = None
+        if args.backend == "celery":
+            redis, broker = _start_redis(root)
+        thumbnails = args.thumbnails == "on"
+        config = _config(
+            root, args.model, cache, args.png_level, args.conv, args.workers, broker, thumbnails, engine_keys
+        )
+        if not args.quick:
+            cold = _Daemon(config, root)
+            print(f"ready (cold compile cache): {cold.wait_ready():.2f} s")
+            cold.stop()
         warm = _Daemon(config, root)
         print(f"ready (warm compile cache): {warm.wait_ready():.2f} s")
-        staging = root / "staging"
-        staging.mkdir()
-        for i in range(args.count):
-            _image(args.size, i).save(staging / f"img{i:04d}.png")
-        started = time.monotonic()
-        for path in sorted(staging.iterdir()):
-            os.rename(path, root / "inbox" / path.name)
-        outbox = root / "outbox"
-        while len([p for p in outbox.iterdir() if not p.name.startswith(".")]) < args.count:
-            if warm.proc.poll() is not None:
-                raise SystemExit("daemon exited early")
-            time.sleep(0.05)
-        elapsed = time.monotonic() - started
+        if broker is not None:
+            hosts = _start_worker_hosts(config, root, args.workers)
+        else:
+            _wait_local_workers(root, args.workers)  # READY=1 follows the first worker to be ready
+        elapsed = _drain(root, warm, args.count, args.size)
         warm.stop()
         daemon_rate = args.count / elapsed
-        sustained_calls = min(args.count, 20)
-        best, sustained = network_rates(args.model, args.size, args.repeat, sustained_calls, engine_keys)
         print(f"daemon: {args.count} images in {elapsed:.1f} s = {daemon_rate:.3f} img/s")
+        if args.quick:
+            return 0
+        sustained_calls = min(args.count, 20)
+        best, sustained = network_rates(
+            args.model, args.size, args.repeat, sustained_calls, args.conv, engine_keys
+        )
         print(
             f"network only: best call {best:.3f} img/s (daemon / network = {daemon_rate / best:.2f}); "
             f"{min(args.count, 20)} calls back to back {sustained:.3f} img/s ({daemon_rate / sustained:.2f})"
         )
     finally:
+        for process in [*hosts, *([redis] if redis is not None else [])]:
+            process.terminate()
+            process.wait(timeout=120)
         shutil.rmtree(root, ignore_errors=True)
     return 0
 

@@ -254,6 +254,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--no-srd", action="store_true", help="time ncnn alone")
     parser.add_argument(
+        "--plot",
+        type=Path,
+        default=None,
+        help="also draw this run as a chart (PNG; bench/charts.py, matplotlib)",
+    )
+    parser.add_argument(
         "--conv",
         default="auto",
         help="srd's convolution (as `srd upscale --conv`): native-bf16 times its bfloat16 kernel (then the"
@@ -272,9 +278,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{'ncnn':>10}{'srd':>9}{'ratio':>7}{'diff':>6}"
     )
     print(f"{'':<32}{'--- network, one tile (s) ---':<31}{'--- whole image (s) ---':<31}")
+    lines = []
     for model in args.models:
         for size in sizes:
-            print(bench_one(model, size, args), flush=True)
+            lines.append(bench_one(model, size, args))
+            print(lines[-1], flush=True)
+    if args.plot is not None:
+        import charts  # bench/charts.py, beside this script
+
+        machine = f"{charts.cpu_name()}, {args.threads} threads, load {os.getloadavg()[0]:.1f} at the end"
+        charts.speed_chart(charts.parse_speed("\n".join(lines)), machine, args.plot)
+        print(f"wrote {args.plot}")
     return 0
 
 

@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from srd.errors import ConfigError
-from srd.imaging.formats import DEFAULT_PATTERNS, WRITE_NAMES
+from srd.imaging.formats import ANIMATION_NAMES, DEFAULT_PATTERNS, WRITE_NAMES
 from srd.imaging.png import DEFAULT_LEVEL, DEFAULT_STRATEGY, STRATEGIES
 from srd.nn.graph import DEFAULT_CONV_ALGORITHM, ConvAlgorithm
 
@@ -40,6 +40,7 @@ Seconds = Annotated[float, Field(strict=False)]
 # The dtype the network computes in (engine.precision): bfloat16 and float16 halve memory traffic and use a
 # GPU's tensor cores at full rate; weights and activations are cast, pixels stay float32 outside the network.
 Precision = Literal["float32", "bfloat16", "float16"]
+DeviceIds = Annotated[tuple[Annotated[int, Field(ge=0)], ...], Field(strict=False, min_length=1)]
 
 
 def parse_colour(text: str) -> tuple[float, float, float]:
@@ -100,6 +101,10 @@ class EngineSettings(Section):
     compile_cache: Annotated[Path | None, Field(strict=False)] = None
     conv: ConvAlgorithm = DEFAULT_CONV_ALGORITHM
     precision: Precision = "float32"
+    # One supervised worker process per device: `auto` (every NVIDIA GPU the host has, else `workers`
+    # CPU workers), a count (devices 0..N-1) or a list of device ids.
+    devices: Literal["auto"] | Annotated[int, Field(ge=1, le=64)] | DeviceIds = "auto"
+    workers: int = Field(1, ge=1, le=64)  # CPU workers sharing the cores (with `devices: auto` on a CPU)
 
     @field_validator("compile_cache")
     @classmethod
@@ -109,10 +114,15 @@ class EngineSettings(Section):
 
 
 class OutputSettings(Section):
-    """The encoded output file."""
+    """The encoded output file: `format` for still images (`same`: the input's format where srd writes it,
+    PNG otherwise), `animation` for animated inputs (`same`, png = APNG, webp or gif)."""
 
     format: str = "png"
+    animation: str = "same"
     quality: int = Field(95, ge=1, le=100)
+    webp_lossless: bool = False
+    metadata: Literal["keep", "strip"] = "keep"
+    tiff_pages: Literal["first", "all"] = "first"
     png_level: int = Field(DEFAULT_LEVEL, ge=0, le=9)
     png_strategy: str = DEFAULT_STRATEGY
     name: str = Field("{stem}", min_length=1)
@@ -134,6 +144,13 @@ class OutputSettings(Section):
     def _known_format(cls, value: str) -> str:
         if value not in WRITE_NAMES:
             raise ValueError(f"must be one of {', '.join(WRITE_NAMES)}, got {value!r}")
+        return value
+
+    @field_validator("animation")
+    @classmethod
+    def _known_animation(cls, value: str) -> str:
+        if value not in ANIMATION_NAMES:
+            raise ValueError(f"must be one of {', '.join(ANIMATION_NAMES)}, got {value!r}")
         return value
 
     @field_validator("png_strategy")
@@ -163,6 +180,7 @@ class LimitsSettings(Section):
 
     max_pixels: int = Field(64_000_000, ge=1)
     max_bytes: int = Field(200_000_000, ge=1)
+    max_frames: int = Field(1000, ge=1)
     job_timeout: Seconds = Field(600.0, ge=1.0)
     attempts: int = Field(3, ge=1, le=100)
     startup_timeout: Seconds = Field(900.0, ge=1.0)
@@ -177,7 +195,99 @@ class LoggingSettings(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+class QueueSettings(Section):
+    """Where claimed jobs go: the local worker pool (no server), or Celery workers on other hosts."""
+
+    backend: Literal["local", "celery"] = "local"
+    broker: str | None = None  # redis://host:6379/0 or amqp://user:password@host//; required for celery
+    name: str = Field("srd", min_length=1)  # the Celery queue (and task-name prefix) of this srd instance
+    # Seconds an unacknowledged task waits before the broker hands it to another worker (Redis); null picks
+    # limits.job_timeout x limits.attempts + limits.startup_timeout, and a value must exceed the first term.
+    visibility_timeout: Seconds | None = Field(None, ge=1.0)
+    max_queued: int = Field(64, ge=1)  # jobs sent to the broker and not yet ended, at most
+
+    @field_validator("broker")
+    @classmethod
+    def _broker_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "amqp://", "amqps://")):
+            raise ValueError(f"expected a redis:// or amqp:// URL, got {value!r}")
+        return value
+
+
 FolderPath = Annotated[Path, Field(strict=False)]
+
+
+def _resolve_against_config(value: Path | None, info: ValidationInfo) -> Path | None:
+    base = (info.context or {}).get("base", Path.cwd())
+    return None if value is None else (base / value.expanduser()).absolute()
+
+
+class WebSettings(Section):
+    """`srd web`, the status page and its metrics (a separate read-only process), and what the daemon
+    keeps for it: the finished jobs' history and their before/after thumbnails."""
+
+    socket: Annotated[Path | None, Field(strict=False)] = None  # default: web.sock beside status_file
+    socket_mode: str = "0660"
+    socket_group: str | None = None
+    listen: str | None = None  # "127.0.0.1:PORT"; off by default
+    allow_remote: bool = False
+    allowed_hosts: Patterns = ()
+    actions: bool = False
+    token_file: Annotated[Path | None, Field(strict=False)] = None
+    history: int = Field(200, ge=0, le=10_000)
+    thumbnails: bool = True
+    thumbnail_size: int = Field(320, ge=32, le=1024)
+
+    @field_validator("socket", "token_file")
+    @classmethod
+    def _resolve(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return _resolve_against_config(value, info)
+
+    @field_validator("socket_mode")
+    @classmethod
+    def _octal_mode(cls, value: str) -> str:
+        try:
+            mode = int(value, 8)
+        except ValueError:
+            raise ValueError(f'expected an octal mode like "0660", got {value!r}') from None
+        if not 0 <= mode <= 0o777:
+            raise ValueError(f'expected an octal mode like "0660", got {value!r}')
+        return value
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_listen(value)
+        return value
+
+    @model_validator(mode="after")
+    def _remote_needs_consent(self) -> WebSettings:
+        if self.listen is not None and not self.allow_remote:
+            host, _ = parse_listen(self.listen)
+            if host not in LOOPBACK_HOSTS:
+                raise ValueError(
+                    f"listen {self.listen!r} is not a loopback address; set allow_remote: true only behind"
+                    " a reverse proxy with authentication (SECURITY.md)"
+                )
+        return self
+
+    @property
+    def mode(self) -> int:
+        return int(self.socket_mode, 8)
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """ "HOST:PORT" (IPv6 as "[::1]:PORT") as (host, port); ValueError otherwise. Port 0 picks a free one."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"expected HOST:PORT such as 127.0.0.1:8765, got {text!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port)
 
 
 class Config(Section):
@@ -189,30 +299,60 @@ class Config(Section):
     work: FolderPath
     archive: FolderPath | None  # None (written `delete`) means originals are deleted after success
     status_file: FolderPath = Path("status.json")  # default: <work>/status.json
+    metrics_file: FolderPath | None = None  # a node_exporter textfile (.prom), rewritten with status_file
     watch: WatchSettings = WatchSettings()
     model: ModelSettings = ModelSettings()
     engine: EngineSettings = EngineSettings()
     output: OutputSettings = OutputSettings()
     limits: LimitsSettings = LimitsSettings()
     logging: LoggingSettings = LoggingSettings()
+    queue: QueueSettings = QueueSettings()
+
+    @property
+    def visibility_timeout(self) -> float:
+        """How long the broker waits for a task's acknowledgement before redelivering it."""
+        limits = self.limits
+        chosen = self.queue.visibility_timeout
+        return chosen if chosen is not None else limits.job_timeout * limits.attempts + limits.startup_timeout
+
+    @model_validator(mode="after")
+    def _queue_needs(self) -> Config:
+        queue, limits = self.queue, self.limits
+        if queue.backend == "celery" and queue.broker is None:
+            raise ValueError("queue.broker is required with queue.backend: celery")
+        longest = limits.job_timeout * limits.attempts
+        if queue.visibility_timeout is not None and queue.visibility_timeout <= longest:
+            raise ValueError(
+                "queue.visibility_timeout must exceed limits.job_timeout x limits.attempts"
+                f" ({longest:g} s), or a running job would be delivered twice"
+            )
+        return self
+
+    web: WebSettings = WebSettings()
+
+    @property
+    def state_dir(self) -> Path:
+        """The daemon's own state: status_file's folder, which also holds the job history (.srd-history)."""
+        return self.status_file.parent
 
     @field_validator("archive", mode="before")
     @classmethod
     def _archive_or_delete(cls, value: object) -> object:
         return None if value == DELETE else value
 
-    @field_validator("inbox", "outbox", "errors", "work", "archive", "status_file", mode="before")
+    @field_validator(
+        "inbox", "outbox", "errors", "work", "archive", "status_file", "metrics_file", mode="before"
+    )
     @classmethod
     def _non_empty_path(cls, value: object) -> object:
         if value is not None and (not isinstance(value, str) or not value):
             raise ValueError(f"expected a path, got {value!r}")
         return value
 
-    @field_validator("inbox", "outbox", "errors", "work", "archive", "status_file")
+    @field_validator("inbox", "outbox", "errors", "work", "archive", "status_file", "metrics_file")
     @classmethod
     def _resolve(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        base = (info.context or {}).get("base", Path.cwd())
-        return None if value is None else (base / value.expanduser()).absolute()
+        return _resolve_against_config(value, info)
 
     @model_validator(mode="before")
     @classmethod
@@ -264,6 +404,7 @@ def layout_problems(config: Config) -> list[str]:
         "work": config.work,
         "archive": config.archive,
         "status_file": config.status_file,
+        "metrics_file": config.metrics_file,
     }
     return [
         f"At '{key}': {folder} is inside the inbox {config.inbox}; srd would pick up its own files"

@@ -22,6 +22,14 @@ def check_config_command(path: Path, *, check_model: bool = True) -> ExitCode:
         print(exc, file=sys.stderr)
         return exc.exit_code
     folders = folder_problems(config)
+    queue: list[str] = []
+    if config.queue.backend == "celery":
+        from srd.workers.celery_app import make_app
+
+        try:
+            make_app(config)  # Celery and its Redis client are installed (the broker is not contacted)
+        except ConfigError as exc:
+            queue.append(f"At 'queue.backend': {exc}")
     engine: list[str] = []
     if check_model:
         from srd.runtime import configure_runtime
@@ -30,9 +38,9 @@ def check_config_command(path: Path, *, check_model: bool = True) -> ExitCode:
         from srd.engine.engine import check_engine
 
         engine = check_engine(config.model, config.engine)
-    if folders or engine:
-        print(f"{path}: cannot start:\n  " + "\n  ".join([*engine, *folders]), file=sys.stderr)
-        return ExitCode.CONFIG if engine else ExitCode.CANT_CREATE
+    if folders or engine or queue:
+        print(f"{path}: cannot start:\n  " + "\n  ".join([*engine, *queue, *folders]), file=sys.stderr)
+        return ExitCode.CONFIG if engine or queue else ExitCode.CANT_CREATE
     archive = config.archive if config.archive is not None else "delete originals"
     print(
         f"{path}: OK (inbox {config.inbox}, outbox {config.outbox}, archive {archive}, "

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,16 @@ def _build_parser() -> argparse.ArgumentParser:
         " WATCHDOG (see systemd/srd.service).",
     )
     run.add_argument("--config", type=Path, default=None, help=CONFIG_HELP)
+    worker = _command(
+        sub,
+        "worker",
+        "run jobs from the broker on this host (queue.backend celery)",
+        "Consume the jobs `srd run` sends to the broker named by queue.broker and run each through a"
+        " supervised worker process, one per device (engine.devices), publishing into the shared outbox."
+        " Every host mounts the same folders at the same paths. Runs until SIGTERM (the jobs running"
+        " finish first; see systemd/srd-worker.service). Needs `pip install 'srd[celery]'`.",
+    )
+    worker.add_argument("--config", type=Path, default=None, help=CONFIG_HELP)
     check = _command(
         sub,
         "check-config",
@@ -82,6 +93,17 @@ def _build_parser() -> argparse.ArgumentParser:
         " jobs in flight, done and failed counts, the last error.",
     )
     status.add_argument("--config", type=Path, default=None, help=CONFIG_HELP)
+    web = _command(
+        sub,
+        "web",
+        "serve the status page and /metrics (read-only, separate from the daemon)",
+        "Serve a status page (queue, jobs in flight with progress, finished jobs with before/after"
+        " thumbnails, errors with their reason), /api/status, /api/jobs, /metrics (Prometheus), /healthz"
+        " and /readyz, from the state folder the daemon keeps. Listens on the UNIX socket web.socket"
+        " (default: web.sock beside status_file), on web.listen when set, or on the sockets systemd passes"
+        " (systemd/srd-web.socket). Runs until SIGTERM or Ctrl-C.",
+    )
+    web.add_argument("--config", type=Path, default=None, help=CONFIG_HELP)
     return parser
 
 
@@ -90,6 +112,16 @@ def _config_path(args: argparse.Namespace) -> Path:
 
     named: Path | None = getattr(args, "config_file", None) or args.config
     return named if named is not None else default_config_path()
+
+
+# The commands that take only the config file: the module and function that run each, imported on use.
+_CONFIG_COMMANDS = {
+    "run": ("srd.daemon.service", "run_daemon"),
+    "worker": ("srd.cli.worker", "worker_command"),
+    "check-config": ("srd.cli.check_config", "check_config_command"),
+    "status": ("srd.cli.status", "status_command"),
+    "web": ("srd.cli.web", "web_command"),
+}
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -105,18 +137,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from srd.cli.models import models_command
 
         return models_command()
-    if args.command == "run":
-        from srd.daemon.service import run_daemon
-
-        return run_daemon(_config_path(args))
-    if args.command == "check-config":
-        from srd.cli.check_config import check_config_command
-
-        return check_config_command(_config_path(args))
-    if args.command == "status":
-        from srd.cli.status import status_command
-
-        return status_command(_config_path(args))
+    if args.command in _CONFIG_COMMANDS:
+        module, name = _CONFIG_COMMANDS[args.command]
+        command: Callable[[Path], int] = getattr(importlib.import_module(module), name)
+        return command(_config_path(args))
     raise AssertionError(f"unhandled command {args.command!r}")
 
 

@@ -1,5 +1,5 @@
 """What `srd upscale` tells a person while it works: a line per finished file, a live line on a terminal
-for the file in hand (with band progress on long streamed images), and a summary at the end."""
+for the file in hand (network tiles or animation frames done, and the time left), and a summary."""
 
 from __future__ import annotations
 
@@ -49,12 +49,14 @@ class Progress:
         """The input in hand is decoded: say its size while it is upscaled."""
         self._show(f"[{self._index}/{self.total}] {self._path} {width}x{height} ... upscaling")
 
-    def rows(self, done: int, total: int) -> None:
-        """`done` of the `total` output rows of a streamed image are written."""
+    def advance(self, done: int, total: int, unit: str = "tiles") -> None:
+        """`done` of the `total` units (network tiles, frames) of the file in hand are finished."""
+        if not self.live or total <= 0:
+            return
         elapsed = time.perf_counter() - self._file_started
         eta = elapsed / done * (total - done) if done else 0.0
         base = self._status.split(" ... ")[0] if self._status else f"[{self._index}/{self.total}]"
-        self._show(f"{base} ... {100 * done // total}%, about {eta:.0f} s left")
+        self._show(f"{base} ... {100 * done // total}% ({done}/{total} {unit}), about {eta:.0f} s left")
 
     def finished(self, path: Path, output: Path, size: tuple[int, int]) -> None:
         """An output was written."""

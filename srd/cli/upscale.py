@@ -23,11 +23,13 @@ from srd.engine.engine import (
     scale_for_target,
 )
 from srd.errors import ExitCode, SrdError, UsageError
-from srd.imaging.decode import read_image
-from srd.imaging.encode import encode_image, output_suffix, quantize
-from srd.imaging.formats import READ_SUFFIXES
+from srd.imaging.animation import Animation, write_animation
+from srd.imaging.decode import Pages, read_media
+from srd.imaging.encode import encode_image, quantize
+from srd.imaging.formats import READ_SUFFIXES, resolve_output
 from srd.imaging.png import PngStreamWriter
 from srd.imaging.raster import RasterImage
+from srd.jobs.frames import with_scaled_metadata
 from srd.jobs.fsops import fsync_dir, hidden_temp_name, link_exclusive, write_synced
 from srd.runtime import release_free_memory
 from srd.settings import EngineSettings, ModelSettings, OutputSettings
@@ -109,11 +111,8 @@ def _png_streamer(engine: Engine, image: RasterImage, progress: Progress) -> Cal
         bits = image.bits
         writer = PngStreamWriter(handle, image.width * s, image.height * s, 3, bits, image.icc_profile)
         maxv, dtype = (65535, np.uint16) if bits == 16 else (255, np.uint8)
-        rows = 0
-        for band in engine.upscale_bands(image):
+        for band in engine.upscale_bands(image, progress.advance):
             writer.write_rows(quantize(band, maxv, dtype))
-            rows += band.shape[0]
-            progress.rows(rows, image.height * s)
             del band
             release_free_memory()
         writer.close()
@@ -189,7 +188,9 @@ def _check_outdir(outdir: Path | None) -> None:
 
 def _output_settings(args: argparse.Namespace) -> OutputSettings:
     try:
-        return OutputSettings(format=args.format, quality=args.quality, background=args.background)
+        return OutputSettings(
+            format=args.format, animation=args.animation, quality=args.quality, background=args.background
+        )
     except ValidationError as exc:
         problems = [f"--{error['loc'][0]}: {error['msg']}, got {error['input']!r}" for error in exc.errors()]
         raise UsageError("; ".join(problems)) from None
@@ -225,7 +226,8 @@ def upscale_command(args: argparse.Namespace) -> int:
     for path, rel in items:
         try:
             progress.start(path)
-            image = read_image(path, max_pixels=DEFAULT_MAX_PIXELS)
+            image = read_media(path, max_pixels=DEFAULT_MAX_PIXELS)
+            assert not isinstance(image, Pages)  # srd upscale takes a multi-page TIFF's first page
             progress.sized(image.width, image.height)
             scale: int = model.scale
             size = target.for_image(image.width, image.height) if target is not None else None
@@ -234,20 +236,32 @@ def upscale_command(args: argparse.Namespace) -> int:
             if scale not in engines:
                 engines[scale] = Engine(model.model_copy(update={"scale": scale}), settings)
             out_dir = args.outdir if args.outdir is not None else path.parent
+            animated = isinstance(image, Animation)
+            fmt = resolve_output(output.animation if animated else output.format, image.source_format)
             out_rel = output_name(
-                rel if args.outdir is not None else Path(rel.name),
-                scale,
-                model.noise,
-                output_suffix(output.format),
-                size,
+                rel if args.outdir is not None else Path(rel.name), scale, model.noise, fmt.suffix, size
             )
-            if image.alpha is not None and output.format == "jpg" and not flattened:
+            if isinstance(image, Animation):
+                with image:
+                    written = _write_animation(
+                        engines[scale],
+                        image,
+                        size,
+                        fmt.name,
+                        output,
+                        out_dir / out_rel,
+                        args.overwrite,
+                        progress,
+                    )
+                progress.finished(path, out_dir / out_rel, written)
+                continue
+            if image.alpha is not None and not fmt.alpha and not flattened:
                 flattened = True
                 progress.note(
-                    f"srd: note: JPEG has no alpha; transparent areas are composited onto {output.background}"
-                    " (--background)"
+                    f"srd: note: {fmt.description} has no alpha; transparent areas are composited onto"
+                    f" {output.background} (--background)"
                 )
-            writer, written = _writer(engines[scale], image, size, output, progress)
+            writer, written = _writer(engines[scale], image, size, fmt.name, output, progress)
             write_new_file(out_dir / out_rel, writer, overwrite=args.overwrite)
         except (SrdError, OSError) as exc:
             progress.failed_with(_failure_line(path, exc))
@@ -261,17 +275,54 @@ def _writer(
     engine: Engine,
     image: RasterImage,
     target: tuple[int, int] | None,
+    fmt: str,
     output: OutputSettings,
     progress: Progress,
 ) -> tuple[Callable[[BinaryIO], None], tuple[int, int]]:
     """How to write this image's output: streamed PNG where possible, otherwise encoded whole."""
-    if output.format == "png" and engine.can_stream(image, target):
+    if fmt == "png" and engine.can_stream(image, target):
         s = engine.model.scale
         return _png_streamer(engine, image, progress), (image.width * s, image.height * s)
-    upscaled = engine.upscale(image, target)
-    data = encode_image(upscaled, output.format, quality=output.quality, background=output.background_rgb)
+    upscaled = with_scaled_metadata(image, engine.upscale(image, target, progress.advance))
+    data = encode_image(
+        upscaled,
+        fmt,
+        quality=output.quality,
+        background=output.background_rgb,
+        lossless=output.webp_lossless,
+    )
 
     def write(handle: BinaryIO) -> None:
         handle.write(data)
 
     return write, (upscaled.width, upscaled.height)
+
+
+def _write_animation(
+    engine: Engine,
+    animation: Animation,
+    target: tuple[int, int] | None,
+    fmt: str,
+    output: OutputSettings,
+    path: Path,
+    overwrite: bool,
+    progress: Progress,
+) -> tuple[int, int]:
+    """Upscale an animation frame by frame into `path`, showing the frames done; returns the output size."""
+    size = (0, 0)
+
+    def write(handle: BinaryIO) -> None:
+        nonlocal size
+        result = write_animation(
+            animation,
+            lambda frame: engine.upscale(frame, target),
+            handle,
+            fmt,
+            quality=output.quality,
+            lossless=output.webp_lossless,
+            on_frame=lambda done, total: progress.advance(done, total, "frames"),
+        )
+        size = result.size
+
+    write_new_file(path, write, overwrite=overwrite)
+    return size

@@ -9,7 +9,7 @@ from typing import Any, get_args
 
 from pydantic import BaseModel
 
-from srd.imaging.formats import WRITE_NAMES
+from srd.imaging.formats import ANIMATION_NAMES, WRITE_NAMES
 from srd.settings import EngineSettings, ModelSettings, OutputSettings
 
 _MODEL = ModelSettings().model_dump()
@@ -86,14 +86,25 @@ def add_upscale_parser(sub: Any, epilog: str, formatter: type[argparse.HelpForma
         "--tta", action="store_true", help="8-way test-time augmentation (8x slower, slightly better)"
     )
     up.add_argument(
-        "-f", "--format", default=_OUTPUT["format"], choices=list(WRITE_NAMES), help="output format"
+        "-f",
+        "--format",
+        default=_OUTPUT["format"],
+        choices=list(WRITE_NAMES),
+        help="output format of still images (same: the input's where srd writes it, else png)",
+    )
+    up.add_argument(
+        "--animation",
+        default=_OUTPUT["animation"],
+        choices=list(ANIMATION_NAMES),
+        help="output format of animated GIF/APNG/WebP inputs (same, png = APNG, webp, gif)",
     )
     up.add_argument("-q", "--quality", type=int, default=_OUTPUT["quality"], help="JPEG/WebP quality")
     up.add_argument(
         "--background",
         default=_OUTPUT["background"],
         metavar="#RRGGBB",
-        help="JPEG has no alpha: transparent areas are composited onto this colour (default: white)",
+        help="formats without alpha (JPEG, BMP, PPM): transparent areas are composited onto this colour"
+        " (default: white)",
     )
     up.add_argument(
         "--progress",

@@ -12,11 +12,13 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import time
 from collections import deque
 from pathlib import Path
 
 import structlog
 
+from srd.daemon.dispatch import RemoteEnded
 from srd.daemon.queue import RetryQueue, claim_job
 from srd.daemon.settle import SettledFile, SettleTracker
 from srd.errors import NotARegularFileError
@@ -24,7 +26,8 @@ from srd.jobs.messages import FailureKind, JobDone, JobFailed, JobSpec
 from srd.jobs.outcome import complete_job, fail_job, plan_output, recover_job
 from srd.jobs.record import Job
 from srd.settings import Config
-from srd.status.stats import InFlightJob, Stats
+from srd.status.history import FinishedJob, thumbnails_dir
+from srd.status.stats import InFlightJob, JobProgress, Stats
 from srd.workers.supervisor import WorkerLost
 
 log = structlog.get_logger("srd.daemon")
@@ -35,6 +38,10 @@ class Scheduler:
 
     def __init__(self, config: Config, stats: Stats) -> None:
         self.config = config
+        # queue.backend celery: the worker host that runs a job counts its attempts and publishes it
+        # (srd/workers/remote_job.py); this side only claims, sends and notices the end, and never writes a
+        # record it has sent (the worker host owns it then).
+        self.remote = config.queue.backend == "celery"
         self.stats = stats
         self.tracker = SettleTracker(config.watch.settle_seconds)
         self.retry = RetryQueue()  # claimed jobs to run (again) before taking new files
@@ -48,8 +55,14 @@ class Scheduler:
     def waiting(self) -> int:
         return len(self.ready) + len(self.retry) + (self.held is not None)
 
-    def in_flight_jobs(self, started: dict[str, float]) -> list[InFlightJob]:
-        return [InFlightJob(job.rel_path, job_id, started[job_id]) for job_id, job in self.in_flight.items()]
+    def in_flight_jobs(
+        self, started: dict[str, float], progress: dict[str, JobProgress | None] | None = None
+    ) -> list[InFlightJob]:
+        progress = progress or {}
+        return [
+            InFlightJob(job.rel_path, job_id, started[job_id], progress.get(job_id))
+            for job_id, job in self.in_flight.items()
+        ]
 
     # -- files ---------------------------------------------------------------------------------------------
 
@@ -66,6 +79,10 @@ class Scheduler:
     def recover(self, jobs: list[Job]) -> None:
         """Queue the jobs found in work/ at start; one the daemon died running is charged its attempt."""
         for job in jobs:
+            if self.remote:
+                log.info("job.resent", input=job.rel_path, job_id=job.job_id)
+                self.retry.append(job)  # running, finished or not yet run: the worker host sorts it out
+                continue
             if not self._still_to_run(job):
                 continue
             if job.running:
@@ -82,11 +99,14 @@ class Scheduler:
         job = self.held if self.held is not None else self._next_job()
         if job is None:
             return None
-        if self.in_flight and (job.solo or any(other.solo for other in self.in_flight.values())):
+        alone = job.solo or any(other.solo for other in self.in_flight.values())
+        if self.in_flight and alone and not self.remote:  # remote: the worker host runs it alone
             # A job that was beside another when a worker died runs alone, so a second loss is its own.
             self.held = job
             return None
         self.held = None
+        if self.remote:
+            return self._remote_spec(job)
         if job.attempts >= self.config.limits.attempts:
             reason = f"gave up after {job.attempts} attempts (the worker crashed, hung or was killed)"
             self._fail(job, "AttemptsExhausted", reason)
@@ -101,7 +121,8 @@ class Scheduler:
             self._defer(job, "job.prepare_failed", exc)
             return None
         self.in_flight[job.job_id] = job
-        limits = self.config.limits
+        self.stats.job_started(job.job_id, job.first_seen, first_attempt=job.attempts == 0 and not job.solo)
+        limits, web = self.config.limits, self.config.web
         return JobSpec(
             job_id=job.job_id,
             input=job.input_path,
@@ -109,6 +130,43 @@ class Scheduler:
             output=self.config.output,
             max_pixels=limits.max_pixels,
             max_bytes=limits.max_bytes,
+            max_frames=limits.max_frames,
+            thumbnails=thumbnails_dir(self.config.state_dir) if web.thumbnails and web.history else None,
+            thumbnail_size=web.thumbnail_size,
+        )
+
+    def _remote_spec(self, job: Job) -> JobSpec:
+        plan = plan_output(job, self.config)
+        self.in_flight[job.job_id] = job
+        self.stats.job_started(job.job_id, job.first_seen, first_attempt=job.attempts == 0 and not job.solo)
+        limits = self.config.limits
+        return JobSpec(
+            job.job_id,
+            job.input_path,
+            plan.temp,
+            self.config.output,
+            limits.max_pixels,
+            limits.max_bytes,
+            limits.max_frames,
+        )
+
+    def on_remote_ended(self, ended: RemoteEnded) -> None:
+        """A worker host has published the job or moved it to errors (and logged its `job` line)."""
+        job = self.in_flight.pop(ended.job_id, None)
+        if job is None:
+            return
+        if ended.outcome == "failed":
+            self.stats.job_failed(job.rel_path, ended.error_type or "Error", ended.reason or "", job.job_id)
+        else:
+            self.stats.job_done()
+        log.info(
+            "job.ended",
+            outcome=ended.outcome,
+            input=job.rel_path,
+            output=ended.output,
+            device=ended.device,
+            error_type=ended.error_type,
+            job_id=job.job_id,
         )
 
     def _still_to_run(self, job: Job) -> bool:
@@ -172,24 +230,46 @@ class Scheduler:
         if job is None:
             return
         try:
-            output = complete_job(job, self.config)
+            output = complete_job(job, self.config, result.suffix)
         except OSError as exc:
             self._defer(job, "job.publish_failed", exc)
             return
         self.retry.forget(job)
-        self.stats.job_done()
+        self.stats.job_done(self._finished(job, result, output))
         log.info(
             "job",
             outcome="ok",
             input=job.rel_path,
             output=str(output),
             model=self.model_id,
+            device=result.device or None,
             input_size=result.input_size,
             output_size=result.output_size,
+            frames=result.frames,
             input_bytes=result.input_bytes,
             output_bytes=result.output_bytes,
             ms=result.ms,
             attempts=job.attempts + 1,  # the charged ones and this one
+        )
+
+    def _finished(self, job: Job, result: JobDone, output: Path) -> FinishedJob:
+        handed = self.stats.handed_over(job.job_id)
+        try:
+            published = output.relative_to(self.config.outbox).as_posix()
+        except ValueError:
+            published = output.name
+        return FinishedJob(
+            job_id=job.job_id,
+            input=job.rel_path,
+            outcome="done",
+            finished_at=time.time(),
+            queue_wait=None if handed is None else round(handed[1], 3),
+            seconds=round(result.ms / 1000, 3),
+            input_size=result.input_size,
+            output_size=result.output_size,
+            input_bytes=result.input_bytes,
+            output_bytes=result.output_bytes,
+            output=published,
         )
 
     def on_failed(self, result: JobFailed) -> None:
@@ -204,9 +284,10 @@ class Scheduler:
             return
         self._charge(job)
         if result.kind is FailureKind.INPUT or job.attempts >= self.config.limits.attempts:
-            self._fail(job, result.error_type, reason, result.traceback)
+            self._fail(job, result.error_type, reason, result.traceback, device=result.device or None)
         else:
             log.warning("job.retry", input=job.rel_path, error=reason, attempts=job.attempts)
+            self.stats.job_retried()
             with contextlib.suppress(OSError):
                 job.save()
             self.retry.append(job)
@@ -249,11 +330,13 @@ class Scheduler:
         """At a stop: the jobs still in flight stay in work/ for the next start, uncharged."""
         for job_id in list(self.in_flight):
             job = self._finished_running(job_id)
-            if job is not None:
+            if job is not None and not self.remote:
                 job.save()
                 log.info("job.left_in_work", input=job.rel_path, job_id=job.job_id)
 
-    def _fail(self, job: Job, error_type: str, reason: str, trace: str | None = None) -> None:
+    def _fail(
+        self, job: Job, error_type: str, reason: str, trace: str | None = None, *, device: str | None = None
+    ) -> None:
         try:
             moved = fail_job(
                 job, self.config, error_type=error_type, reason=reason, model_id=self.model_id, trace=trace
@@ -263,13 +346,14 @@ class Scheduler:
             self._defer(job, "job.quarantine_failed", exc, reason=reason)
             return
         self.retry.forget(job)
-        self.stats.job_failed(job.rel_path, error_type, reason)
+        self.stats.job_failed(job.rel_path, error_type, reason, job.job_id)
         log.warning(
             "job",
             outcome="error",
             input=job.rel_path,
             output=str(moved),
             model=self.model_id,
+            device=device,
             error_type=error_type,
             reason=reason,
             attempts=job.attempts,

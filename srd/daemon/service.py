@@ -14,6 +14,7 @@ from types import FrameType
 
 import structlog
 
+from srd.daemon.dispatch import CeleryDispatcher, RemoteEnded
 from srd.daemon.folders import prepare_folders
 from srd.daemon.queue import WorkLock, recover_jobs
 from srd.daemon.scheduler import Scheduler
@@ -23,8 +24,10 @@ from srd.errors import ConfigError, SrdError, WatchError, WorkerError
 from srd.jobs.messages import Fatal, FatalKind, JobDone, JobFailed, Ready
 from srd.logs import configure_logging
 from srd.settings import Config, load_config
-from srd.status.stats import Stats
+from srd.status.history import JobHistory
+from srd.status.stats import JobProgress, Stats
 from srd.status.status_file import StatusFile
+from srd.workers.placement import plan_placements
 from srd.workers.pool import WorkerPool
 from srd.workers.process import WorkerSettings
 from srd.workers.supervisor import WorkerEvent, WorkerLost
@@ -47,15 +50,21 @@ class Daemon:
         self.notifier = Notifier()
         self.watcher = InboxWatcher(config.inbox, config.watch)
         self.stats = Stats(observer=self.watcher.backend, model=config.model.name)
+        self.stats.history = JobHistory(config.state_dir, config.web.history)
         self.scheduler = Scheduler(config, self.stats)
         limits = config.limits
-        self.workers = WorkerPool(
-            WorkerSettings.from_config(config),
-            job_timeout=limits.job_timeout,
-            startup_timeout=limits.startup_timeout,
-            heartbeat_timeout=limits.heartbeat_timeout,
-        )
-        self.status_file = StatusFile(config.status_file, interval=0.5)
+        self.workers: WorkerPool | CeleryDispatcher
+        if config.queue.backend == "celery":
+            self.workers = CeleryDispatcher(config)
+        else:
+            self.workers = WorkerPool(
+                WorkerSettings.from_config(config),
+                placements=plan_placements(config.engine),
+                job_timeout=limits.job_timeout,
+                startup_timeout=limits.startup_timeout,
+                heartbeat_timeout=limits.heartbeat_timeout,
+            )
+        self.status_file = StatusFile(config.status_file, interval=0.5, metrics_file=config.metrics_file)
         self.signals = 0
         self.last_signal: str | None = None
         self.worker_start_failures = 0
@@ -145,8 +154,10 @@ class Daemon:
 
     # -- worker events -------------------------------------------------------------------------------------
 
-    def _on_worker_event(self, event: WorkerEvent) -> None:
-        if isinstance(event, Ready):
+    def _on_worker_event(self, event: WorkerEvent | RemoteEnded) -> None:
+        if isinstance(event, RemoteEnded):
+            self.scheduler.on_remote_ended(event)
+        elif isinstance(event, Ready):
             self.worker_start_failures = 0
             log.info(
                 "worker.ready", model_id=event.model_id, device=event.device, pid=event.pid, conv=event.conv
@@ -172,6 +183,7 @@ class Daemon:
         raise WorkerError(f"the worker cannot start: {fatal.message}", fatal.exit_code)
 
     def _worker_lost(self, lost: WorkerLost) -> None:
+        self.stats.worker_lost(lost.reason.value)
         self.scheduler.on_lost(lost)
         if not lost.job_ids and lost.phase == "starting":
             # Counted across restarts, reset by the next Ready: a worker that never starts stops the daemon.
@@ -183,6 +195,7 @@ class Daemon:
 
     def _announce_ready(self, ready: Ready) -> None:
         self.stats.state = "running"
+        self.stats.ready = True
         log.info(
             "daemon.ready",
             observer=self.watcher.backend,
@@ -200,11 +213,18 @@ class Daemon:
         stats, scheduler = self.stats, self.scheduler
         stats.waiting, stats.settling = scheduler.waiting, len(scheduler.tracker)
         started = {job_id: self.workers.job_started(job_id) for job_id in scheduler.in_flight}
-        stats.in_flight = scheduler.in_flight_jobs(started)
+        progress = {job_id: self._progress_of(job_id) for job_id in scheduler.in_flight}
+        stats.in_flight = scheduler.in_flight_jobs(started, progress)
         stats.observer = self.watcher.backend
         pids = self.workers.pids
         stats.worker_pid = pids[0] if pids else None
+        inputs = {job_id: job.rel_path for job_id, job in scheduler.in_flight.items()}
+        stats.workers = self.workers.statuses(inputs)
         return stats
+
+    def _progress_of(self, job_id: str) -> JobProgress | None:
+        report = self.workers.job_progress(job_id)
+        return None if report is None else JobProgress(report.done, report.total, report.unit)
 
     def _report(self, *, force: bool = False) -> None:
         stats = self.refresh_stats()

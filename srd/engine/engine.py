@@ -4,7 +4,7 @@ and waifu2x's pipeline around them, turning one RasterImage into another."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from srd.models.registry import BUILTINS, LoadedModel, load_step
 from srd.nn.conv import DIRECT, ConvBackend, resolve
 from srd.nn.graph import ConvAlgorithm
 from srd.nn.resample import bicubic_per_tile
-from srd.nn.tiling import SharedPools, TileGeometry, TileRunner, round_up
+from srd.nn.tiling import SharedPools, TileCounter, TileGeometry, TileRunner, round_up
 from srd.settings import EngineSettings, ModelSettings
 
 # The least tile a tile-independent network gets on a GPU or TPU when engine.tile is unset: 512x512 tiles
@@ -33,6 +33,7 @@ __all__ = [
     "Engine",
     "EngineSettings",
     "ModelSettings",
+    "ProgressFn",
     "check_engine",
     "conv_backend_for",
     "default_cache_dir",
@@ -42,6 +43,20 @@ __all__ = [
     "plan_passes",
     "scale_for_target",
 ]
+
+
+ProgressFn = Callable[[int, int], None]  # (tiles done, tiles in all), called as tiles finish
+
+
+class _TileTally:
+    """Counts finished tiles against the total an image needs (Engine.tile_count) and reports each step."""
+
+    def __init__(self, total: int, report: ProgressFn) -> None:
+        self.total, self.done, self.report = total, 0, report
+
+    def add(self, tiles: int) -> None:
+        self.done += tiles  # not clamped: a test checks the count ends at exactly the total
+        self.report(self.done, self.total)
 
 
 def enable_compilation_cache(folder: Path) -> None:
@@ -59,12 +74,16 @@ def default_cache_dir() -> Path:
     return Path(base) / "srd" / "jax"
 
 
-def pick_device(name: str) -> jax.Device:
-    """`auto` takes JAX's default device; `cpu`, `gpu`, `tpu` (or `cuda`, `rocm`) ask for a platform."""
-    if name == "auto":
-        return jax.devices()[0]
+def pick_device(setting: str) -> jax.Device:
+    """`auto` takes JAX's default device; `cpu`, `gpu`, `tpu` (or `cuda`, `rocm`) ask for a platform;
+    `PLATFORM:N` its device N (a worker of several: srd/workers/placement.py)."""
+    name, _, index_text = setting.partition(":")
+    index = int(index_text) if index_text.isdigit() else 0
     try:
-        return jax.devices(name)[0]
+        devices = jax.devices() if name == "auto" else jax.devices(name)
+        if index >= len(devices):
+            raise RuntimeError(f"it has {len(devices)} device(s), so no device {index}")
+        return devices[index]
     except RuntimeError as exc:
         hint = ""
         if name in ("gpu", "cuda"):
@@ -260,23 +279,46 @@ class Engine:
             )
         return shared_pools(runner, self._runners[key], image, names, self.model.syncgap)
 
-    def _run(self, model: LoadedModel, rgb: Array32) -> Array32:
+    def _alpha_is_bicubic(self, step: LoadedModel) -> bool:
+        return step.pipeline.alpha is Alpha.BICUBIC and self.model.alpha == "reference"
+
+    def _tiles(self, model: LoadedModel, height: int, width: int) -> int:
+        p = model.pipeline.pre_upscale
+        return len(self._runners[model.label].positions(height * p, width * p))
+
+    def tile_count(self, image: RasterImage) -> int:
+        """How many network tiles `upscale(image)` runs: every pass, TTA's eight transforms and the alpha
+        network included (the progress total; Real-CUGAN's syncgap samples are not counted)."""
+        height, width = image.height, image.width
+        runs = 8 if self.model.tta else 1
+        total = 0
+        for step in self.passes:
+            total += runs * self._tiles(step, height, width)
+            if image.alpha is not None and step.scale > 1 and not self._alpha_is_bicubic(step):
+                total += runs * self._tiles(self.alpha_model(step), height, width)
+            height, width = height * step.scale, width * step.scale
+        return total
+
+    def _tally(self, image: RasterImage, progress: ProgressFn | None) -> TileCounter | None:
+        return None if progress is None else _TileTally(self.tile_count(image), progress).add
+
+    def _run(self, model: LoadedModel, rgb: Array32, on_tiles: TileCounter | None = None) -> Array32:
         runner = self._runners[model.label]
 
         def network(image: Array32) -> Array32:
-            return runner.upscale(image, self._shared(model, image))
+            return runner.upscale(image, self._shared(model, image), on_tiles)
 
         tta = self.model.tta
         if model.luminance:
             return upscale_luminance(network, rgb, pre_upscale=model.pre_upscale, tta=tta)
         return upscale_rgb(network, rgb, pre_upscale=model.pre_upscale, tta=tta)
 
-    def _upscale_alpha(self, step: LoadedModel, alpha: Array32) -> Array32:
-        if step.pipeline.alpha is Alpha.BICUBIC and self.model.alpha == "reference":
+    def _upscale_alpha(self, step: LoadedModel, alpha: Array32, on_tiles: TileCounter | None) -> Array32:
+        if self._alpha_is_bicubic(step):
             # As the reference programs do: ncnn's bicubic Interp on each tile's alpha, tile by tile.
             tile = self._runners[step.label].tile
             return bicubic_per_tile(alpha, step.scale, tile)
-        out = self._run(self.alpha_model(step), np.repeat(alpha[:, :, None], 3, axis=2))
+        out = self._run(self.alpha_model(step), np.repeat(alpha[:, :, None], 3, axis=2), on_tiles)
         return np.asarray(out.mean(axis=2), np.float32)
 
     def can_stream(self, image: RasterImage, target_size: tuple[int, int] | None = None) -> bool:
@@ -294,26 +336,34 @@ class Engine:
             and model.pre_upscale == 1
         )
 
-    def upscale_bands(self, image: RasterImage) -> Iterator[Array32]:
+    def upscale_bands(self, image: RasterImage, progress: ProgressFn | None = None) -> Iterator[Array32]:
         """The upscaled pixels (clamped to 0..1) one band of rows at a time, top to bottom; only for
-        images where `can_stream` holds. The results equal `upscale`'s."""
+        images where `can_stream` holds. The results equal `upscale`'s; `progress` as for `upscale`."""
         if not self.can_stream(image):
             raise ValueError("upscale_bands needs a single RGB pass without TTA, alpha or resizing")
         step = self.passes[0]
         shared = self._shared(step, image.pixels)
-        for band in self._runners[step.label].upscale_bands(image.pixels, shared):
+        on_tiles = self._tally(image, progress)
+        for band in self._runners[step.label].upscale_bands(image.pixels, shared, on_tiles):
             yield np.clip(band, 0.0, 1.0, out=band)
 
-    def upscale(self, image: RasterImage, target_size: tuple[int, int] | None = None) -> RasterImage:
-        """Upscale (or denoise) one image; `target_size` (width, height) downsizes the next 2^k result."""
+    def upscale(
+        self,
+        image: RasterImage,
+        target_size: tuple[int, int] | None = None,
+        progress: ProgressFn | None = None,
+    ) -> RasterImage:
+        """Upscale (or denoise) one image; `target_size` (width, height) downsizes the next 2^k result.
+        `progress(done, total)` is called as network tiles finish (`tile_count` gives the total)."""
         rgb = image.pixels if image.channels == 3 else np.repeat(image.pixels, 3, axis=2)
         alpha = image.alpha
+        on_tiles = self._tally(image, progress)
         for model in self.passes:
             if alpha is not None and model.pipeline.fill_transparent:
                 rgb = fill_transparent(rgb, alpha, model.spec.context * model.spec.scale)
-            rgb = self._run(model, rgb)
+            rgb = self._run(model, rgb, on_tiles)
             if alpha is not None and model.scale > 1:
-                alpha = np.clip(self._upscale_alpha(model, alpha), 0.0, 1.0)
+                alpha = np.clip(self._upscale_alpha(model, alpha, on_tiles), 0.0, 1.0)
         if target_size is None and self.scale != self.model.scale:
             target_size = (image.width * self.model.scale, image.height * self.model.scale)
         if target_size is not None:

@@ -11,9 +11,8 @@ from __future__ import annotations
 import io
 import os
 import stat
-import struct
 import warnings
-import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,21 +25,22 @@ from srd.errors import (
     NotARegularFileError,
     UnsupportedFormatError,
 )
-from srd.imaging.formats import PILLOW_READ_FORMATS, sniff
+from srd.imaging.animation import DECODE_ERRORS, Animation
+from srd.imaging.colour import to_upscalable
+from srd.imaging.formats import ANIMATED_PILLOW, BY_PILLOW, PILLOW_READ_FORMATS, sniff
+from srd.imaging.metadata import read_metadata
 from srd.imaging.png import WIDE_RAWMODES, decode_png16, png_rawmode
 from srd.imaging.raster import FloatArray, RasterImage, icc_matches
+from srd.imaging.tiff import decode_tiff16, tiff16_rawmode
 
-# Exceptions Pillow's decoders raise on damaged data (struct/zlib errors escape some plugins unwrapped).
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error, zlib.error)
+_DECODE_ERRORS = DECODE_ERRORS
 
 _OTHER_MAGIC = (
     (b"%PDF", "a PDF document"),
     (b"%!PS", "a PostScript/EPS file"),
-    (b"8BPS", "a Photoshop PSD file"),
     (b"PK\x03\x04", "a ZIP archive"),
     (b"\x1f\x8b", "a gzip file"),
     (b"\x7fELF", "an ELF executable"),
-    (b"\x00\x00\x01\x00", "an ICO icon"),
     (b"\xff\x0a", "a JPEG XL image"),
     (b"\x00\x00\x00\x0cJXL ", "a JPEG XL image"),
     (b"qoif", "a QOI image"),
@@ -96,12 +96,22 @@ def _read_bytes(path: Path, max_bytes: int | None) -> bytes:
     return data
 
 
+def _readable_formats() -> list[str]:
+    """The allow-list, less the formats whose codec this Pillow build lacks."""
+    Image.init()
+    return [name for name in PILLOW_READ_FORMATS if name in Image.OPEN]
+
+
 def _open_checked(path: Path, data: bytes, max_pixels: int) -> ImageFile.ImageFile:
     """Image.open on the bytes with the pixel limit checked from the header, before any pixel is decoded."""
+    fmt = sniff(data)
+    if fmt is not None and not fmt.available:
+        raise UnsupportedFormatError(
+            f"{path}: {fmt.description} image, but this Pillow build has no {fmt.codec} codec"
+        )
     try:
-        im = Image.open(io.BytesIO(data), formats=PILLOW_READ_FORMATS)
+        im = Image.open(io.BytesIO(data), formats=_readable_formats())
     except UnidentifiedImageError:
-        fmt = sniff(data)
         if fmt is not None:
             raise CorruptImageError(
                 f"{path}: {fmt.description} data is corrupt or truncated in its header"
@@ -114,22 +124,26 @@ def _open_checked(path: Path, data: bytes, max_pixels: int) -> ImageFile.ImageFi
         )
     if width == 0 or height == 0:
         raise CorruptImageError(f"{path}: image declares an empty size {width}x{height}")
-    frames = int(getattr(im, "n_frames", 1))
-    # MPO (camera JPEGs with a preview or stereo pair) opens as a normal JPEG of its primary image.
-    if frames > 1 and im.format == "TIFF":
-        raise UnsupportedFormatError(f"{path}: multi-page TIFF files are not supported ({frames} pages)")
-    if frames > 1 and im.format != "MPO":
-        raise UnsupportedFormatError(f"{path}: animated images are not supported ({frames} frames)")
     return im
 
 
-def read_image(path: Path, *, max_pixels: int, max_bytes: int | None = None) -> RasterImage:
-    """Decode an image file into float32 pixels in 0..1, refusing files over max_bytes or max_pixels.
+def read_media(
+    path: Path,
+    *,
+    max_pixels: int,
+    max_bytes: int | None = None,
+    max_frames: int | None = None,
+    pages: bool = False,
+) -> RasterImage | Animation | Pages:
+    """Decode a still image into float32 pixels in 0..1, or open an animation (GIF, APNG, animated WebP)
+    whose frames are then decoded one at a time; files over max_bytes or max_pixels (per frame), and
+    animations of more than max_frames frames, are refused.
 
     Pillow's own decompression-bomb warning is raised as an error while the file is opened, so the
     effective pixel limit is min(max_pixels, PIL.Image.MAX_IMAGE_PIXELS); a process that allows more
     must raise Image.MAX_IMAGE_PIXELS once at startup. Filesystem errors (missing file) propagate as
-    OSError.
+    OSError. A multi-page TIFF gives its first page (with `pages`, all its pages, each decoded when
+    iterated), a PSD its composite, an ICO/CUR its largest image.
     """
     path = Path(path)
     data = _read_bytes(path, max_bytes)
@@ -138,8 +152,17 @@ def read_image(path: Path, *, max_pixels: int, max_bytes: int | None = None) -> 
     try:
         # catch_warnings is process-wide while active; srd decodes in one thread per worker process.
         with warnings.catch_warnings():
+            # Pillow warns (UserWarning) of damage it works around, e.g. a corrupt EXIF block in a TIFF.
+            warnings.simplefilter("ignore", UserWarning)
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = _open_checked(path, data, max_pixels)
+            frames = int(getattr(im, "n_frames", 1))
+            if frames > 1 and im.format in ANIMATED_PILLOW:
+                _check_frames(path, im, frames, max_frames, "animation", "frames")
+                return Animation.open(path, im, data)
+            if frames > 1 and im.format == "TIFF" and pages:
+                _check_frames(path, im, frames, max_frames, "TIFF", "pages")
+                return Pages(path, im, data)
             with im:
                 return _decode(path, im, data)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -148,28 +171,89 @@ def read_image(path: Path, *, max_pixels: int, max_bytes: int | None = None) -> 
         raise CorruptImageError(f"{path}: cannot decode image data: {exc}") from None
 
 
+def _check_frames(
+    path: Path, im: ImageFile.ImageFile, frames: int, max_frames: int | None, what: str, unit: str
+) -> None:
+    if max_frames is not None and frames > max_frames:
+        im.close()
+        raise ImageTooLargeError(
+            f"{path}: {what} has {frames} {unit}, over the limit of {max_frames} (limits.max_frames)"
+        )
+
+
+class Pages:
+    """The pages of a multi-page TIFF, each decoded (as a still image) when iterated."""
+
+    def __init__(self, path: Path, im: ImageFile.ImageFile, data: bytes) -> None:
+        self.path, self._im, self._data = path, im, data
+        self.count = int(getattr(im, "n_frames", 1))
+
+    def __iter__(self) -> Iterator[RasterImage]:
+        for index in range(self.count):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)
+                    self._im.seek(index)
+                    page = _decode(self.path, self._im, self._data)
+            except DECODE_ERRORS as exc:
+                raise CorruptImageError(f"{self.path}: cannot decode page {index + 1}: {exc}") from None
+            yield page
+
+    def close(self) -> None:
+        self._im.close()
+
+    def __enter__(self) -> Pages:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_image(path: Path, *, max_pixels: int, max_bytes: int | None = None) -> RasterImage:
+    """Decode a still image (as read_media); an animation gives its first frame as shown."""
+    media = read_media(path, max_pixels=max_pixels, max_bytes=max_bytes)
+    if isinstance(media, RasterImage):
+        return media
+    assert isinstance(media, Animation)
+    with media:
+        return next(iter(media)).image
+
+
 def _decode(path: Path, im: ImageFile.ImageFile, data: bytes) -> RasterImage:
     source_format = str(im.format)
     rawmode = png_rawmode(im)
     icc = im.info.get("icc_profile") or None
     try:
         orientation = int(im.getexif().get(0x0112, 1))
-    except _DECODE_ERRORS:  # a damaged EXIF block costs the orientation, not the image
+        metadata = read_metadata(im)
+    except _DECODE_ERRORS:  # a damaged EXIF block costs the orientation and metadata, not the image
         orientation = 1
+        metadata = read_metadata(_without_exif(im))
+    tiff_rawmode = tiff16_rawmode(im)
     if rawmode in WIDE_RAWMODES:
         pixels, alpha = _from_png16(decode_png16(data, rawmode), im.info.get("transparency"))
         bits = 16
+    elif tiff_rawmode is not None:
+        pixels, alpha = _from_png16(decode_tiff16(data, tiff_rawmode, im.tell()), None)
+        bits = 16
     else:
         im.load()
-        pixels, alpha, bits = _from_pillow(path, im)
+        converted, icc = to_upscalable(im, icc)
+        pixels, alpha, bits = _from_pillow(path, converted)
     pixels, alpha = _apply_orientation(orientation, pixels, alpha)
     return RasterImage(
         pixels=pixels,
         alpha=alpha,
         bits=bits,
         icc_profile=icc if icc_matches(icc, pixels.shape[2]) else None,
-        source_format=source_format,
+        source_format="JPEG" if source_format == "MPO" else source_format,
+        metadata=metadata,
     )
+
+
+def _without_exif(im: ImageFile.ImageFile) -> ImageFile.ImageFile:
+    im.info.pop("exif", None)
+    return im
 
 
 def _key_mask(color: npt.NDArray[np.integer], key: object) -> npt.NDArray[np.bool_] | None:
@@ -206,18 +290,15 @@ def _from_png16(samples: npt.NDArray[np.uint16], key: object) -> tuple[FloatArra
 
 
 def _from_pillow(path: Path, im: Image.Image) -> tuple[FloatArray, FloatArray | None, int]:
-    """Pixels, alpha and bit depth of a loaded Pillow image of any mode the six formats produce."""
+    """Pixels, alpha and bit depth of a loaded Pillow image of any mode (CMYK, LAB, ... converted by
+    colour.to_upscalable without a profile, if _decode has not converted them through theirs already)."""
+    im, _ = to_upscalable(im, None)
     mode = im.mode
     key = im.info.get("transparency")
     if mode in ("P", "PA"):
         has_alpha = mode == "PA" or key is not None or (im.palette is not None and im.palette.mode == "RGBA")
         im = im.convert("RGBA" if has_alpha else "RGB")
         key = None
-    elif mode in ("1", "La", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"):
-        # CMYK: Pillow's JPEG plugin already undoes Adobe's inverted CMYK; this is the naive CMYK->RGB.
-        im = im.convert({"1": "L", "La": "LA", "RGBa": "RGBA"}.get(mode, "RGB"))
-        if mode != "1":
-            key = None
     mode = im.mode
     if mode in ("L", "LA", "RGB", "RGBA"):
         arr = np.asarray(im, dtype=np.uint8)
@@ -229,7 +310,7 @@ def _from_pillow(path: Path, im: Image.Image) -> tuple[FloatArray, FloatArray | 
             pixels, alpha = _finish(arr, None if mask is None else mask.astype(np.uint8) * 255, 255)
         return pixels, alpha, 8
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        # Mode I (32-bit) comes from TIFF; values beyond 16 bits are clipped.
+        # Mode I (32-bit) comes from TIFF and 16-bit PPM/PGM; values beyond 16 bits are clipped.
         gray = np.clip(np.asarray(im).astype(np.int64), 0, 65535).astype(np.uint16)[..., None]
         mask = _key_mask(gray, key)
         pixels, alpha = _finish(gray, None if mask is None else mask.astype(np.uint16) * 65535, 65535)
@@ -238,7 +319,9 @@ def _from_pillow(path: Path, im: Image.Image) -> tuple[FloatArray, FloatArray | 
         # Float TIFF: taken as 0..1 and kept at 16 bits on output.
         gray_f = np.nan_to_num(np.asarray(im, dtype=np.float32), nan=0.0)
         return np.clip(gray_f, 0.0, 1.0)[..., None], None, 16
-    raise UnsupportedFormatError(f"{path}: pixel mode {mode} is not supported")
+    fmt = BY_PILLOW.get(str(im.format))
+    where = f" in this {fmt.description} file" if fmt is not None else ""
+    raise UnsupportedFormatError(f"{path}: pixel mode {mode}{where} is not supported")
 
 
 def _apply_orientation(

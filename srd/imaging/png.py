@@ -17,9 +17,11 @@ pypng would do both jobs but runs its filters in pure Python, seconds per megapi
 
 from __future__ import annotations
 
+import importlib
 import io
 import struct
 import zlib
+from collections.abc import Sequence
 from types import ModuleType
 from typing import BinaryIO
 
@@ -30,11 +32,10 @@ from PIL import Image, ImageFile
 
 def _load_native() -> ModuleType | None:
     try:
-        from srd import _pngfilter  # type: ignore[attr-defined]
+        # import_module, not `from srd import`: srd/__init__.py's lazy __getattr__ would type it as Any
+        return importlib.import_module("srd._pngfilter")
     except ImportError:  # built without the C extension
         return None
-    module: ModuleType = _pngfilter
-    return module
 
 
 _native = _load_native()
@@ -112,6 +113,7 @@ class PngStreamWriter:
         *,
         level: int = DEFAULT_LEVEL,
         strategy: str = DEFAULT_STRATEGY,
+        chunks: Sequence[tuple[bytes, bytes]] = (),
     ) -> None:
         if channels not in _COLOR_TYPE or bits not in (8, 16):
             raise ValueError(f"PNG needs 1 to 4 channels at 8 or 16 bits, got {channels} at {bits}")
@@ -127,6 +129,8 @@ class PngStreamWriter:
         out.write(SIGNATURE + chunk(b"IHDR", header))
         if icc_profile:
             out.write(chunk(b"iCCP", b"ICC Profile\0\0" + zlib.compress(icc_profile)))
+        for kind, body in chunks:  # ancillary chunks before IDAT (srd.imaging.metadata.png_chunks)
+            out.write(chunk(kind, body))
 
     def write_rows(self, samples: npt.NDArray[np.uint8] | npt.NDArray[np.uint16]) -> None:
         """Append rows: an R x W x C array of uint8 (8-bit) or uint16 (16-bit) samples."""
@@ -199,13 +203,16 @@ def encode_png(
     *,
     level: int = DEFAULT_LEVEL,
     strategy: str = DEFAULT_STRATEGY,
+    chunks: Sequence[tuple[bytes, bytes]] = (),
 ) -> bytes:
     """A complete PNG of H x W x C samples (C = 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA), 8-bit for uint8
     samples and 16-bit for uint16."""
     H, W, C = samples.shape
     bits = 16 if samples.dtype == np.uint16 else 8
     buffer = io.BytesIO()
-    writer = PngStreamWriter(buffer, W, H, C, bits, icc_profile, level=level, strategy=strategy)
+    writer = PngStreamWriter(
+        buffer, W, H, C, bits, icc_profile, level=level, strategy=strategy, chunks=chunks
+    )
     writer.write_rows(samples)
     writer.close()
     return buffer.getvalue()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+
+from srd.imaging.metadata import NONE, Metadata
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -15,7 +17,8 @@ class RasterImage:
     """Decoded pixels as float32 in 0..1 plus what must survive to the output file.
 
     `pixels` is H x W x C with C = 1 (grayscale) or 3 (RGB); `alpha` is H x W or None when the image
-    has no alpha or it is fully opaque. `bits` is 8 or 16 and picks the output sample depth.
+    has no alpha or it is fully opaque. `bits` is 8 or 16 and picks the output sample depth; `metadata` is
+    what `output.metadata: keep` writes back (srd/imaging/metadata.py).
     """
 
     pixels: FloatArray
@@ -23,6 +26,7 @@ class RasterImage:
     bits: int = 8
     icc_profile: bytes | None = None
     source_format: str = ""
+    metadata: Metadata = field(default=NONE)
 
     @property
     def height(self) -> int:
@@ -48,3 +52,12 @@ class RasterImage:
 def icc_matches(icc: bytes | None, channels: int) -> bool:
     """Whether the profile's data colour space (header bytes 16..19) fits pixels of this many channels."""
     return icc is not None and icc[16:20] == (b"GRAY" if channels == 1 else b"RGB ")
+
+
+def quantize(x: FloatArray, maxv: int, dtype: type[np.unsignedinteger]) -> npt.NDArray[np.unsignedinteger]:
+    """floor(x * maxv + 0.5) clipped to 0..maxv, in float32 arithmetic as waifu2x and ncnn do."""
+    scaled = np.asarray(x, dtype=np.float32) * np.float32(maxv) + np.float32(0.5)
+    np.floor(scaled, out=scaled)
+    np.nan_to_num(scaled, copy=False, nan=0.0)
+    np.clip(scaled, 0, maxv, out=scaled)
+    return scaled.astype(dtype)

@@ -1,8 +1,8 @@
 """The typed protocol between the daemon and a worker: frozen, picklable dataclasses, never plain dicts.
 
 One protocol for the local spawned worker, a pool of device workers and, later, a Celery task: the daemon
-sends a `JobSpec` (or `Stop`); a worker answers `Ready` or `Fatal` once, then `Heartbeat`s, `Computed`
-(ready for the next job) and one `JobDone` or `JobFailed` per job.
+sends a `JobSpec` (or `Stop`); a worker answers `Ready` or `Fatal` once, then `Heartbeat`s, `Progress`
+reports, `Computed` (ready for the next job) and one `JobDone` or `JobFailed` per job.
 """
 
 from __future__ import annotations
@@ -47,6 +47,10 @@ class JobSpec:
     output: OutputSettings
     max_pixels: int
     max_bytes: int
+    max_frames: int = 1000
+    # Where the worker writes the job's before/after thumbnails for the status page (None: it does not).
+    thumbnails: Path | None = None
+    thumbnail_size: int = 320
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,16 @@ class Heartbeat:
 
 
 @dataclass(frozen=True)
+class Progress:
+    """How far the job in hand is: `done` of `total` units (network tiles, or an animation's frames)."""
+
+    job_id: str
+    done: int
+    total: int
+    unit: str = "tiles"
+
+
+@dataclass(frozen=True)
 class Computed:
     """The job is upscaled and being encoded: the worker can decode the next one."""
 
@@ -107,6 +121,9 @@ class JobDone:
     input_bytes: int
     output_bytes: int
     ms: float
+    frames: int = 1  # an animation's frame count
+    suffix: str = ""  # the output's suffix (output.format `same`, animations); "" for the planned one
+    device: str = ""  # the device that ran it (set by the worker process)
 
 
 @dataclass(frozen=True)
@@ -118,6 +135,7 @@ class JobFailed:
     error_type: str
     message: str
     traceback: str | None = None
+    device: str = ""  # the device that ran it (set by the worker process)
 
     @classmethod
     def from_exception(cls, job_id: str, exc: Exception) -> JobFailed:
@@ -130,5 +148,5 @@ class JobFailed:
 
 
 ToWorker = JobSpec | Stop
-FromWorker = Ready | Fatal | Heartbeat | Computed | JobDone | JobFailed
+FromWorker = Ready | Fatal | Heartbeat | Progress | Computed | JobDone | JobFailed
 JobResult = JobDone | JobFailed

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from srd import __version__
-from srd.imaging.encode import output_suffix
+from srd.imaging.formats import suffix_guess
 from srd.jobs.fsops import (
     find_other_name,
     fit_name,
@@ -32,14 +33,17 @@ class OutputPlan:
     temp: Path
 
 
-def plan_output(job: Job, config: Config) -> OutputPlan:
+def plan_output(job: Job, config: Config, suffix: str = "") -> OutputPlan:
+    """The output's folder, name and temporary name. The temporary name is the same whatever `suffix`: the
+    worker reports the suffix it wrote (output.format `same`, animations) and the name follows it."""
     stem = Path(job.rel_path).stem
     model = config.model
     name = config.output.name.format(stem=stem, scale=model.scale, noise=model.noise, model=model.name)
-    filename = fit_name(name + output_suffix(config.output.format))
+    planned = fit_name(name + suffix_guess(config.output.format, job.rel_path))
+    filename = fit_name(name + suffix) if suffix else planned
     directory = config.outbox / job.rel_dir
     # Dotfile, so the output is invisible to anyone watching the outbox until it is complete.
-    return OutputPlan(directory, filename, directory / hidden_temp_name(filename, f".srd-{job.job_id}.tmp"))
+    return OutputPlan(directory, filename, directory / hidden_temp_name(planned, f".srd-{job.job_id}.tmp"))
 
 
 def _timestamp(epoch: float) -> str:
@@ -55,15 +59,24 @@ def _dispose_original(job: Job, config: Config) -> Path | None:
     return move_no_replace(job.input_path, config.archive / job.rel_dir, job.input_path.name)
 
 
-def complete_job(job: Job, config: Config) -> Path:
-    """Publish the worker's temporary output without replacing anything, then archive or delete the input."""
-    plan = plan_output(job, config)
+def complete_job(
+    job: Job, config: Config, suffix: str = "", on_published: Callable[[], None] | None = None
+) -> Path:
+    """Publish the worker's temporary output without replacing anything, then archive or delete the input.
+
+    `suffix` is the one the worker wrote, when it is not the planned one. `on_published` runs once the
+    output and its record are durable, before the input is touched (the fault tests stop a worker there:
+    a redelivered job must then finish without a second output).
+    """
+    plan = plan_output(job, config, suffix)
 
     def record_output(final: Path) -> None:
         job.output = str(final)
         job.save()
 
     final = publish_output(plan.temp, plan.directory, plan.filename, on_linked=record_output)
+    if on_published is not None:
+        on_published()
     _dispose_original(job, config)
     job.remove()
     return final

@@ -1,7 +1,9 @@
 """One job's work, whoever runs it: decode -> engine.upscale -> encode -> an fsynced temporary file.
 
 Split in two halves so the local worker can encode one job on a thread while it upscales the next
-(`upscale_job`, then `write_job`); `run_job` does both, for a runner that takes one job at a time. Errors
+(`upscale_job`, then `write_job`); `run_job` does both, for a runner that takes one job at a time. An
+animation is upscaled and written frame by frame inside `upscale_job` (srd/jobs/frames.py: streamed, its
+frames never all exist at once), which then returns its `JobDone` directly. Errors
 never escape: they become a `JobFailed` that says whose fault they were. The engine is passed in, so this
 module never imports JAX itself (nor the worker's test-fault hooks: srd/workers/process.py calls those).
 """
@@ -10,20 +12,33 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Protocol
 
-from srd.imaging.decode import read_image
+from srd.imaging.animation import Animation
+from srd.imaging.decode import Pages, read_media
 from srd.imaging.encode import encode_image
+from srd.imaging.formats import resolve_output
+from srd.imaging.metadata import NONE
 from srd.imaging.raster import RasterImage
+from srd.jobs.frames import animation_job, pages_job, wants_pages, with_scaled_metadata
 from srd.jobs.fsops import write_file_synced
 from srd.jobs.messages import JobDone, JobFailed, JobResult, JobSpec
+from srd.status.thumbnails import write_thumbnails
+
+ProgressFn = Callable[[int, int], None]  # (tiles done, tiles in all)
 
 
 class Upscaler(Protocol):
     """What a runner needs of srd.engine.Engine."""
 
-    def upscale(self, image: RasterImage) -> RasterImage: ...
+    def upscale(
+        self,
+        image: RasterImage,
+        target_size: tuple[int, int] | None = None,
+        progress: ProgressFn | None = None,
+    ) -> RasterImage: ...
 
 
 @dataclass(frozen=True)
@@ -45,33 +60,56 @@ class UpscaledJob:
         return self.upscaled.width * self.upscaled.height
 
 
-def upscale_job(engine: Upscaler, spec: JobSpec) -> UpscaledJob | JobFailed:
-    """Decode and upscale one input; an error becomes a JobFailed."""
+def upscale_job(
+    engine: Upscaler,
+    spec: JobSpec,
+    progress: ProgressFn | None = None,
+    frames: ProgressFn | None = None,
+) -> UpscaledJob | JobResult:
+    """Decode and upscale one input, reporting finished tiles to `progress`; an animation (or a multi-page
+    TIFF with output.tiff_pages `all`) is also written, reporting its finished frames to `frames`
+    (srd/jobs/frames.py). An error becomes a JobFailed."""
     started = time.monotonic()
     try:
         input_bytes = os.lstat(spec.input).st_size
-        image = read_image(spec.input, max_pixels=spec.max_pixels, max_bytes=spec.max_bytes)
-        upscaled = engine.upscale(image)
+        media = read_media(
+            spec.input,
+            max_pixels=spec.max_pixels,
+            max_bytes=spec.max_bytes,
+            max_frames=spec.max_frames,
+            pages=wants_pages(spec.output),
+        )
+        if isinstance(media, Animation):
+            with media:
+                return animation_job(engine.upscale, spec, media, input_bytes, started, frames)
+        if isinstance(media, Pages):
+            with media:
+                return pages_job(engine.upscale, spec, media, input_bytes, started, frames)
+        upscaled = with_scaled_metadata(media, engine.upscale(media, progress=progress))
     except Exception as exc:
         return JobFailed.from_exception(spec.job_id, exc)
-    return UpscaledJob(spec, image, upscaled, input_bytes, started)
+    return UpscaledJob(spec, media, upscaled, input_bytes, started)
 
 
 def write_job(job: UpscaledJob) -> JobResult:
     """Encode an upscaled job into its fsynced temporary output; an error becomes a JobFailed."""
     spec, upscaled, output = job.spec, job.upscaled, job.spec.output
     try:
+        fmt = resolve_output(output.format, job.image.source_format)
         data = encode_image(
-            upscaled,
-            output.format,
+            upscaled if output.metadata == "keep" else replace(upscaled, metadata=NONE),
+            fmt.name,
             quality=output.quality,
             png_level=output.png_level,
             png_strategy=output.png_strategy,
             background=output.background_rgb,
+            lossless=output.webp_lossless,
         )
         write_file_synced(spec.temp, data)
     except Exception as exc:
         return JobFailed.from_exception(spec.job_id, exc)
+    if spec.thumbnails is not None:  # for the status page; never fails the job
+        write_thumbnails(spec.thumbnails, spec.job_id, job.image, upscaled, spec.thumbnail_size)
     return JobDone(
         job_id=spec.job_id,
         input_size=(job.image.width, job.image.height),
@@ -79,10 +117,13 @@ def write_job(job: UpscaledJob) -> JobResult:
         input_bytes=job.input_bytes,
         output_bytes=len(data),
         ms=round((time.monotonic() - job.started) * 1000, 1),
+        suffix=fmt.suffix,
     )
 
 
-def run_job(engine: Upscaler, spec: JobSpec) -> JobResult:
+def run_job(
+    engine: Upscaler, spec: JobSpec, progress: ProgressFn | None = None, frames: ProgressFn | None = None
+) -> JobResult:
     """The whole job in one call."""
-    upscaled = upscale_job(engine, spec)
-    return upscaled if isinstance(upscaled, JobFailed) else write_job(upscaled)
+    upscaled = upscale_job(engine, spec, progress, frames)
+    return write_job(upscaled) if isinstance(upscaled, UpscaledJob) else upscaled

@@ -2,21 +2,23 @@
 of programs per (model, tile, batch) whatever the image sizes.
 
 Along each axis the image is cut into tiles of `tile` pixels; the last, partial tile takes the smallest
-of the bucket sizes (tile, 3/4, 1/2, 1/4 of it) that covers the remainder, so an edge costs little more
-than its real size. Each tile reads its context (`TileGeometry.context` pixels a side) from its
-neighbours; beyond the image's border the pixels are replicated (waifu2x's reconstruct.lua and
-waifu2x-ncnn-vulkan) or mirrored without repeating the edge pixel (realcugan- and realsr-ncnn-vulkan:
-ncnn's border type 2). A network whose valid convolutions consume the context returns exactly the tile;
-one that keeps its size (zero-padded convolutions, the ESRGAN family) returns the context too, which is
-cropped. Every tile's real extent goes with it, so that global pooling (cunet, Real-CUGAN) and zero
-padding see exactly what the reference programs' smaller edge tile would (srd.nn.extents); for networks
-with neither the result equals the untiled one exactly.
+bucket size that covers the remainder: the buckets are multiples of a step (32 px for the usual tiles of
+128-512, a quarter of a smaller tile, a sixteenth of a larger one), so an edge tile, and an image smaller
+than one tile, computes at most a step more than its real size (a 256 px image in cunet's 400 tile runs at
+256, not at 300) while at most 17 sizes per axis can ever compile. Each tile reads its context
+(`TileGeometry.context` pixels a side) from its neighbours; beyond the image's border the pixels are
+replicated (waifu2x's reconstruct.lua and waifu2x-ncnn-vulkan) or mirrored without repeating the edge pixel
+(realcugan- and realsr-ncnn-vulkan: ncnn's border type 2). A network whose valid convolutions consume the
+context returns exactly the tile; one that keeps its size (zero-padded convolutions, the ESRGAN family)
+returns the context too, which is cropped. Every tile's real extent goes with it, so that global pooling
+(cunet, Real-CUGAN) and zero padding see exactly what the reference programs' smaller edge tile would
+(srd.nn.extents); for networks with neither the result equals the untiled one exactly.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,8 +33,9 @@ from srd.nn.graph import DEFAULT_CONV_ALGORITHM, Border, ConvAlgorithm, NetworkS
 from srd.nn.network import JaxWeights, apply_network, prepare_weights
 
 Array32 = npt.NDArray[np.float32]
-_BUCKET_FRACTIONS = (1.0, 0.75, 0.5, 0.25)
-_MIN_BUCKET = 16
+TileCounter = Callable[[int], None]  # called with how many more tiles are finished
+_MAX_BUCKETS = 16  # bucket sizes below the tile, per axis: 16 steps at most, so compiles stay bounded
+_BUCKET_STEP = 32  # px; the step of the usual tiles (finer for small tiles, coarser for huge ones)
 
 
 @dataclass(frozen=True)
@@ -89,10 +92,17 @@ def round_tile(tile: int, spec: NetworkSpec) -> int:
     return round_up(tile, spec.align)
 
 
+def bucket_step(tile: int, align: int = 1) -> int:
+    """The step between bucket sizes: 32 px for tiles of 128..512, tile/4 below, tile/16 above, aligned."""
+    return round_up(min(max(_BUCKET_STEP, -(-tile // _MAX_BUCKETS)), max(8, tile // 4)), align)
+
+
 def bucket_sizes(tile: int, spec: NetworkSpec, align: int | None = None) -> tuple[int, ...]:
-    """The tile sizes one axis may use, largest first: the tile and fractions of it, aligned."""
-    step = spec.align if align is None else align
-    sizes = {round_up(min(tile, max(_MIN_BUCKET, round(tile * f))), step) for f in _BUCKET_FRACTIONS}
+    """The tile sizes one axis may use, largest first: the tile and the multiples of the bucket step
+    below it, aligned."""
+    align = spec.align if align is None else align
+    step = bucket_step(tile, align)
+    sizes = {tile} | {round_up(k, align) for k in range(step, tile, step)}
     return tuple(sorted((s for s in sizes if s <= tile), reverse=True))
 
 
@@ -267,18 +277,23 @@ class TileRunner:
             for x, _ in axis_plan(width, self.tile, self.buckets)
         ]
 
-    def upscale(self, image: Array32, shared: SharedPools | None = None) -> Array32:
-        """Run the network over an H x W x C float32 image; returns (s*H) x (s*W) x C_out, unclamped."""
+    def upscale(
+        self, image: Array32, shared: SharedPools | None = None, on_tiles: TileCounter | None = None
+    ) -> Array32:
+        """Run the network over an H x W x C float32 image; returns (s*H) x (s*W) x C_out, unclamped.
+        `on_tiles(n)` is called each time n more tiles are finished (for progress reports)."""
         h, w = image.shape[:2]
         s = self.spec.scale
         out = np.empty((h * s, w * s, self.spec.out_channels), np.float32)
         row = 0
-        for band in self.upscale_bands(image, shared):
+        for band in self.upscale_bands(image, shared, on_tiles):
             out[row : row + band.shape[0]] = band
             row += band.shape[0]
         return out
 
-    def upscale_bands(self, image: Array32, shared: SharedPools | None = None) -> Iterator[Array32]:
+    def upscale_bands(
+        self, image: Array32, shared: SharedPools | None = None, on_tiles: TileCounter | None = None
+    ) -> Iterator[Array32]:
         """Like `upscale`, but yields the output one band of tile rows at a time, top to bottom, so a
         caller can encode or quantise it without the whole output in memory. Input padding is built per
         band (the border by index mapping: `border_index`), never for the whole image. With `shared`,
@@ -309,9 +324,14 @@ class TileRunner:
                     chunk = group[k : k + self.batch]
                     pending.append((chunk, self._dispatch(band_in, chunk, row_start, th, h, w, values)))
                     if len(pending) > 1:
-                        _place(band_out, *pending.pop(0), th * s, w * s, s, self._crop)
+                        done = pending.pop(0)
+                        _place(band_out, *done, th * s, w * s, s, self._crop)
+                        if on_tiles is not None:
+                            on_tiles(len(done[0]))
             for item in pending:
                 _place(band_out, *item, th * s, w * s, s, self._crop)
+                if on_tiles is not None:
+                    on_tiles(len(item[0]))
             rows = min(th, h - row_start)
             if self.geometry.add_input:
                 band_out[: rows * s] += np.repeat(np.repeat(image[row_start : row_start + rows], s, 0), s, 1)

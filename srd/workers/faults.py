@@ -4,7 +4,11 @@ SRD_TEST_FAULT=ACTION:NAME[,ACTION:NAME...] makes the worker misbehave on the in
 When the job starts (stage "compute"): `kill` (SIGKILL itself, as the OOM killer would), `abort`
 (SIGABRT, as a crashing native library would) or `hang` (block forever while the heartbeat goes on,
 as a stuck computation would). When its output is encoded (stage "encode"): `slow_write` (take
-SLOW_WRITE_SECONDS longer, as a slow disk would, so the next job computes meanwhile). Only the worker
+SLOW_WRITE_SECONDS longer, as a slow disk would, so the next job computes meanwhile). While it is
+upscaled: `slow_tiles` (SLOW_TILE_SECONDS more each time tiles finish, as a slow device would, so that its
+progress can be watched). When a Celery worker host has published its output (stage "publish", in
+`srd worker`'s own process): `kill_published` (SIGKILL itself before the input is archived and the task
+acknowledged). Only the worker
 reads it, from the environment the admin started the daemon with; an inbox writer cannot set it.
 """
 
@@ -18,10 +22,10 @@ from typing import Literal
 
 TEST_FAULT_VARIABLE = "SRD_TEST_FAULT"
 SLOW_WRITE_SECONDS = 5.0
+SLOW_TILE_SECONDS = 1.0
 
 
-def inject_test_fault(name: str, stage: Literal["compute", "encode"]) -> None:
-    """Misbehave as SRD_TEST_FAULT asks for the input called `name` at this stage; a no-op otherwise."""
+def _action(name: str) -> str | None:
     actions = [
         action
         for action, _, target in (
@@ -29,8 +33,21 @@ def inject_test_fault(name: str, stage: Literal["compute", "encode"]) -> None:
         )
         if target == name
     ]
-    action = actions[0] if actions else None
-    if stage == "encode":
+    return actions[0] if actions else None
+
+
+def tile_delay(name: str) -> float:
+    """Seconds to wait each time tiles of the input called `name` finish: SLOW_TILE_SECONDS or 0."""
+    return SLOW_TILE_SECONDS if _action(name) == "slow_tiles" else 0.0
+
+
+def inject_test_fault(name: str, stage: Literal["compute", "encode", "publish"]) -> None:
+    """Misbehave as SRD_TEST_FAULT asks for the input called `name` at this stage; a no-op otherwise."""
+    action = _action(name)
+    if stage == "publish":
+        if action == "kill_published":
+            os.kill(os.getpid(), signal.SIGKILL)
+    elif stage == "encode":
         if action == "slow_write":
             time.sleep(SLOW_WRITE_SECONDS)
     elif action == "kill":

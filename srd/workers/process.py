@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import os
 import queue
 import signal
@@ -18,18 +19,20 @@ import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
-from srd.jobs.messages import Computed, Fatal, FromWorker, Heartbeat, JobSpec, Ready, ToWorker
-from srd.jobs.runner import UpscaledJob, Upscaler, upscale_job, write_job
+from srd.jobs.messages import Computed, Fatal, FromWorker, Heartbeat, JobSpec, Progress, Ready, ToWorker
+from srd.jobs.runner import ProgressFn, UpscaledJob, Upscaler, upscale_job, write_job
 from srd.logs import configure_logging
 from srd.runtime import configure_runtime, release_free_memory
 from srd.settings import Config, EngineSettings, LoggingSettings, ModelSettings
-from srd.workers.faults import inject_test_fault
+from srd.workers.faults import inject_test_fault, tile_delay
+from srd.workers.placement import Placement, apply_placement
 
 _PR_SET_PDEATHSIG = 1
 # Outputs up to this many pixels are encoded while the next job computes; a bigger one is finished first,
 # so two huge images never sit in the worker's memory at once (a 16 Mpx RGB output is ~200 MB as float32).
 PIPELINE_MAX_PIXELS = 16_000_000
 IDLE_SECONDS = 1.0  # without a job for this long, the worker gives its free memory back
+PROGRESS_INTERVAL = 0.5  # seconds between Progress messages for one job (the status file updates each 1 s)
 
 
 @dataclass(frozen=True)
@@ -40,10 +43,16 @@ class WorkerSettings:
     engine: EngineSettings
     logging: LoggingSettings
     heartbeat_interval: float = 1.0
+    placement: Placement | None = None  # one of several workers: its device (srd/workers/placement.py)
 
     @classmethod
     def from_config(cls, config: Config) -> WorkerSettings:
         return cls(model=config.model, engine=config.engine, logging=config.logging)
+
+    def placed(self, placement: Placement) -> WorkerSettings:
+        """These settings for the worker on `placement`'s device."""
+        engine = self.engine.model_copy(update={"device": placement.device})
+        return dataclasses.replace(self, engine=engine, placement=placement)
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -66,6 +75,23 @@ class _Channel:
         with self.lock:
             self.conn.send(message)
 
+    def progress_reporter(self, job_id: str, delay: float = 0.0, unit: str = "tiles") -> ProgressFn:
+        """A callback for Engine.upscale (or an animation's frames, `unit` "frames") that sends a job's
+        progress, at most every PROGRESS_INTERVAL (`delay`: the slow_tiles test fault's wait,
+        srd/workers/faults.py)."""
+        last = 0.0
+
+        def report(done: int, total: int) -> None:
+            nonlocal last
+            if delay:
+                time.sleep(delay)
+            now = time.monotonic()
+            if now - last >= PROGRESS_INTERVAL or done == total:
+                last = now
+                self.send(Progress(job_id, done, total, unit))
+
+        return report
+
     def heartbeat_forever(self, interval: float) -> None:
         while True:
             try:
@@ -78,6 +104,8 @@ class _Channel:
 def worker_main(conn: Connection, settings: WorkerSettings, parent_pid: int) -> None:
     """Entry point of the spawned worker: build the engine, report ready, then run jobs until told to stop."""
     _die_with_parent(parent_pid)
+    if settings.placement is not None:
+        apply_placement(settings.placement)  # JAX reads its device environment once, when it starts
     configure_runtime()  # before the engine imports JAX
     # Ctrl-C on a terminal, or a SIGTERM sent to the whole process group (a shell, `timeout`), reaches the
     # worker too; only the daemon decides when it stops (a Stop message, or SIGKILL), so that a stop
@@ -92,8 +120,11 @@ def worker_main(conn: Connection, settings: WorkerSettings, parent_pid: int) -> 
     except BaseException as exc:
         channel.send(Fatal.from_exception(exc))
         return
+    placement = settings.placement
+    if placement is not None and placement.label:
+        device = placement.label  # gpu:1 is cuda:0 inside a worker that sees only that GPU
     channel.send(Ready(model_id=model_id, device=device, pid=os.getpid(), conv=conv))
-    encoder = _Encoder(channel)
+    encoder = _Encoder(channel, device)
     while True:
         try:
             if not conn.poll(IDLE_SECONDS):
@@ -108,9 +139,11 @@ def worker_main(conn: Connection, settings: WorkerSettings, parent_pid: int) -> 
             encoder.wait_idle()
             return
         inject_test_fault(message.input.name, "compute")  # test-only: a no-op unless SRD_TEST_FAULT is set
-        upscaled = upscale_job(engine, message)
+        reporter = channel.progress_reporter(message.job_id, tile_delay(message.input.name))
+        frames = channel.progress_reporter(message.job_id, unit="frames")
+        upscaled = upscale_job(engine, message, reporter, frames)
         if not isinstance(upscaled, UpscaledJob):
-            channel.send(upscaled)
+            channel.send(dataclasses.replace(upscaled, device=device))
             continue
         encoder.submit(upscaled)  # waits for the previous job's encode: one encodes while one computes
         if upscaled.output_pixels <= PIPELINE_MAX_PIXELS:
@@ -139,8 +172,9 @@ class _Encoder:
     GIL, so the two overlap; on 2 cores the encode fills the gaps the network leaves.
     """
 
-    def __init__(self, channel: _Channel) -> None:
+    def __init__(self, channel: _Channel, device: str) -> None:
         self._channel = channel
+        self._device = device
         self._jobs: queue.Queue[UpscaledJob] = queue.Queue(maxsize=1)
         self._idle = threading.Event()
         self._idle.set()
@@ -158,7 +192,7 @@ class _Encoder:
         while True:
             job = self._jobs.get()
             inject_test_fault(job.spec.input.name, "encode")
-            message = write_job(job)
+            message = dataclasses.replace(write_job(job), device=self._device)
             del job  # the pixels can go before the next job's arrive
             try:
                 self._channel.send(message)

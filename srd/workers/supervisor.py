@@ -18,7 +18,18 @@ from enum import Enum
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
-from srd.jobs.messages import Computed, Fatal, FromWorker, Heartbeat, JobDone, JobFailed, JobSpec, Ready, Stop
+from srd.jobs.messages import (
+    Computed,
+    Fatal,
+    FromWorker,
+    Heartbeat,
+    JobDone,
+    JobFailed,
+    JobSpec,
+    Progress,
+    Ready,
+    Stop,
+)
 from srd.workers.process import WorkerSettings, worker_main
 
 
@@ -68,6 +79,8 @@ class WorkerSupervisor:
         self.info: Ready | None = None
         self.jobs: dict[str, float] = {}  # in flight: job id -> when it was handed over (monotonic)
         self.computing: str | None = None  # the job the worker is decoding or upscaling
+        self.alone: str | None = None  # a job that must run with no other beside it (see WorkerPool.submit)
+        self.progress: dict[str, Progress] = {}  # the latest report of each job in flight
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
         self._started_at = 0.0
@@ -78,9 +91,22 @@ class WorkerSupervisor:
         return self._process.pid if self._process is not None else None
 
     @property
+    def label(self) -> str:
+        """The device this worker runs on, as logs and status name it."""
+        placement = self.settings.placement
+        if placement is not None and placement.label:
+            return placement.label
+        return self.info.device if self.info is not None else self.settings.engine.device
+
+    @property
+    def last_seen(self) -> float:
+        """When (time.time()) the worker last sent anything, a heartbeat included."""
+        return time.time() - (time.monotonic() - self._last_seen)
+
+    @property
     def accepting(self) -> bool:
         """Whether the worker can take another job now (it is started and not computing one)."""
-        return self.state == "ready" and self.computing is None
+        return self.state == "ready" and self.computing is None and self.alone is None
 
     def start(self) -> None:
         context = multiprocessing.get_context("spawn")
@@ -91,15 +117,18 @@ class WorkerSupervisor:
         process.start()
         child_end.close()
         self._process, self._conn = process, parent_end
-        self.state, self.jobs, self.computing = "starting", {}, None
+        self.state, self.jobs, self.computing, self.alone = "starting", {}, None, None
+        self.progress = {}
         self._started_at = self._last_seen = time.monotonic()
 
-    def submit(self, spec: JobSpec) -> None:
-        if not self.accepting or self._conn is None:
+    def submit(self, spec: JobSpec, *, alone: bool = False) -> None:
+        if not self.accepting or self._conn is None or (alone and self.jobs):
             raise RuntimeError(f"worker is {self.state}, computing {self.computing}: cannot take a job")
         self._conn.send(spec)
         self.jobs[spec.job_id] = time.monotonic()
         self.computing = spec.job_id
+        if alone:
+            self.alone = spec.job_id
 
     def job_started(self, job_id: str) -> float | None:
         """When (time.time()) the job was handed to this worker; None when it holds no such job."""
@@ -140,6 +169,10 @@ class WorkerSupervisor:
         if isinstance(message, Fatal):
             self.kill()
             return [message]
+        if isinstance(message, Progress):
+            if message.job_id in self.jobs:
+                self.progress[message.job_id] = message
+            return []
         if isinstance(message, Computed):
             if message.job_id == self.computing:
                 self.computing = None
@@ -147,8 +180,11 @@ class WorkerSupervisor:
         if message.job_id not in self.jobs:
             raise RuntimeError(f"unexpected worker message {message!r}")
         del self.jobs[message.job_id]
+        self.progress.pop(message.job_id, None)
         if message.job_id == self.computing:
             self.computing = None
+        if message.job_id == self.alone:
+            self.alone = None
         return [message]
 
     def _overdue(self) -> tuple[LossReason, dict[str, object]] | None:
@@ -164,7 +200,7 @@ class WorkerSupervisor:
 
     def _reap(self, reason: LossReason, details: dict[str, object]) -> WorkerLost:
         phase = "starting" if self.state == "starting" else "busy" if self.jobs else "idle"
-        event = WorkerLost(reason, phase, tuple(self.jobs), details)
+        event = WorkerLost(reason, phase, tuple(self.jobs), {"device": self.label, **details})
         self.kill()
         return event
 
@@ -172,7 +208,8 @@ class WorkerSupervisor:
         """Stop the worker at once; a job in flight stays in work/ for the caller to requeue."""
         process, conn = self._process, self._conn
         self._process, self._conn = None, None
-        self.state, self.jobs, self.computing = "stopped", {}, None
+        self.state, self.jobs, self.computing, self.alone = "stopped", {}, None, None
+        self.progress = {}
         if process is not None:
             if process.is_alive():
                 process.kill()

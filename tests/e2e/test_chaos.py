@@ -24,6 +24,7 @@ from support.daemon import (
     DaemonProcess,
     assert_each_input_once,
     files_under,
+    job_dirs,
     make_png,
     png_bytes,
     queue_drained,
@@ -83,9 +84,9 @@ def hostile_inputs() -> dict[str, tuple[bytes, str]]:
         "sixteen.png": (encoded(sixteen, "PNG"), "out 48x48"),
         "palette.png": (encoded(palette, "PNG", transparency=0), "out 48x48"),
         "la.png": (encoded(Image.new("LA", (24, 24), (128, 100)), "PNG"), "out 48x48"),
-        "anim.gif": (animation("GIF"), "UnsupportedFormatError"),
-        "anim.webp": (animation("WEBP"), "UnsupportedFormatError"),
-        "apng.png": (animation("PNG"), "UnsupportedFormatError"),
+        "anim-gif.gif": (animation("GIF"), "out 32x32"),
+        "anim-webp.webp": (animation("WEBP"), "out 32x32"),
+        "apng.png": (animation("PNG"), "out 32x32"),
         "rotated.jpg": (encoded(Image.new("RGB", (40, 20)), "JPEG", exif=exif.tobytes()), "out 40x80"),
         "with space.png": (png_bytes(seed=1), "out 64x64"),
         "new\nline.png": (png_bytes(seed=2), "out 64x64"),
@@ -153,7 +154,8 @@ def test_hostile_inputs_are_processed_or_quarantined(tmp_path: Path, cache: Path
 
     for name, (_, expected) in cases.items():
         if expected.startswith("out "):
-            output = outbox / (Path(name).stem + ".png")
+            # Stills come out as PNG; animations (output.animation same) in their own format.
+            output = outbox / (Path(name).stem + (Path(name).suffix if name.startswith("anim") else ".png"))
             wait_for(output.exists, 60, f"the output of {name!r}")
             with Image.open(output) as image:
                 assert f"out {image.width}x{image.height}" == expected, name
@@ -165,7 +167,7 @@ def test_hostile_inputs_are_processed_or_quarantined(tmp_path: Path, cache: Path
             assert document["reason"], name
     # Left alone: a folder named like an image, and a symlink that does not look like an image.
     wait_for(lambda: sorted(os.listdir(inbox)) == ["folder.png", "linked-folder"], 30, "an emptied inbox")
-    wait_for(lambda: not [p for p in (tmp_path / "work").iterdir() if p.is_dir()], 30, "an empty work/")
+    wait_for(lambda: not job_dirs(tmp_path / "work"), 30, "an empty work/")
     assert not (errors / "vanish.png.error.json").exists()
     assert not watch.touched(), "srd opened or read a file outside its inbox"
     assert (outside / "folder" / "inner.png").exists() and (outside / "target.png").exists()
@@ -311,7 +313,7 @@ def test_full_outbox_keeps_the_job_claimed_until_space_returns(
     make_png(tmp_path / "staging" / "full.png", seed=1).rename(tmp_path / "inbox" / "full.png")
     no_space = lambda: sum(e.get("event") == "job.no_space" for e in daemon.events())  # noqa: E731
     wait_for(lambda: no_space() >= 2, 60, "two retries while the disk is full")
-    (job_dir,) = [p for p in (tmp_path / "work").iterdir() if p.is_dir()]
+    (job_dir,) = job_dirs(tmp_path / "work")
     assert (job_dir / "full.png").exists(), "the input must stay claimed while the disk is full"
     assert files_under(tmp_path / "errors") == [] and not (small_outbox / "full.png").exists()
     filler.unlink()

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -17,6 +18,7 @@ from support.daemon import (
     DaemonProcess,
     FakeNotifySocket,
     files_under,
+    job_dirs,
     make_png,
     png_bytes,
     status,
@@ -62,7 +64,11 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared]:
     make_png(root / "inbox" / "before.png", seed=1)
     make_png(root / "inbox" / "sub" / "before2.png", seed=2)
     notify = FakeNotifySocket(root / "notify.sock")
-    env = {"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "1000000"}
+    env = {
+        "NOTIFY_SOCKET": str(notify.path),
+        "WATCHDOG_USEC": "1000000",
+        "SRD_TEST_FAULT": "slow_tiles:slow-tiles.png",  # 1 s per tile: its progress can be watched
+    }
     daemon = DaemonProcess(config, env).wait_ready()
     yield Shared(root, config, daemon, notify)
     daemon.stop()
@@ -198,7 +204,7 @@ def test_bad_files_go_to_errors_and_the_daemon_keeps_going(shared: Shared) -> No
 def test_no_temporary_files_are_visible_in_the_outbox(shared: Shared) -> None:
     """Between jobs the outbox holds only finished outputs, no dotfiles."""
     work = shared.root / "work"
-    wait_for(lambda: not [p for p in work.iterdir() if p.is_dir()], 30, "an empty work folder")
+    wait_for(lambda: not job_dirs(work), 30, "an empty work folder")
     assert [name for name in files_under(shared.outbox) if Path(name).name.startswith(".")] == []
 
 
@@ -243,6 +249,33 @@ def test_status_command_reports_counts(shared: Shared) -> None:
     assert f"failed:     {before + 1}" in result.stdout
     assert f"done:       {done}" in result.stdout
     assert "last error: status-bad.png: " in result.stdout
+
+
+def test_progress_of_a_job_in_flight_is_reported(shared: Shared) -> None:
+    """A job in flight shows its tiles done of the total in status.json and `srd status`, then finishes."""
+    make_png(shared.inbox / "slow-tiles.png", size=(160, 120), seed=7)  # 6 tiles of 64, 1 s each
+    seen: list[dict[str, Any]] = []
+
+    def partly_done() -> bool:
+        jobs: list[dict[str, Any]] = status(shared.root).get("in_flight") or []  # type: ignore[assignment]
+        for job in jobs:
+            progress = job.get("progress") if job.get("input") == "slow-tiles.png" else None
+            if progress and 0 < progress["done"] < progress["total"]:
+                seen.append(progress)
+                return True
+        return False
+
+    wait_for(partly_done, 60, "slow-tiles.png in flight with some of its tiles done")
+    assert seen[0]["unit"] == "tiles" and seen[0]["total"] == 6
+    result = subprocess.run(
+        [*SRD_COMMAND, "status", "--config", str(shared.config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "slow-tiles.png for " in result.stdout and "/6 tiles" in result.stdout, result.stdout
+    wait_for(lambda: any(n.startswith("slow-tiles") for n in visible_files(shared.outbox)), 60, "the output")
 
 
 def test_sigterm_stops_cleanly_and_notifies_stopping(tmp_path: Path, cache: Path) -> None:

@@ -12,6 +12,7 @@ from support.daemon import (
     DaemonProcess,
     assert_each_input_once,
     files_under,
+    job_dirs,
     make_png,
     queue_drained,
     status,
@@ -128,7 +129,7 @@ def test_sigterm_past_the_grace_period_leaves_the_job_for_the_next_start(tmp_pat
     assert daemon.stop() == 0
     if not daemon.has_event("job.left_in_work"):
         pytest.fail("the job finished before SIGTERM arrived; use a bigger image")
-    (job_dir,) = [p for p in (tmp_path / "work").iterdir() if p.is_dir()]
+    (job_dir,) = job_dirs(tmp_path / "work")
     assert json.loads((job_dir / "job.json").read_text())["attempts"] == 0
     again = DaemonProcess(config, log_name="daemon2.log").wait_ready()
     wait_for(lambda: queue_drained(tmp_path, 1), 120, "the left job to finish")

@@ -168,3 +168,26 @@ def test_compilation_cache_is_private_and_reused(tmp_path: Path) -> None:
     subprocess.run([*command, "-o", str(tmp_path / "two")], check=True, capture_output=True)
     assert sorted(p.name for p in cache.iterdir()) == entries  # nothing new compiled
     assert (tmp_path / "two" / "a_x2.png").read_bytes() == (tmp_path / "one" / "a_x2.png").read_bytes()
+
+
+def test_an_animation_is_upscaled_with_frame_progress(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`srd upscale anim.gif` writes anim_x2.gif with every frame and its durations, counting frames on the
+    live line; `-f same` keeps a still TIFF a TIFF."""
+    frames = [Image.new("RGBA", (20, 16), (50 * i, 100, 30, 255)) for i in range(4)]
+    source = tmp_path / "anim.gif"
+    frames[0].save(source, save_all=True, append_images=frames[1:], duration=[50, 60, 70, 80], loop=0)
+    Image.new("RGB", (20, 16), (9, 99, 199)).save(tmp_path / "still.tif")
+    argv = ["upscale", "--cache-dir", "none", "--tile", "32", "--progress", "always", "-f", "same"]
+    assert main([*argv, str(source), str(tmp_path / "still.tif")]) == 0
+    assert "(4/4 frames)" in capsys.readouterr().err
+    with Image.open(tmp_path / "anim_x2.gif") as out:
+        assert out.size == (40, 32) and out.n_frames == 4 and out.info["loop"] == 0
+        durations = []
+        for index in range(4):
+            out.seek(index)
+            durations.append(out.info["duration"])
+        assert durations == [50, 60, 70, 80]
+    with Image.open(tmp_path / "still_x2.tif") as out:
+        assert out.format == "TIFF" and out.size == (40, 32)

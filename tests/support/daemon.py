@@ -82,7 +82,7 @@ def write_config(root: Path, cache: Path, **overrides: Any) -> Path:
 
 
 class DaemonProcess:
-    """`python -m srd run --config ...` as a child process, its JSON log captured to a file."""
+    """`srd run --config ...` (or `srd worker`) as a child process, its JSON log captured to a file."""
 
     started: ClassVar[list[DaemonProcess]] = []
 
@@ -102,13 +102,14 @@ class DaemonProcess:
         env: dict[str, str] | None = None,
         log_name: str = "daemon.log",
         prefix: tuple[str, ...] = (),
+        command: str = "run",
     ) -> None:
         self.config = config
         self.log_path = config.parent / log_name
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             # `prefix` runs the daemon under a wrapper that execs it (e.g. unshare with lower limits).
-            [*prefix, *SRD_COMMAND, "run", "--config", str(config)],
+            [*prefix, *SRD_COMMAND, command, "--config", str(config)],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
@@ -229,9 +230,17 @@ def status(root: Path) -> dict[str, object]:
     return document if isinstance(document, dict) else {}
 
 
+def job_dirs(work: Path) -> list[Path]:
+    """The job folders in work/ (dot folders are not jobs: the job history, .srd-history, lives there when
+    status_file does)."""
+    if not work.exists():
+        return []
+    return sorted(p for p in work.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
 def queue_drained(root: Path, count: int) -> bool:
     """All `count` inputs accounted for in outbox or errors, and nothing left in the inbox or work/."""
-    work_jobs = [p for p in (root / "work").iterdir() if p.is_dir()] if (root / "work").exists() else []
+    work_jobs = job_dirs(root / "work")  # hidden folders (.workers, .srd-history) are not jobs
     finished = len(stems(root / "outbox")) + len(stems(root / "errors"))
     return not files_under(root / "inbox") and not work_jobs and finished >= count
 

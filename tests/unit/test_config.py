@@ -68,7 +68,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         "watch: {mode: fast, settle_seconds: -1, extra: 2}\n"
         "model: {scale: 5, tta: maybe}\n"
         "engine: {tile: 2, batch: 0, conv: fft}\n"
-        "output: {name: '{foo}', format: gif, png_level: 12, png_strategy: zstd}\n"
+        "output: {name: '{foo}', format: psd, png_level: 12, png_strategy: zstd}\n"
         "limits: [1]\n"
         "logging: {level: loud}\n"
     )

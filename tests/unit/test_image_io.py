@@ -20,7 +20,8 @@ from srd.errors import (
     UnsupportedFormatError,
     UsageError,
 )
-from srd.imaging.decode import read_image
+from srd.imaging.animation import Animation
+from srd.imaging.decode import read_image, read_media
 from srd.imaging.encode import encode_image, output_suffix
 from srd.imaging.png import encode_png
 from srd.imaging.raster import RasterImage
@@ -400,20 +401,23 @@ def test_file_over_max_bytes_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("fmt", "name"), [("GIF", "a.gif"), ("WEBP", "a.webp"), ("PNG", "a.png")])
-def test_animated_images_are_refused(tmp_path: Path, fmt: str, name: str) -> None:
-    """Animated GIF, WebP and APNG with 3 frames raise UnsupportedFormatError naming the frame count."""
+def test_animated_images_open_as_animations(tmp_path: Path, fmt: str, name: str) -> None:
+    """Animated GIF, WebP and APNG open as an Animation of 3 frames; read_image gives the first frame; more
+    frames than max_frames are refused naming both counts."""
     frames = [Image.new("RGB", (8, 8), (i * 80, 0, 0)) for i in range(3)]
     path = _save(tmp_path, frames[0], name, format=fmt, save_all=True, append_images=frames[1:])
-    with pytest.raises(UnsupportedFormatError, match=r"animated images are not supported \(3 frames\)"):
-        read_image(path, max_pixels=LIMIT)
+    with read_media(path, max_pixels=LIMIT) as media:  # type: ignore[union-attr]
+        assert isinstance(media, Animation) and media.frames == 3
+    assert read_image(path, max_pixels=LIMIT).pixels[0, 0, 0] == 0.0
+    with pytest.raises(ImageTooLargeError, match=r"animation has 3 frames, over the limit of 2"):
+        read_media(path, max_pixels=LIMIT, max_frames=2)
 
 
-def test_multipage_tiff_is_refused(tmp_path: Path) -> None:
-    """A two-page TIFF raises UnsupportedFormatError naming the page count."""
-    pages = [Image.new("L", (4, 4)), Image.new("L", (4, 4), 9)]
+def test_multipage_tiff_gives_its_first_page(tmp_path: Path) -> None:
+    """A two-page TIFF reads as its first page."""
+    pages = [Image.new("L", (4, 4), 200), Image.new("L", (4, 4), 9)]
     path = _save(tmp_path, pages[0], "m.tiff", save_all=True, append_images=pages[1:])
-    with pytest.raises(UnsupportedFormatError, match="2 pages"):
-        read_image(path, max_pixels=LIMIT)
+    assert np.all(read_image(path, max_pixels=LIMIT).pixels == np.float32(200 / 255))
 
 
 def test_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
@@ -471,8 +475,10 @@ def test_unknown_format_and_bad_quality_are_usage_errors() -> None:
     """encode_image and output_suffix refuse unknown formats, and quality must be 1..100."""
     image = RasterImage(pixels=np.zeros((1, 1, 3), np.float32))
     assert [output_suffix(f) for f in ("png", "webp", "jpg")] == [".png", ".webp", ".jpg"]
-    with pytest.raises(UsageError, match="gif"):
-        encode_image(image, "gif")
+    with pytest.raises(UsageError, match="psd"):
+        encode_image(image, "psd")
+    with pytest.raises(UsageError, match="same"):
+        encode_image(image, "same")
     with pytest.raises(UsageError):
         output_suffix("jpeg")
     with pytest.raises(UsageError):

@@ -106,3 +106,17 @@ def test_recover_finishes_a_job_whose_output_was_recorded(config: Config) -> Non
     assert recover_job(job, config) is not None
     assert outbox_files(config) == ["a_x2.png"]
     assert not job.directory.exists()
+
+
+def test_the_reported_suffix_names_the_output_and_recovery_finds_it(config: Config) -> None:
+    """A worker's suffix (output.format same, animations) names the published file; the temporary name is
+    the planned one whatever the suffix, so a crash after publishing is recovered without a second output."""
+    job = claimed(config, "anim.gif")
+    plan = plan_output(job, config)
+    assert plan_output(job, config, ".gif").temp == plan.temp
+    assert plan_output(job, config, ".gif").filename == "anim_x2.gif"
+    plan.directory.mkdir(parents=True, exist_ok=True)
+    write_file_synced(plan.temp, b"gif89a...")
+    link_no_replace(plan.temp, plan.directory, "anim_x2.gif")  # published, then a crash before the unlink
+    assert recover_job(job, config) == config.outbox / "anim_x2.gif"
+    assert outbox_files(config) == ["anim_x2.gif"]

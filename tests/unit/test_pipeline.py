@@ -145,3 +145,40 @@ def test_luminance_model_pipeline(waifu2x_json: Path) -> None:
     assert np.abs(out - out.mean(axis=2, keepdims=True)).max() < 2e-3
     # The Y network on a nearest-upscaled image stays close to that image (it sharpens, not repaints).
     assert np.abs(out[:, :, 0] - nearest_upscale(gray, 2)[:, :, 0]).mean() < 0.15
+
+
+@pytest.mark.parametrize(
+    ("options", "size", "with_alpha"),
+    [
+        ({}, (45, 70), False),  # several tiles of a 32 tile, edge buckets included
+        ({"noise": 1}, (30, 40), True),  # the noise-free network upscales the alpha: its tiles count too
+        ({"scale": 4}, (20, 18), False),  # two 2x passes, the second on the first's output
+        ({"tta": True}, (20, 24), False),  # eight transforms, each a full pass
+    ],
+)
+def test_progress_counts_every_tile(
+    options: dict[str, object], size: tuple[int, int], with_alpha: bool
+) -> None:
+    """`upscale` reports finished tiles in order and ends at exactly `tile_count` (passes, TTA, alpha)."""
+    engine = _engine(**options)
+    h, w = size
+    image = RasterImage(_image(h, w), alpha=np.ones((h, w), np.float32) if with_alpha else None)
+    reports: list[tuple[int, int]] = []
+    engine.upscale(image, progress=lambda done, total: reports.append((done, total)))
+    total = engine.tile_count(image)
+    assert total > 1
+    assert {t for _, t in reports} == {total}
+    done = [d for d, _ in reports]
+    assert done == sorted(done)
+    assert done[-1] == total
+
+
+def test_streamed_bands_report_progress_too() -> None:
+    """`upscale_bands` reports its tiles like `upscale`, ending at the same total."""
+    engine = _engine()
+    image = RasterImage(_image(40, 50))
+    reports: list[int] = []
+    bands = list(engine.upscale_bands(image, lambda done, total: reports.append(total - done)))
+    assert bands
+    assert reports[-1] == 0
+    assert len(reports) > 1

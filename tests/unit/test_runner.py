@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import io
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,7 +20,15 @@ from srd.settings import OutputSettings
 class NearestTwice:
     """Upscales 2x by repeating pixels: an engine without JAX."""
 
-    def upscale(self, image: RasterImage) -> RasterImage:
+    def upscale(
+        self,
+        image: RasterImage,
+        target_size: tuple[int, int] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> RasterImage:
+        if progress is not None:
+            progress(1, 1)  # one "tile": the whole image
+
         def grow(array: np.ndarray) -> np.ndarray:
             return np.repeat(np.repeat(array, 2, axis=0), 2, axis=1)
 

@@ -14,7 +14,7 @@ from srd.cli.status import status_command as print_status
 from srd.daemon.folders import prepare_folders
 from srd.errors import FolderError
 from srd.settings import parse_config
-from srd.status import InFlightJob, Stats, StatusFile, format_status, read_status
+from srd.status import InFlightJob, JobProgress, Stats, StatusFile, format_status, read_status
 
 CONFIG = "inbox: in\noutbox: out\nerrors: err\nwork: work\narchive: arc\n"
 
@@ -163,3 +163,21 @@ def test_an_uncreatable_compile_cache_is_a_folder_error_naming_the_key(tmp_path:
     with pytest.raises(FolderError, match=r"At 'engine\.compile_cache'") as info:
         prepare_folders(config)
     assert info.value.exit_code == 73
+
+
+def test_in_flight_progress_is_reported_with_an_eta() -> None:
+    """A job 10 s in with 25 of 100 tiles done shows 25% and about 30 s left, in status.json and in print."""
+    now = time.time()
+    stats = Stats(state="running")
+    stats.in_flight = [
+        InFlightJob("big.png", "j1", now - 10, JobProgress(25, 100)),
+        InFlightJob("b.png", "j2", now),
+    ]
+    entries = stats.document()["in_flight"]
+    assert isinstance(entries, list)
+    progress = entries[0]["progress"]
+    assert (progress["done"], progress["total"], progress["unit"]) == (25, 100, "tiles")
+    assert progress["eta"] == pytest.approx(30, abs=1)
+    assert "progress" not in entries[1]
+    text, _ = format_status({**stats.document(), "pid": os.getpid(), "updated_at": now}, now)
+    assert "big.png for 10 s (25%, 25/100 tiles, about 30 s left)" in text

@@ -89,7 +89,7 @@ def test_option_values_are_checked_before_any_work(
     [
         ["upscale", "x.png", "-s", "5"],
         ["upscale", "x.png", "-n", "5"],
-        ["upscale", "x.png", "-f", "gif"],
+        ["upscale", "x.png", "-f", "psd"],
         ["run", "--bogus"],
         ["status", "extra"],
         ["nope"],
@@ -135,11 +135,17 @@ def test_a_missing_input_is_reported_and_the_others_still_run(
     assert (tmp_path / "a_x2.png").exists()
 
 
-def test_streamed_png_shows_row_progress(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A streamed PNG reports how far its rows have got on the live line."""
+@pytest.mark.parametrize("fmt", ["png", "webp"])  # PNG streams band by band; WebP is encoded whole
+def test_the_live_line_shows_tile_progress(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    """The live line counts the network tiles of the file in hand up to the total, with the time left."""
     src = _png(tmp_path / "tall.png", (20, 100))
-    assert main([*ARGS, str(src), "--progress", "always"]) == 0
-    assert "100%" in capsys.readouterr().err
+    assert main([*ARGS, str(src), "-f", fmt, "--progress", "always"]) == 0
+    lines = capsys.readouterr().err.replace("\r\033[K", "\n").splitlines()
+    counts = [line.split("% (")[1].split(" tiles)")[0] for line in lines if " tiles), about " in line]
+    assert counts and counts[-1].split("/")[0] == counts[-1].split("/")[1], counts
+    assert len(counts) > 1
 
 
 @pytest.mark.parametrize("command", ["upscale", "run", "check-config", "status", "models"])

@@ -10,6 +10,7 @@ whether it was built and loads. `NATIVE` and `NATIVE_BF16` are the conv backends
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -46,12 +47,12 @@ IN_MULTIPLE_BF16 = 32  # the AMX kernel's: one tile row is 32 bfloat16 input cha
 @cache
 def _module() -> ModuleType | None:
     try:
-        from srd import _winograd  # type: ignore[attr-defined]
+        # import_module, not `from srd import`: srd/__init__.py's lazy __getattr__ would type it as Any
+        module = importlib.import_module("srd._winograd")
     except ImportError:
         return None
-    jax.ffi.register_ffi_target(TARGET, _winograd.handler(), platform="cpu")
-    jax.ffi.register_ffi_target(TARGET_BF16, _winograd.handler_bf16(), platform="cpu")
-    module: ModuleType = _winograd
+    jax.ffi.register_ffi_target(TARGET, module.handler(), platform="cpu")
+    jax.ffi.register_ffi_target(TARGET_BF16, module.handler_bf16(), platform="cpu")
     return module
 
 

@@ -1,0 +1,260 @@
+"""Charts of the benchmark tables: srd against ncnn, time per model and size (docs/perf/speed.png), and
+Set14 PSNR against srd's speed in output Mpx/s, one point per model and scale (docs/perf/quality-speed.png).
+
+Run from the repository root (needs matplotlib: ``pip install 'srd[bench]'``):
+``python bench/charts.py [--speed FILE] [--quality FILE] [--section TITLE] [--machine TEXT]``.
+
+The data are the tables `bench/speed.py` and `bench/quality.py` print, saved to files (``python
+bench/speed.py ... > speed.txt``), or the Markdown tables the README publishes from them: by default the
+README's section whose heading contains ``--section`` (the quiet Zen 5 runs) for speed, and the whole
+README for quality (PSNR does not depend on the machine). Rows the README marks "loaded" are drawn hatched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_SECTION = "On AMD EPYC Zen 5"
+DEFAULT_MACHINE = "AMD EPYC Zen 5, 2 vCPU, quiet (load 0.0-1.7), 2026-12-01, float32, 2 threads each"
+
+# speed.py's report line: "name 2x  size  ncnn srd ratio diff  ncnn srd ratio diff ..."
+_SPEED_LINE = re.compile(
+    r"^(?P<model>[a-z0-9-]+) (?P<scale>\d)x\s+(?P<size>\d+)\s+(?P<ncnn_net>[\d.]+)\s+(?P<srd_net>[\d.]+)"
+    r"\s+[\d.]+\s+\d+\s+(?P<ncnn_whole>[\d.]+)\s+(?P<srd_whole>[\d.]+)\s+[\d.]+\s+\d+(?P<rest>.*)$"
+)
+# The README's row: "| name 2x | size | ncnn / srd s (ratio) | ncnn / srd s (ratio) | diff |"
+_SPEED_ROW = re.compile(
+    r"^\| (?P<model>[a-z0-9-]+) (?P<scale>\d)x \| (?P<size>\d+) \| (?P<ncnn_net>[\d.]+) / (?P<srd_net>[\d.]+)"
+    r"(?P<net_note>[^|]*)\| (?P<ncnn_whole>[\d.]+) / (?P<srd_whole>[\d.]+)(?P<rest>[^|]*)\|"
+)
+_SCALES = re.compile(r"^(?P<name>[a-z0-9-]+)((?: \d+x(?: /)?)*)")
+
+
+@dataclass(frozen=True)
+class SpeedRow:
+    """One model and size: seconds for the one-tile network and the whole image, ncnn and srd."""
+
+    model: str
+    scale: int
+    size: int
+    ncnn_net: float
+    srd_net: float
+    ncnn_whole: float
+    srd_whole: float
+    loaded: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} {self.scale}x\n{self.size} px" + (" (loaded)" if self.loaded else "")
+
+    @property
+    def output_mpx_per_s(self) -> float:
+        """srd's whole-image speed in output megapixels per second."""
+        return (self.size * self.scale) ** 2 / 1e6 / self.srd_whole
+
+
+def cpu_name() -> str:
+    """The CPU's model name from /proc/cpuinfo, for a chart measured on this machine."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "this machine"
+
+
+def section(text: str, title: str) -> str:
+    """The Markdown section whose heading contains `title`, up to the next heading of its level or above."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("#") and title in line:
+            level = len(line) - len(line.lstrip("#"))
+            end = next(
+                (
+                    j
+                    for j in range(i + 1, len(lines))
+                    if lines[j].startswith("#") and len(lines[j]) - len(lines[j].lstrip("#")) <= level
+                ),
+                len(lines),
+            )
+            return "\n".join(lines[i:end])
+    raise ValueError(f"no heading containing {title!r}")
+
+
+def parse_speed(text: str) -> list[SpeedRow]:
+    """Every speed row in speed.py's output or in the README's Markdown tables."""
+    rows = []
+    for line in text.splitlines():
+        match = _SPEED_LINE.match(line) or _SPEED_ROW.match(line)
+        if match is None:
+            continue
+        values = match.groupdict()
+        rows.append(
+            SpeedRow(
+                values["model"],
+                int(values["scale"]),
+                int(values["size"]),
+                *(float(values[k]) for k in ("ncnn_net", "srd_net", "ncnn_whole", "srd_whole")),
+                loaded="loaded" in line,
+            )
+        )
+    return rows
+
+
+def _cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def parse_quality(text: str) -> dict[tuple[str, int], float]:
+    """Set14 PSNR by (model, scale) from quality.py's output or the README's Markdown tables (the srd
+    column where there is one; "bicubic" as a model; bfloat16 rows left out)."""
+    psnr: dict[tuple[str, int], float] = {}
+    column: int | None = None
+    scale = 2
+    bicubic_sets: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("PSNR (dB) at "):
+            scale = int(line.removeprefix("PSNR (dB) at ").split("x")[0])
+        if line.startswith("bicubic "):
+            bicubic_sets = line.lower().split()[1:]
+        if line.startswith("  SRCNN protocol") and "set14" in bicubic_sets:
+            psnr[("bicubic", scale)] = float(line.split()[2 + bicubic_sets.index("set14")])
+        if line.startswith("|"):
+            cells = _cells(line)
+            if column is None or set(line) <= set("|-: "):
+                if any("set14" in c.lower() for c in cells):
+                    srd = [i for i, c in enumerate(cells) if "set14" in c.lower() and "ncnn" not in c.lower()]
+                    column = srd[0]
+                continue
+            _add_row(psnr, cells[0], cells[column] if column < len(cells) else "")
+        elif line.startswith("model (noise -1)"):
+            names = re.findall(r"set\d+ \w+", line.lower())
+            column = names.index("set14 srd") + 1 if "set14 srd" in names else None
+        elif line.startswith("  ") and column is not None and not line.startswith("   "):
+            parts = line.split()
+            if len(parts) > column + 1 and re.fullmatch(r"\d+x", parts[1]):
+                psnr[(parts[0], int(parts[1][:-1]))] = float(parts[1 + column])
+        elif not line.strip():
+            column = None if not line.startswith("|") else column
+    return psnr
+
+
+def _add_row(psnr: dict[tuple[str, int], float], name_cell: str, value_cell: str) -> None:
+    """A README row such as "realcugan-se 2x / 3x / 4x | 32.12 / 30.11 / 28.72" (2x when no scale)."""
+    if "bf16" in name_cell or "not run" in value_cell:
+        return
+    match = _SCALES.match(name_cell)
+    values = [v.split()[0] for v in value_cell.split(" / ") if v.strip()]
+    if match is None or not values or not all(re.fullmatch(r"\d+\.\d+", v) for v in values):
+        return
+    scales = [int(s) for s in re.findall(r"(\d+)x", match.group(2))] or [2]
+    for s, v in zip(scales, values, strict=False):
+        psnr[(match["name"], s)] = float(v)
+
+
+def speed_chart(rows: list[SpeedRow], machine: str, out: Path) -> None:
+    """Bars of ncnn's and srd's seconds per model and size, one-tile network and whole image, log scale."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
+    x = list(range(len(rows)))
+    for ax, part, title in ((axes[0], "net", "network, one tile"), (axes[1], "whole", "whole image")):
+        for offset, side, colour in ((-0.2, "ncnn", "#999999"), (0.2, "srd", "#1f77b4")):
+            heights = [getattr(row, f"{side}_{part}") for row in rows]
+            bars = ax.bar([i + offset for i in x], heights, 0.4, label=side, color=colour)
+            for bar, row in zip(bars, rows, strict=True):
+                if row.loaded:
+                    bar.set_hatch("//")
+        for i, row in enumerate(rows):
+            ratio = getattr(row, f"srd_{part}") / getattr(row, f"ncnn_{part}")
+            top = max(getattr(row, f"srd_{part}"), getattr(row, f"ncnn_{part}"))
+            ax.annotate(f"{ratio:.2f}", (i, top), ha="center", va="bottom", fontsize=7)
+        ax.set_yscale("log")
+        ax.set_title(f"{title} (numbers: srd / ncnn time)", fontsize=10)
+        ax.set_xticks(x, [row.label for row in rows], rotation=60, ha="right", fontsize=7)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel("seconds (log scale; lower is faster)")
+    axes[0].legend()
+    fig.suptitle(f"srd vs ncnn, same model files and tiles; {machine}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+
+
+def quality_speed_chart(
+    rows: list[SpeedRow], psnr: dict[tuple[str, int], float], machine: str, out: Path
+) -> list[str]:
+    """Set14 PSNR against srd's whole-image output Mpx/s (its largest size measured on a quiet machine per
+    model and scale, a loaded one only where there is no other); returns the models left out for want of
+    a Set14 figure."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import ScalarFormatter
+
+    largest: dict[tuple[str, int], SpeedRow] = {}
+    for row in rows:
+        key = (row.model, row.scale)
+        if key not in largest or (not row.loaded, row.size) > (not largest[key].loaded, largest[key].size):
+            largest[key] = row
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    colours = {2: "#1f77b4", 3: "#2ca02c", 4: "#d62728"}
+    missing = []
+    plotted = set()
+    for (model, scale), row in sorted(largest.items()):
+        if (model, scale) not in psnr:
+            missing.append(f"{model} {scale}x")
+            continue
+        plotted.add(scale)
+        ax.scatter(row.output_mpx_per_s, psnr[(model, scale)], color=colours.get(scale, "black"), s=36)
+        ax.annotate(f" {model} {scale}x", (row.output_mpx_per_s, psnr[(model, scale)]), fontsize=8)
+    for scale, colour in colours.items():
+        if ("bicubic", scale) in psnr and scale in plotted:
+            ax.axhline(psnr[("bicubic", scale)], color=colour, ls="--", lw=0.8, label=f"bicubic {scale}x")
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.set_xlabel(f"srd output Mpx/s, whole image (log scale); {machine.split(',', maxsplit=1)[0]}")
+    ax.set_ylabel("Set14 PSNR, Y, dB (SRCNN protocol)")
+    ax.set_title(
+        "Quality vs speed (GAN-trained models are not PSNR-optimised:\nhigher is not always better-looking)",
+        fontsize=9,
+    )
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return missing
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--speed", type=Path, default=None, help="speed.py output (default: the README)")
+    parser.add_argument("--quality", type=Path, default=None, help="quality.py output (default: the README)")
+    parser.add_argument("--section", default=DEFAULT_SECTION, help="README heading of the speed table")
+    parser.add_argument("--machine", default=DEFAULT_MACHINE, help="what the figures were measured on")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "perf")
+    args = parser.parse_args(argv)
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    speed_text = args.speed.read_text() if args.speed else section(readme, args.section)
+    quality_text = args.quality.read_text() if args.quality else section(readme, "Performance")
+    rows = parse_speed(speed_text)
+    psnr = parse_quality(quality_text)
+    if not rows:
+        raise SystemExit("no speed rows found")
+    args.out.mkdir(parents=True, exist_ok=True)
+    speed_chart(rows, args.machine, args.out / "speed.png")
+    missing = quality_speed_chart(rows, psnr, args.machine, args.out / "quality-speed.png")
+    print(f"{len(rows)} speed rows, {len(psnr)} PSNR figures; wrote {args.out}/speed.png, quality-speed.png")
+    if missing:
+        print(f"left out of the scatter (no Set14 PSNR): {', '.join(missing)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

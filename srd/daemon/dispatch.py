@@ -1,0 +1,224 @@
+"""The watcher's side of queue.backend celery: one task per claimed job, sent to the broker, and the jobs'
+ends noticed on the shared work folder.
+
+It stands where the local WorkerPool stands in srd/daemon/service.py (the same few methods). The worker
+host that runs a job publishes it (srd/workers/remote_job.py), so the watcher holds no job state a
+restart could lose: a job ended when its record is gone from work/ (the task's result, when the result
+backend has it, says how). One still there after the visibility timeout is sent again, which is harmless:
+a second delivery of a job that is running or finished does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from srd.jobs.messages import JobSpec, Progress, Ready
+from srd.jobs.record import RECORD_NAME
+from srd.settings import Config
+from srd.status.stats import WorkerStatus
+from srd.workers.celery_app import TASK_NAME, WORKERS_FOLDER, make_app
+
+log = structlog.get_logger("srd.daemon")
+
+CHECK_INTERVAL = 0.5  # seconds between looks at the jobs in flight
+RESULT_GRACE = 5.0  # seconds to wait for a task's result once its job has left work/
+WORKER_STATUS_INTERVAL = 2.0
+
+
+@dataclass(frozen=True)
+class RemoteEnded:
+    """A job sent to the broker has ended on some worker host (`outcome`: done or failed)."""
+
+    job_id: str
+    outcome: str
+    output: str | None = None
+    error_type: str | None = None
+    reason: str | None = None
+    device: str | None = None
+
+
+@dataclass
+class _Sent:
+    spec: JobSpec
+    rel_path: str
+    since: float  # time.time() when first sent
+    sent_at: float = 0.0  # time.monotonic() of the last send; 0 until a send succeeded
+    result: Any = None
+    gone_at: float | None = None  # when its record was first seen gone
+
+
+class CeleryDispatcher:
+    """Sends claimed jobs to Celery and reports when each has ended."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.app = make_app(config)
+        self.sent: dict[str, _Sent] = {}
+        self._announced = False
+        self._next_check = 0.0
+        self._next_workers = 0.0
+        self._workers: list[WorkerStatus] = []
+
+    @property
+    def accepting(self) -> bool:
+        return len(self.sent) < self.config.queue.max_queued
+
+    @property
+    def busy(self) -> bool:
+        return False  # the jobs run on the worker hosts, which a stop of the watcher leaves running
+
+    @property
+    def pids(self) -> list[int]:
+        return []
+
+    def start(self) -> None:
+        pass
+
+    def restart_stopped(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        self.app.close()
+
+    def kill(self) -> None:
+        self.app.close()
+
+    def submit(self, spec: JobSpec) -> None:
+        record = _read_record(spec.input.parent)
+        rel_path = str(record.get("rel_path", spec.input.name)) if record else spec.input.name
+        entry = _Sent(spec, rel_path, since=time.time())
+        self.sent[spec.job_id] = entry
+        self._send(entry)
+
+    def _send(self, entry: _Sent) -> None:
+        try:
+            entry.result = self.app.send_task(
+                TASK_NAME,
+                args=[entry.spec.job_id, entry.rel_path],
+                queue=self.config.queue.name,
+                retry=True,
+                retry_policy={"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5},
+            )
+        except Exception as exc:  # kombu's connection errors have no common public base
+            log.error("queue.send_failed", input=entry.rel_path, error=str(exc), job_id=entry.spec.job_id)
+            return
+        entry.sent_at = time.monotonic()
+
+    def job_progress(self, job_id: str) -> Progress | None:
+        """Progress of remote jobs is not reported back to the watcher (yet): always None."""
+        return None
+
+    def job_started(self, job_id: str) -> float:
+        entry = self.sent.get(job_id)
+        return entry.since if entry is not None else time.time()
+
+    def poll(self, timeout: float) -> list[Ready | RemoteEnded]:
+        time.sleep(timeout)
+        events: list[Ready | RemoteEnded] = []
+        if not self._announced:
+            self._announced = True
+            events.append(Ready(self.config.model.model_id, f"celery:{self.config.queue.name}", 0, ""))
+        now = time.monotonic()
+        if now < self._next_check:
+            return events
+        self._next_check = now + CHECK_INTERVAL
+        for job_id, entry in list(self.sent.items()):
+            ended = self._ended(job_id, entry, now)
+            if ended is not None:
+                del self.sent[job_id]
+                events.append(ended)
+        return events
+
+    def _ended(self, job_id: str, entry: _Sent, now: float) -> RemoteEnded | None:
+        if _still_claimed(self.config.work / job_id):
+            if entry.sent_at == 0.0 or now - entry.sent_at > 2 * self.config.visibility_timeout:
+                if entry.sent_at:
+                    log.warning("queue.resend", input=entry.rel_path, job_id=job_id)
+                self._send(entry)
+            return None
+        if entry.gone_at is None:
+            entry.gone_at = now
+        value = self._result(entry)
+        if value is None or value.get("outcome") not in ("done", "failed"):
+            if now - entry.gone_at < RESULT_GRACE:
+                return None
+            value = {"outcome": "done"}  # the result expired or went with a broker restart
+        return RemoteEnded(
+            job_id,
+            str(value["outcome"]),
+            output=value.get("output"),
+            error_type=value.get("error_type"),
+            reason=value.get("reason"),
+            device=value.get("device"),
+        )
+
+    @staticmethod
+    def _result(entry: _Sent) -> dict[str, Any] | None:
+        if entry.result is None:
+            return None
+        try:
+            if not entry.result.ready():
+                return None
+            value = entry.result.result
+        except Exception:  # the result backend is down: the grace period covers it
+            return None
+        return value if isinstance(value, dict) else None
+
+    def statuses(self, inputs: dict[str, str]) -> list[WorkerStatus]:
+        """The worker hosts, from the status files each keeps in work/.workers/."""
+        now = time.monotonic()
+        if now >= self._next_workers:
+            self._next_workers = now + WORKER_STATUS_INTERVAL
+            self._workers = read_worker_statuses(self.config.work)
+        return self._workers
+
+
+def _read_record(directory: Path) -> dict[str, Any] | None:
+    try:
+        document = json.loads((directory / RECORD_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _still_claimed(directory: Path) -> bool:
+    """Whether the job is still in work/: its record and its input are there (read only, never repaired)."""
+    if not (directory / RECORD_NAME).exists():
+        return False
+    record = _read_record(directory)
+    if record is None:
+        return True  # being replaced right now (records are written by rename)
+    name = Path(str(record.get("rel_path", ""))).name
+    return bool(name) and os.path.lexists(directory / name)
+
+
+def read_worker_statuses(work: Path) -> list[WorkerStatus]:
+    """Every worker of every `srd worker` host that keeps a status file in work/.workers/."""
+    workers: list[WorkerStatus] = []
+    folder = work / WORKERS_FOLDER
+    if not folder.is_dir():
+        return workers
+    for path in sorted(folder.glob("*.json")):
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            for worker in document["workers"]:
+                workers.append(
+                    WorkerStatus(
+                        host=str(worker["host"]),
+                        device=str(worker["device"]),
+                        pid=worker.get("pid"),
+                        state=str(worker["state"]),
+                        jobs=tuple(worker.get("jobs") or ()),
+                        last_seen=float(worker["last_seen"]),
+                    )
+                )
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return workers
