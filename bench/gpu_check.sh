@@ -152,3 +152,4 @@ stage tests 140 tests
 } >>"$SUMMARY"
 echo "=== done in $SECONDS s"
 cat "$SUMMARY"
+sleep 1 # let tee write the last lines to check.log
