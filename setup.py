@@ -5,8 +5,11 @@ Everything else about the package is in pyproject.toml. The Winograd extension n
 the XLA FFI headers that jaxlib ships (a build requirement); the filter needs a C compiler. Both are
 optional: where one cannot be built, srd installs without it and uses its pure Python/JAX equivalent
 (lax.conv for every convolution, numpy for PNG filtering), which gives the same results more slowly.
+SRD_NATIVE_KERNEL=0 leaves the Winograd kernel out (it runs on the CPU only; a GPU machine's install,
+bench/gpu_check.sh, skips its minute of compiling).
 """
 
+import os
 from pathlib import Path
 
 import jaxlib
@@ -48,4 +51,5 @@ png_filter = Extension(
     optional=True,
 )
 
-setup(ext_modules=[winograd, png_filter])
+native = [winograd] if os.environ.get("SRD_NATIVE_KERNEL", "1") != "0" else []
+setup(ext_modules=[*native, png_filter])

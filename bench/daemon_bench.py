@@ -3,6 +3,7 @@ N images dropped at once, against the network-only rate of the same engine measu
 
     python bench/daemon_bench.py [--count 100] [--size 512] [--model upconv7-art]
         [--workers N] [--backend local|celery] [--quick]
+        [--device gpu] [--precision bfloat16] [--tile 512] [--batch 4]
 
 `--workers N`: N worker processes (local: engine.workers N on the CPU's cores; celery: N `srd worker`
 processes, one worker each). `--backend celery` starts a redis-server (from PATH) on a free loopback port in
@@ -50,6 +51,7 @@ def _config(
     workers: int,
     broker: str | None,
     thumbnails: bool = True,
+    engine: dict[str, object] | None = None,
 ) -> Path:
     config: dict[str, object] = {
         "inbox": str(root / "inbox"),
@@ -59,7 +61,12 @@ def _config(
         "archive": "delete",
         "watch": {"mode": "inotify", "settle_seconds": 0.2, "rescan_interval": 60},
         "model": {"name": model},
-        "engine": {"compile_cache": str(cache), "conv": conv, "workers": 1 if broker else workers},
+        "engine": {
+            "compile_cache": str(cache),
+            "conv": conv,
+            "workers": 1 if broker else workers,
+            **(engine or {}),
+        },
         "output": {"png_level": png_level},
         "web": {"thumbnails": thumbnails},
         "logging": {"format": "json", "level": "warning"},
@@ -159,7 +166,24 @@ class _Daemon:
         self.sock.close()
 
 
-def network_rates(model: str, size: int, repeat: int, sustained: int, conv: str) -> tuple[float, float]:
+def _add_engine_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="auto", help="engine.device, e.g. gpu")
+    parser.add_argument("--precision", default="float32", help="engine.precision, e.g. bfloat16")
+    parser.add_argument("--tile", type=int, help="engine.tile (default: the model's on that device)")
+    parser.add_argument("--batch", type=int, help="engine.batch")
+
+
+def _engine_keys(args: argparse.Namespace) -> dict[str, object]:
+    """The engine settings beyond conv the options ask for (a GPU run: --device gpu, --precision, --tile,
+    --batch)."""
+    keys: dict[str, object] = {"device": args.device, "precision": args.precision}
+    keys |= {name: getattr(args, name) for name in ("tile", "batch") if getattr(args, name) is not None}
+    return keys
+
+
+def network_rates(
+    model: str, size: int, repeat: int, sustained: int, conv: str, engine_keys: dict[str, object]
+) -> tuple[float, float]:
     """Images per second of Engine.upscale alone on one size x size image: the best single call of
     `repeat`, and `sustained` calls back to back (what a queue of images gets from the network alone)."""
     from srd.runtime import configure_runtime
@@ -169,7 +193,7 @@ def network_rates(model: str, size: int, repeat: int, sustained: int, conv: str)
     from srd.imaging.raster import RasterImage
     from srd.settings import EngineSettings, ModelSettings
 
-    engine = Engine(ModelSettings(name=model), EngineSettings(conv=conv))
+    engine = Engine(ModelSettings(name=model), EngineSettings.model_validate({"conv": conv, **engine_keys}))
     image = RasterImage(np.asarray(_image(size, 0), np.float32) / 255)
     engine.upscale(image)
     best = min(_timed(lambda: engine.upscale(image)) for _ in range(repeat))
@@ -214,11 +238,14 @@ def main() -> int:
     parser.add_argument(
         "--thumbnails", choices=("on", "off"), default="on", help="web.thumbnails: the status page's previews"
     )
+    _add_engine_options(parser)
     args = parser.parse_args()
+    engine_keys = _engine_keys(args)
     load = os.getloadavg()[0]
     print(
         f"cpus={os.cpu_count()} model={args.model} conv={args.conv} images={args.count}x{args.size}px"
-        f" backend={args.backend} workers={args.workers} thumbnails={args.thumbnails} load={load:.1f}"
+        f" backend={args.backend} workers={args.workers} thumbnails={args.thumbnails} engine={engine_keys}"
+        f" load={load:.1f}"
     )
     root = Path(tempfile.mkdtemp(prefix="srd-bench-"))
     cache = root / "cache"
@@ -229,7 +256,9 @@ def main() -> int:
         if args.backend == "celery":
             redis, broker = _start_redis(root)
         thumbnails = args.thumbnails == "on"
-        config = _config(root, args.model, cache, args.png_level, args.conv, args.workers, broker, thumbnails)
+        config = _config(
+            root, args.model, cache, args.png_level, args.conv, args.workers, broker, thumbnails, engine_keys
+        )
         if not args.quick:
             cold = _Daemon(config, root)
             print(f"ready (cold compile cache): {cold.wait_ready():.2f} s")
@@ -246,7 +275,10 @@ def main() -> int:
         print(f"daemon: {args.count} images in {elapsed:.1f} s = {daemon_rate:.3f} img/s")
         if args.quick:
             return 0
-        best, sustained = network_rates(args.model, args.size, args.repeat, min(args.count, 20), args.conv)
+        sustained_calls = min(args.count, 20)
+        best, sustained = network_rates(
+            args.model, args.size, args.repeat, sustained_calls, args.conv, engine_keys
+        )
         print(
             f"network only: best call {best:.3f} img/s (daemon / network = {daemon_rate / best:.2f}); "
             f"{min(args.count, 20)} calls back to back {sustained:.3f} img/s ({daemon_rate / sustained:.2f})"

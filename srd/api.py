@@ -109,10 +109,10 @@ class Upscaler:
     """A model compiled for one noise level, scale and device; `upscale` runs it on images in memory.
 
     The arguments are those of `srd upscale` (`-m`, `-n`, `-s`, `--device`, `--tile`, `--tta`, `--batch`,
-    `--conv`, `--alpha`, `--syncgap`) and the config's `model` and `engine` keys, checked by the same
-    schema: a bad value raises `srd.errors.UsageError` naming every problem, an unknown or missing model
-    `srd.errors.ModelError`, before anything compiles. `compile_cache` (a folder) turns on JAX's persistent
-    compilation cache for the process, as `engine.compile_cache` does for the daemon.
+    `--conv`, `--precision`, `--alpha`, `--syncgap`) and the config's `model` and `engine` keys, checked by
+    the same schema: a bad value raises `srd.errors.UsageError` naming every problem, an unknown or missing
+    model `srd.errors.ModelError`, before anything compiles. `compile_cache` (a folder) turns on JAX's
+    persistent compilation cache for the process, as `engine.compile_cache` does for the daemon.
 
     Each tile shape compiles once, on first use (or in `warmup`), and every later call reuses it.
 
@@ -143,6 +143,7 @@ class Upscaler:
         tta: bool = False,
         batch: int = 1,
         conv: str = "auto",
+        precision: str = "float32",
         alpha: str = "reference",
         syncgap: int = 3,
         compile_cache: str | Path | None = None,
@@ -150,7 +151,7 @@ class Upscaler:
         model_values: dict[str, object] = {"name": str(model), "noise": noise, "scale": scale, "tta": tta}
         model_values |= {"alpha": alpha, "syncgap": syncgap}
         engine_values: dict[str, object] = {"device": device, "tile": tile, "batch": batch, "conv": conv}
-        engine_values |= {"compile_cache": compile_cache}
+        engine_values |= {"precision": precision, "compile_cache": compile_cache}
         self.model_settings, self.engine_settings = _validated(model_values, engine_values)
         from srd.engine import Engine, enable_compilation_cache
 

@@ -37,6 +37,9 @@ Scale = Literal[1, 2, 3, 4]
 # true, no "5" for 5).
 Patterns = Annotated[tuple[Annotated[str, Field(min_length=1)], ...], Field(strict=False)]
 Seconds = Annotated[float, Field(strict=False)]
+# The dtype the network computes in (engine.precision): bfloat16 and float16 halve memory traffic and use a
+# GPU's tensor cores at full rate; weights and activations are cast, pixels stay float32 outside the network.
+Precision = Literal["float32", "bfloat16", "float16"]
 DeviceIds = Annotated[tuple[Annotated[int, Field(ge=0)], ...], Field(strict=False, min_length=1)]
 
 
@@ -97,6 +100,7 @@ class EngineSettings(Section):
     batch: int = Field(1, ge=1, le=256)
     compile_cache: Annotated[Path | None, Field(strict=False)] = None
     conv: ConvAlgorithm = DEFAULT_CONV_ALGORITHM
+    precision: Precision = "float32"
     # One supervised worker process per device: `auto` (every NVIDIA GPU the host has, else `workers`
     # CPU workers), a count (devices 0..N-1) or a list of device ids.
     devices: Literal["auto"] | Annotated[int, Field(ge=1, le=64)] | DeviceIds = "auto"

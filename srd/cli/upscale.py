@@ -151,14 +151,20 @@ def _parse_size(text: str | None) -> TargetSize | None:
 
 _OPTIONS = {"name": "--model", "noise": "--noise", "scale": "--scale", "tta": "--tta", "tile": "--tile"}
 _OPTIONS |= {"batch": "--batch", "device": "--device", "conv": "--conv", "alpha": "--alpha"}
-_OPTIONS |= {"syncgap": "--syncgap"}
+_OPTIONS |= {"syncgap": "--syncgap", "precision": "--precision"}
 
 
 def settings_from_options(args: argparse.Namespace) -> tuple[ModelSettings, EngineSettings]:
     """The schema's ModelSettings and EngineSettings from `srd upscale`'s options, by the schema's rules."""
     model_values = {"name": args.model, "noise": args.noise, "scale": args.scale, "tta": args.tta}
     model_values |= {"alpha": args.alpha, "syncgap": args.syncgap}
-    engine_values = {"tile": args.tile, "batch": args.batch, "device": args.device, "conv": args.conv}
+    engine_values = {
+        "tile": args.tile,
+        "batch": args.batch,
+        "device": args.device,
+        "conv": args.conv,
+        "precision": args.precision,
+    }
     problems: list[str] = []
     sections: list[ModelSettings | EngineSettings] = []
     for section, values in ((ModelSettings, model_values), (EngineSettings, engine_values)):

@@ -124,6 +124,12 @@ def add_upscale_parser(sub: Any, epilog: str, formatter: type[argparse.HelpForma
         " (F(4x4,3x3) in jnp, slow); auto = native on the CPU when built, else direct",
     )
     up.add_argument(
+        "--precision",
+        default=_ENGINE["precision"],
+        choices=_choices(EngineSettings, "precision"),
+        help="the dtype the network computes in: float32, or bfloat16/float16 (for GPUs; runs lax.conv)",
+    )
+    up.add_argument(
         "--cache-dir",
         default=None,
         help="JAX compilation cache (default: $XDG_CACHE_HOME/srd/jax; 'none' disables it)",

@@ -2,9 +2,12 @@
 image-level pipeline around each pass."""
 
 from srd.engine.engine import (
+    GPU_TILE,
     Engine,
     check_engine,
+    conv_backend_for,
     default_cache_dir,
+    default_tile,
     enable_compilation_cache,
     pick_device,
     plan_passes,
@@ -12,9 +15,12 @@ from srd.engine.engine import (
 )
 
 __all__ = [
+    "GPU_TILE",
     "Engine",
     "check_engine",
+    "conv_backend_for",
     "default_cache_dir",
+    "default_tile",
     "enable_compilation_cache",
     "pick_device",
     "plan_passes",

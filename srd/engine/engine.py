@@ -17,19 +17,27 @@ from srd.errors import ModelError, UsageError
 from srd.imaging.raster import RasterImage
 from srd.models.family import Alpha
 from srd.models.registry import BUILTINS, LoadedModel, load_step
-from srd.nn.conv import ConvBackend, resolve
+from srd.nn.conv import DIRECT, ConvBackend, resolve
 from srd.nn.graph import ConvAlgorithm
 from srd.nn.resample import bicubic_per_tile
 from srd.nn.tiling import SharedPools, TileCounter, TileGeometry, TileRunner, round_up
 from srd.settings import EngineSettings, ModelSettings
 
+# The least tile a tile-independent network gets on a GPU or TPU when engine.tile is unset: 512x512 tiles
+# (x batch) keep an accelerator's thousands of lanes busy where the CPU's 256 would leave it idle between
+# calls; memory is no concern at this size (upconv7's largest activation for one 512 tile is ~0.3 GB).
+GPU_TILE = 512
+
 __all__ = [
+    "GPU_TILE",
     "Engine",
     "EngineSettings",
     "ModelSettings",
     "ProgressFn",
     "check_engine",
+    "conv_backend_for",
     "default_cache_dir",
+    "default_tile",
     "enable_compilation_cache",
     "pick_device",
     "plan_passes",
@@ -120,10 +128,35 @@ def check_engine(model: ModelSettings, settings: EngineSettings) -> list[str]:
     except UsageError as exc:
         return [*problems, f"At 'engine.device': {exc}"]
     try:
-        resolve(settings.conv, device.platform)
+        conv_backend_for(settings, device.platform)
     except ValueError as exc:
         problems.append(f"At 'engine.conv': {exc}")
     return problems
+
+
+def conv_backend_for(settings: EngineSettings, platform: str) -> ConvBackend:
+    """The convolution backend the settings ask for on a platform: `resolve`'s, except that a network
+    computing in bfloat16 or float16 (engine.precision) runs lax.conv ("auto" then means direct; the native
+    and Winograd kernels are float32). ValueError where the two settings cannot go together."""
+    if settings.precision == "float32":
+        return resolve(settings.conv, platform)
+    if settings.conv not in ("auto", "direct"):
+        raise ValueError(
+            f"engine.precision {settings.precision} runs with conv direct (or auto), not {settings.conv}"
+        )
+    return DIRECT
+
+
+def default_tile(model: LoadedModel, platform: str) -> int:
+    """The tile a pass runs with when engine.tile is unset: the model's default (srd.models.family), or on
+    a GPU or TPU at least GPU_TILE for a network whose output does not depend on the tile (no global
+    pooling, no zero padding: the result is the untiled one exactly), where big tiles keep the device busy.
+    Tile-dependent families keep the tile their reference program uses, so results still match it."""
+    spec = model.spec
+    free = not spec.tile_dependent and not spec.keeps_size and model.pipeline.context is None
+    if platform != "cpu" and free:
+        return max(model.default_tile, GPU_TILE)
+    return model.default_tile
 
 
 class Engine:
@@ -135,7 +168,7 @@ class Engine:
         self.passes = plan_passes(model)
         self._device = pick_device(settings.device)
         try:  # e.g. native-bf16 on a CPU without AMX: the settings' fault (the daemon exits 78)
-            self.conv_backend: ConvBackend = resolve(settings.conv, self._device.platform)
+            self.conv_backend: ConvBackend = conv_backend_for(settings, self._device.platform)
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
         self.conv_algorithm: ConvAlgorithm = self.conv_backend.name
@@ -145,15 +178,17 @@ class Engine:
             self._add_runner(step)
 
     def _add_runner(self, model: LoadedModel) -> None:
+        settings = self.settings
         if model.label not in self._runners:
             self._runners[model.label] = TileRunner(
                 model.spec,
                 model.weights,
                 self.tile_for(model),
-                self.settings.batch,
+                settings.batch,
                 self._device,
                 self.conv_backend,
                 self.geometry_of(model),
+                settings.precision,
             )
 
     @staticmethod
@@ -178,10 +213,15 @@ class Engine:
             self._alpha_models[step.label] = model
         return self._alpha_models[step.label]
 
+    def tile_runner(self, step: LoadedModel) -> TileRunner:
+        """The compiled tile runner of one of the passes (a bench times its network alone)."""
+        return self._runners[step.label]
+
     def tile_for(self, model: LoadedModel) -> int:
-        """The configured tile, or the model's default (srd.models.family), aligned to what its
-        downsampling (or its family) needs."""
-        return round_up(self.settings.tile or model.default_tile, self.geometry_of(model).align)
+        """The configured tile, or the default for the model on this device (`default_tile`), aligned to
+        what its downsampling (or its family) needs."""
+        tile = self.settings.tile or default_tile(model, self._device.platform)
+        return round_up(tile, self.geometry_of(model).align)
 
     @property
     def conv_description(self) -> str:
@@ -189,6 +229,8 @@ class Engine:
         name, asked = self.conv_backend.name, self.settings.conv
         if asked != "auto":
             return f"{name} (engine.conv)"
+        if self.settings.precision != "float32":
+            return f"{name} (auto: engine.precision {self.settings.precision})"
         if name == "native":
             return "native (auto: srd's Winograd kernel on the CPU)"
         why = "not the CPU" if self._device.platform != "cpu" else "srd's native kernel was not built"
@@ -226,7 +268,14 @@ class Engine:
         key = f"{model.label} sample"
         if key not in self._runners:
             self._runners[key] = TileRunner(
-                model.spec, model.weights, SAMPLE_TILE, 1, self._device, self.conv_backend, runner.geometry
+                model.spec,
+                model.weights,
+                SAMPLE_TILE,
+                1,
+                self._device,
+                self.conv_backend,
+                runner.geometry,
+                self.settings.precision,
             )
         return shared_pools(runner, self._runners[key], image, names, self.model.syncgap)
 

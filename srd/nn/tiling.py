@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -28,7 +29,7 @@ import numpy.typing as npt
 
 from srd.nn.conv.base import ConvBackend
 from srd.nn.conv.registry import resolve
-from srd.nn.graph import DEFAULT_CONV_ALGORITHM, Border, ConvAlgorithm, NetworkSpec, Weights
+from srd.nn.graph import DEFAULT_CONV_ALGORITHM, Border, ConvAlgorithm, NetworkSpec, PreparedWeights, Weights
 from srd.nn.network import JaxWeights, apply_network, prepare_weights
 
 Array32 = npt.NDArray[np.float32]
@@ -141,6 +142,7 @@ class TileRunner:
         device: jax.Device,
         conv_algorithm: ConvAlgorithm | ConvBackend = DEFAULT_CONV_ALGORITHM,
         geometry: TileGeometry | None = None,
+        dtype: str = "float32",
     ) -> None:
         self.geometry = geometry = geometry if geometry is not None else TileGeometry.of(spec)
         if tile % geometry.align:
@@ -158,12 +160,23 @@ class TileRunner:
             backend = conv_algorithm
         self.backend = backend
         self.conv_algorithm: ConvAlgorithm = backend.name
-        self._weights = jax.device_put(prepare_weights(spec, weights, backend), device)
+        # The network computes in `dtype` (engine.precision): weights are stored on the device in it, tiles
+        # and shared values are cast on the device, and results come back as float32.
+        self.dtype = compute = jnp.dtype(dtype)
+        self._weights = jax.device_put(
+            _cast_weights(prepare_weights(spec, weights, backend), compute), device
+        )
+
+        def overrides_of(x: jax.Array, shared: dict[str, jax.Array]) -> dict[str, jax.Array]:
+            return {
+                name: jnp.broadcast_to(v.astype(compute), (x.shape[0], v.shape[0]))
+                for name, v in shared.items()
+            }
 
         def forward(w: Weights, x: jax.Array, valid: jax.Array, shared: dict[str, jax.Array]) -> jax.Array:
             self.trace_count += 1  # runs only while tracing: counts compilations
-            overrides = {name: jnp.broadcast_to(v, (x.shape[0], v.shape[0])) for name, v in shared.items()}
-            return apply_network(spec, w, x, backend, valid, overrides or None)  # type: ignore[arg-type]
+            y = apply_network(spec, w, x.astype(compute), backend, valid, overrides_of(x, shared) or None)  # type: ignore[arg-type]
+            return y.astype(jnp.float32)
 
         def features(
             w: JaxWeights,
@@ -173,17 +186,16 @@ class TileRunner:
             names: tuple[str, ...],
         ) -> dict[str, jax.Array]:
             self.trace_count += 1
-            overrides = {name: jnp.broadcast_to(v, (x.shape[0], v.shape[0])) for name, v in shared.items()}
             _, values = apply_network(
                 spec,
                 w,
-                x,
+                x.astype(compute),
                 backend,
                 valid,
-                overrides or None,
+                overrides_of(x, shared) or None,
                 extra_outputs=names,
             )
-            return values
+            return {name: v.astype(jnp.float32) for name, v in values.items()}
 
         options = dict(backend.compiler_options(device.platform))
         self._forward = jax.jit(forward, compiler_options=options or None)
@@ -205,7 +217,12 @@ class TileRunner:
         what the reference program would feed for it, the remainder rounded up to the alignment."""
         return round_up(min(self.tile, length - start), self.geometry.align) + 2 * self.geometry.context
 
-    def _run(self, x: Array32, valid: npt.NDArray[np.int32], shared: Mapping[str, Array32]) -> jax.Array:
+    def _run(
+        self,
+        x: Array32 | jax.Array,
+        valid: npt.NDArray[np.int32] | jax.Array,
+        shared: Mapping[str, Array32],
+    ) -> jax.Array:
         result: jax.Array = self._forward(
             self._weights,
             jax.device_put(x, self.device),
@@ -213,6 +230,12 @@ class TileRunner:
             {name: jax.device_put(v, self.device) for name, v in shared.items()},
         )
         return result
+
+    def run_tiles(self, x: jax.Array | Array32, valid: jax.Array | npt.NDArray[np.int32]) -> jax.Array:
+        """The compiled network on one batch of padded tiles (batch, tile + 2 context, ..., C) with their
+        valid extents, returned without waiting for it: arrays already on the device are not copied, so
+        a bench times the network alone (bench/gpu_bench.py)."""
+        return self._run(x, valid, {})
 
     def tile_features(
         self,
@@ -333,6 +356,16 @@ class TileRunner:
             batch = np.concatenate([batch, np.zeros((missing, *batch.shape[1:]), np.float32)])
             valid = np.concatenate([valid, np.tile(np.array([th + c2, tw + c2], np.int32), (missing, 1))])
         return self._run(batch, valid, shared)  # asynchronous: returns before the device has finished
+
+
+def _cast_weights(weights: PreparedWeights, dtype: np.dtype[Any]) -> PreparedWeights:
+    """The float32 arrays of `weights` in `dtype` (packed integer kernels are left alone)."""
+    if dtype == np.float32:
+        return weights
+    return {
+        name: {key: a.astype(dtype) if a.dtype == np.float32 else a for key, a in layer.items()}
+        for name, layer in weights.items()
+    }
 
 
 def _place(

@@ -67,8 +67,8 @@ class Interp(OneInputOp):
         if extents is not None:
             x = _clamp_to_extent(x, spatial_extent(extents, "Interp"))
         h, w = x.shape[1], x.shape[2]
-        rows = jnp.asarray(bicubic_matrix(h, scaled_size(h, self.scale_h), self.scale_h))
-        cols = jnp.asarray(bicubic_matrix(w, scaled_size(w, self.scale_w), self.scale_w))
+        rows = jnp.asarray(bicubic_matrix(h, scaled_size(h, self.scale_h), self.scale_h), x.dtype)
+        cols = jnp.asarray(bicubic_matrix(w, scaled_size(w, self.scale_w), self.scale_w), x.dtype)
         highest = jax.lax.Precision.HIGHEST
         y = jnp.einsum("pw,bhwc->bhpc", cols, x, precision=highest)
         return jnp.einsum("oh,bhpc->bopc", rows, y, precision=highest)

@@ -27,9 +27,10 @@ def masked_mean(x: jax.Array, extent: Extent) -> jax.Array:
     rows = jnp.arange(x.shape[1])[None, :] < extent[:, :1]
     cols = jnp.arange(x.shape[2])[None, :] < extent[:, 1:]
     mask = (rows[:, :, None] & cols[:, None, :])[..., None]
-    total = jnp.sum(jnp.where(mask, x, 0), axis=(1, 2))
-    count = (extent[:, 0] * extent[:, 1]).astype(x.dtype)[:, None]
-    return total / count
+    # Summed and divided in float32 whatever x's dtype: a float16 pixel count overflows past 65504.
+    total = jnp.sum(jnp.where(mask, x, 0), axis=(1, 2), dtype=jnp.float32)
+    count = (extent[:, 0] * extent[:, 1]).astype(jnp.float32)[:, None]
+    return (total / count).astype(x.dtype)
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class GlobalAvgPool(OneInputOp):
         extent = extents[0] if extents is not None else None
         if extent is not None:
             return masked_mean(xs[0], extent)
-        return jnp.mean(xs[0], axis=(1, 2))
+        return jnp.mean(xs[0], axis=(1, 2), dtype=jnp.float32).astype(xs[0].dtype)
 
     def extent(self, extents: Sequence[Extent | None]) -> Extent | None:
         return None  # a vector
