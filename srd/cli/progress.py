@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from srd.status.stats import seconds_left
+
 CLEAR = "\r\033[K"
 
 
@@ -54,7 +56,7 @@ class Progress:
         if not self.live or total <= 0:
             return
         elapsed = time.perf_counter() - self._file_started
-        eta = elapsed / done * (total - done) if done else 0.0
+        eta = seconds_left(elapsed, done, total) or 0.0
         base = self._status.split(" ... ")[0] if self._status else f"[{self._index}/{self.total}]"
         self._show(f"{base} ... {100 * done // total}% ({done}/{total} {unit}), about {eta:.0f} s left")
 

@@ -120,6 +120,8 @@ class CeleryDispatcher:
         return entry.since if entry is not None else time.time()
 
     def poll(self, timeout: float) -> list[Ready | RemoteEnded]:
+        # Nothing to wait on here (the jobs run on the worker hosts, whose ends show in work/ and are
+        # checked every CHECK_INTERVAL): the wait paces the daemon's loop, as WorkerPool.poll's does.
         time.sleep(timeout)
         events: list[Ready | RemoteEnded] = []
         if not self._announced:

@@ -30,6 +30,11 @@ class LastError:
     at: str  # ISO 8601, UTC
 
 
+def seconds_left(elapsed: float, done: float, total: float) -> float | None:
+    """The time the rest of a job takes at the rate of its units done so far; None before the first."""
+    return elapsed / done * (total - done) if done > 0 else None
+
+
 @dataclass(frozen=True)
 class JobProgress:
     """How far a job in flight is: `done` of `total` `unit`s (network tiles, or frames)."""
@@ -54,7 +59,7 @@ class InFlightJob:
         progress = self.progress
         if progress is not None:
             elapsed = max(0.0, time.time() - self.since)
-            eta = elapsed / progress.done * (progress.total - progress.done) if progress.done else None
+            eta = seconds_left(elapsed, progress.done, progress.total)
             entry["progress"] = {
                 "done": progress.done,
                 "total": progress.total,
@@ -74,6 +79,17 @@ class WorkerStatus:
     state: str  # starting, ready, stopped
     jobs: tuple[str, ...]  # the inputs in flight on it
     last_seen: float  # time.time()
+
+    def entry(self) -> dict[str, object]:
+        """Its entry in status.json's `workers` list (and in a worker host's own status file)."""
+        return {
+            "host": self.host,
+            "device": self.device,
+            "pid": self.pid,
+            "state": self.state,
+            "jobs": list(self.jobs),
+            "last_seen": round(self.last_seen, 1),
+        }
 
 
 def _zeros(labels: tuple[str, ...]) -> dict[str, int]:
@@ -228,16 +244,6 @@ class Stats:
             "device": self.device,
             "observer": self.observer,
             "worker_pid": self.worker_pid,
-            "workers": [
-                {
-                    "host": worker.host,
-                    "device": worker.device,
-                    "pid": worker.pid,
-                    "state": worker.state,
-                    "jobs": list(worker.jobs),
-                    "last_seen": round(worker.last_seen, 1),
-                }
-                for worker in self.workers
-            ],
+            "workers": [worker.entry() for worker in self.workers],
             "metrics": self.measures.document(),
         }

@@ -149,17 +149,7 @@ class HostPool:
             "host": host,
             "pid": os.getpid(),
             "updated_at": time.time(),
-            "workers": [
-                {
-                    "host": worker.host,
-                    "device": worker.device,
-                    "pid": worker.pid,
-                    "state": worker.state,
-                    "jobs": list(worker.jobs),
-                    "last_seen": round(worker.last_seen, 1),
-                }
-                for worker in workers
-            ],
+            "workers": [worker.entry() for worker in workers],
         }
 
     def stop(self) -> None:

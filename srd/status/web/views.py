@@ -21,6 +21,7 @@ from typing import Any
 from srd.jobs.fsops import fsync_dir, numbered_name
 from srd.settings import Config
 from srd.status.history import JOB_ID, THUMBNAIL_SIDES, read_history, thumbnail_path, thumbnails_dir
+from srd.status.stats import seconds_left
 from srd.status.status_file import UnreadableStatusError, daemon_alive, read_status
 
 RECENT_JOBS = 48  # finished jobs on the page and in /api/jobs
@@ -260,8 +261,8 @@ def _in_flight_view(job: dict[str, Any], now: float) -> dict[str, Any]:
         done, total = progress.get("done"), progress.get("total")
         if isinstance(done, int | float) and isinstance(total, int | float) and total > 0:
             fraction = min(1.0, max(0.0, done / total))
-            if elapsed is not None and done > 0:
-                eta = round(elapsed * (total - done) / done, 1)
+            left = None if elapsed is None else seconds_left(elapsed, done, total)
+            eta = None if left is None else round(left, 1)
     view["fraction"] = fraction
     view["eta"] = eta
     return view
