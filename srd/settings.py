@@ -139,25 +139,14 @@ class OutputSettings(Section):
         parse_colour(value)
         return value
 
-    @field_validator("format")
+    @field_validator("format", "animation", "png_strategy")
     @classmethod
-    def _known_format(cls, value: str) -> str:
-        if value not in WRITE_NAMES:
-            raise ValueError(f"must be one of {', '.join(WRITE_NAMES)}, got {value!r}")
-        return value
-
-    @field_validator("animation")
-    @classmethod
-    def _known_animation(cls, value: str) -> str:
-        if value not in ANIMATION_NAMES:
-            raise ValueError(f"must be one of {', '.join(ANIMATION_NAMES)}, got {value!r}")
-        return value
-
-    @field_validator("png_strategy")
-    @classmethod
-    def _known_strategy(cls, value: str) -> str:
-        if value not in STRATEGIES:
-            raise ValueError(f"must be one of {', '.join(STRATEGIES)}, got {value!r}")
+    def _one_of_the_names(cls, value: str, info: ValidationInfo) -> str:
+        names = {"format": WRITE_NAMES, "animation": ANIMATION_NAMES, "png_strategy": STRATEGIES}[
+            info.field_name or ""
+        ]
+        if value not in names:
+            raise ValueError(f"must be one of {', '.join(names)}, got {value!r}")
         return value
 
     @field_validator("name")
