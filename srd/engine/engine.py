@@ -283,7 +283,7 @@ class Engine:
         return step.pipeline.alpha is Alpha.BICUBIC and self.model.alpha == "reference"
 
     def _tiles(self, model: LoadedModel, height: int, width: int) -> int:
-        p = model.pipeline.pre_upscale
+        p = model.pre_upscale
         return len(self._runners[model.label].positions(height * p, width * p))
 
     def tile_count(self, image: RasterImage) -> int:
