@@ -25,12 +25,14 @@ DEFAULT_MACHINE = "AMD EPYC Zen 5, 2 vCPU, quiet (load 0.0-1.7), 2026-12-01, flo
 
 # speed.py's report line: "name 2x  size  ncnn srd ratio diff  ncnn srd ratio diff ..."
 _SPEED_LINE = re.compile(
-    r"^(?P<model>[a-z0-9-]+) (?P<scale>\d)x\s+(?P<size>\d+)\s+(?P<ncnn_net>[\d.]+)\s+(?P<srd_net>[\d.]+)"
+    r"^(?P<model>[a-z0-9-]+) (?P<scale>\d)x\s+(?P<size>\d+(?:x\d+)?)"
+    r"\s+(?P<ncnn_net>[\d.]+)\s+(?P<srd_net>[\d.]+)"
     r"\s+[\d.]+\s+\d+\s+(?P<ncnn_whole>[\d.]+)\s+(?P<srd_whole>[\d.]+)\s+[\d.]+\s+\d+(?P<rest>.*)$"
 )
 # The README's row: "| name 2x | size | ncnn / srd s (ratio) | ncnn / srd s (ratio) | diff |"
 _SPEED_ROW = re.compile(
-    r"^\| (?P<model>[a-z0-9-]+) (?P<scale>\d)x \| (?P<size>\d+) \| (?P<ncnn_net>[\d.]+) / (?P<srd_net>[\d.]+)"
+    r"^\| (?P<model>[a-z0-9-]+) (?P<scale>\d)x \| (?P<size>\d+(?:x\d+)?) \|"
+    r" (?P<ncnn_net>[\d.]+) / (?P<srd_net>[\d.]+)"
     r"(?P<net_note>[^|]*)\| (?P<ncnn_whole>[\d.]+) / (?P<srd_whole>[\d.]+)(?P<rest>[^|]*)\|"
 )
 _SCALES = re.compile(r"^(?P<name>[a-z0-9-]+)((?: \d+x(?: /)?)*)")
@@ -42,7 +44,7 @@ class SpeedRow:
 
     model: str
     scale: int
-    size: int
+    size: str  # "512" (512 x 512) or "333x517" (width x height)
     ncnn_net: float
     srd_net: float
     ncnn_whole: float
@@ -54,9 +56,15 @@ class SpeedRow:
         return f"{self.model} {self.scale}x\n{self.size} px" + (" (loaded)" if self.loaded else "")
 
     @property
+    def pixels(self) -> int:
+        """Input pixels: width x height."""
+        width, _, height = self.size.partition("x")
+        return int(width) * int(height or width)
+
+    @property
     def output_mpx_per_s(self) -> float:
         """srd's whole-image speed in output megapixels per second."""
-        return (self.size * self.scale) ** 2 / 1e6 / self.srd_whole
+        return self.pixels * self.scale**2 / 1e6 / self.srd_whole
 
 
 def cpu_name() -> str:
@@ -100,7 +108,7 @@ def parse_speed(text: str) -> list[SpeedRow]:
             SpeedRow(
                 values["model"],
                 int(values["scale"]),
-                int(values["size"]),
+                values["size"],
                 *(float(values[k]) for k in ("ncnn_net", "srd_net", "ncnn_whole", "srd_whole")),
                 loaded="loaded" in line,
             )
@@ -200,7 +208,8 @@ def quality_speed_chart(
     largest: dict[tuple[str, int], SpeedRow] = {}
     for row in rows:
         key = (row.model, row.scale)
-        if key not in largest or (not row.loaded, row.size) > (not largest[key].loaded, largest[key].size):
+        best = largest.get(key)
+        if best is None or (not row.loaded, row.pixels) > (not best.loaded, best.pixels):
             largest[key] = row
     fig, ax = plt.subplots(figsize=(7.5, 5))
     colours = {2: "#1f77b4", 3: "#2ca02c", 4: "#d62728"}

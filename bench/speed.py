@@ -1,7 +1,8 @@
 """srd against ncnn on the same model and image, on the CPU, float32, the same number of cores.
 
 Run from the repository root:
-``python bench/speed.py [--models ...] [--sizes 256 512] [--big] [--threads 2]``.
+``python bench/speed.py [--models ...] [--sizes 256 512 333x517] [--big] [--threads 2]`` (a size is N
+for N x N, or W x H).
 
 Models: waifu2x's ``upconv7-art`` and ``cunet`` (2x) against waifu2x-ncnn-vulkan's CPU path
 (tests/support/ncnn_peer.py), and ``realcugan-se`` (2x, noise -1 = conservative, the reference default),
@@ -85,18 +86,46 @@ def pin_cores(count: int) -> list[int]:
     return chosen
 
 
-def test_image(size: int, source: Path | None, seed: int = 0) -> tuple[U8Image, str]:
-    """A size x size uint8 RGB image: ``source`` mirrored out to the size, or seeded noise."""
+@dataclass(frozen=True)
+class Size:
+    """An image size as given on the command line: ``512`` (square) or ``333x517`` (width x height)."""
+
+    width: int
+    height: int
+
+    @classmethod
+    def parse(cls, text: str) -> Size:
+        """``N`` or ``WxH``, both positive."""
+        width, _, height = text.partition("x")
+        try:
+            size = cls(int(width), int(height or width))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: a size is N or WxH, e.g. 512 or 333x517") from None
+        if size.width < 1 or size.height < 1:
+            raise argparse.ArgumentTypeError(f"{text!r}: sizes are positive")
+        return size
+
+    @property
+    def longest(self) -> int:
+        return max(self.width, self.height)
+
+    def __str__(self) -> str:
+        return str(self.width) if self.width == self.height else f"{self.width}x{self.height}"
+
+
+def test_image(size: Size, source: Path | None, seed: int = 0) -> tuple[U8Image, str]:
+    """A uint8 RGB image of the size: ``source`` mirrored out to it, or seeded noise."""
+    h, w = size.height, size.width
     if source is not None and source.is_file():
         with Image.open(source) as img:
             rgb = np.asarray(img.convert("RGB"), dtype=np.uint8)
-        reps_h, reps_w = -(-size // rgb.shape[0]), -(-size // rgb.shape[1])
+        reps_h, reps_w = -(-h // rgb.shape[0]), -(-w // rgb.shape[1])
         big = np.pad(
             rgb, ((0, (reps_h - 1) * rgb.shape[0]), (0, (reps_w - 1) * rgb.shape[1]), (0, 0)), "symmetric"
         )
-        return np.ascontiguousarray(big[:size, :size]), source.name
+        return np.ascontiguousarray(big[:h, :w]), source.name
     rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, (size, size, 3), dtype=np.uint8), f"noise(seed={seed})"
+    return rng.integers(0, 256, (h, w, 3), dtype=np.uint8), f"noise(seed={seed})"
 
 
 def best_times(repeat: int, runs: dict[str, Callable[[], object]]) -> dict[str, float]:
@@ -179,7 +208,7 @@ class FamilyPeer:
         return realsr_peer.realesrgan_like(image, self.net, self.model.scale, tile=tile)
 
 
-def bench_family(model: str, size: int, args: argparse.Namespace) -> str:
+def bench_family(model: str, size: Size, args: argparse.Namespace) -> str:
     """Time one (Real-CUGAN / Real-ESRGAN model, size) pair and return its report line."""
     spec = FAMILY_MODELS[model]
     image, label = test_image(size, args.image)
@@ -193,37 +222,39 @@ def bench_family(model: str, size: int, args: argparse.Namespace) -> str:
             args.repeat,
             {"net": lambda: peer.run_float(tile), "whole": lambda: peer.process(image, spec.tile)},
         )
-        return f"{name:<26}{size:>6}{t['net']:>9.3f}{'-':>22}{t['whole']:>10.3f}{'-':>22}   {label}, {load}"
-    srd_one = SrdRunner(model, size, image, args.conv, spec.scale)
+        return f"{name:<26}{size!s:>8}{t['net']:>9.3f}{'-':>22}{t['whole']:>10.3f}{'-':>22}   {label}, {load}"
+    srd_one = SrdRunner(model, size.longest, image, args.conv, spec.scale)
     net = best_times(args.repeat, {"ncnn": lambda: peer.run_float(tile), "srd": srd_one.run})
-    one_diff = max_diff(srd_one.output_u8(), peer.process(image, size))
+    one_diff = max_diff(srd_one.output_u8(), peer.process(image, size.longest))
     del srd_one
     srd_full = SrdRunner(model, whole_tile, image, args.conv, spec.scale)
     whole = best_times(args.repeat, {"ncnn": lambda: peer.process(image, spec.tile), "srd": srd_full.run})
     whole_diff = max_diff(srd_full.output_u8(), peer.process(image, spec.tile))
     return (
-        f"{name:<26}{size:>6}"
+        f"{name:<26}{size!s:>8}"
         f"{net['ncnn']:>9.3f}{net['srd']:>9.3f}{net['srd'] / net['ncnn']:>7.2f}{one_diff:>6}"
         f"{whole['ncnn']:>10.3f}{whole['srd']:>9.3f}{whole['srd'] / whole['ncnn']:>7.2f}{whole_diff:>6}"
         f"   tile {spec.tile}/{whole_tile}, {label}, {load}"
     )
 
 
-def bench_one(model: str, size: int, args: argparse.Namespace) -> str:
+def bench_one(model: str, size: Size, args: argparse.Namespace) -> str:
     """Time one (model, size) pair and return its report line."""
     if model in FAMILY_MODELS:
         return bench_family(model, size, args)
     image, label = test_image(size, args.image)
     peer_full = load_peer(model, num_threads=args.threads, winograd=True)
-    peer_one = load_peer(model, tilesize=size, num_threads=args.threads, winograd=True)
+    peer_one = load_peer(model, tilesize=size.longest, num_threads=args.threads, winograd=True)
     tile, _, _ = peer_one.padded_tile(image, 0, 0)
     load = f"load {os.getloadavg()[0]:.1f}"
     if args.no_srd:
         t = best_times(
             args.repeat, {"net": lambda: peer_one.run_float(tile), "whole": lambda: peer_full.process(image)}
         )
-        return f"{model:<26}{size:>6}{t['net']:>9.3f}{'-':>22}{t['whole']:>10.3f}{'-':>22}   {label}, {load}"
-    srd_one = SrdRunner(model, size, image, args.conv)
+        return (
+            f"{model:<26}{size!s:>8}{t['net']:>9.3f}{'-':>22}{t['whole']:>10.3f}{'-':>22}   {label}, {load}"
+        )
+    srd_one = SrdRunner(model, size.longest, image, args.conv)
     net = best_times(args.repeat, {"ncnn": lambda: peer_one.run_float(tile), "srd": srd_one.run})
     one_diff = max_diff(srd_one.output_u8(), peer_one.process(image))
     del srd_one  # one big-tile engine at a time: cunet at 1024 is several GB
@@ -231,7 +262,7 @@ def bench_one(model: str, size: int, args: argparse.Namespace) -> str:
     whole = best_times(args.repeat, {"ncnn": lambda: peer_full.process(image), "srd": srd_full.run})
     whole_diff = max_diff(srd_full.output_u8(), peer_full.process(image))
     return (
-        f"{model + ' 2x':<26}{size:>6}"
+        f"{model + ' 2x':<26}{size!s:>8}"
         f"{net['ncnn']:>9.3f}{net['srd']:>9.3f}{net['srd'] / net['ncnn']:>7.2f}{one_diff:>6}"
         f"{whole['ncnn']:>10.3f}{whole['srd']:>9.3f}{whole['srd'] / whole['ncnn']:>7.2f}{whole_diff:>6}"
         f"   {label}, {load}"
@@ -241,7 +272,9 @@ def bench_one(model: str, size: int, args: argparse.Namespace) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="*", default=list(DEFAULT_MODELS), choices=MODELS)
-    parser.add_argument("--sizes", nargs="*", type=int, default=[256, 512])
+    parser.add_argument(
+        "--sizes", nargs="*", type=Size.parse, default=[Size(256, 256), Size(512, 512)], help="N or WxH"
+    )
     parser.add_argument("--big", action="store_true", help="add 1024x1024")
     parser.add_argument("--threads", type=int, default=2, help="cores for both ncnn and srd")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs after the warm-up; the best counts")
@@ -267,17 +300,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     cores = pin_cores(args.threads)
-    sizes = [*args.sizes, *([1024] if args.big else [])]
+    sizes = [*args.sizes, *([Size(1024, 1024)] if args.big else [])]
     print(
         f"os.cpu_count()={os.cpu_count()}, pinned to cores {cores}, threads={args.threads}, srd --conv "
         f"{args.conv} (ncnn fp32), best of "
         f"{args.repeat} after warm-up; XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}"
     )
     print(
-        f"{'model':<26}{'size':>6}{'ncnn':>9}{'srd':>9}{'ratio':>7}{'diff':>6}"
+        f"{'model':<26}{'size':>8}{'ncnn':>9}{'srd':>9}{'ratio':>7}{'diff':>6}"
         f"{'ncnn':>10}{'srd':>9}{'ratio':>7}{'diff':>6}"
     )
-    print(f"{'':<32}{'--- network, one tile (s) ---':<31}{'--- whole image (s) ---':<31}")
+    print(f"{'':<34}{'--- network, one tile (s) ---':<31}{'--- whole image (s) ---':<31}")
     lines = []
     for model in args.models:
         for size in sizes:

@@ -4,5 +4,6 @@
 #define SRD_VL 8
 #define SRD_MR 3
 #define SRD_NS avx2
+#define SRD_AVX2 1
 #include "wino_kernel.inc"
 #endif

@@ -5,7 +5,11 @@
 
 namespace srd_wino {
 
-constexpr int kNR = 32;  // output channels per packed weight panel (U is [64][cout_padded / kNR][cin][kNR])
+// Output channels per packed weight panel (U is [64][cout_padded / nr][cin_padded][nr]): kNR, or kNarrowNR
+// for layers with at most 16 outputs (an image's 3, or 12 sub-pixel phases of it), which would otherwise
+// compute twice to ten times the products they keep.
+constexpr int kNR = 32;
+constexpr int kNarrowNR = 16;
 
 // Floats between consecutive transformed positions (planes) of a block's V or M: one cache line more than
 // the data, so that the 64 planes, often a multiple of 4 KiB apart otherwise, do not all fall into the
@@ -26,7 +30,8 @@ struct Layer {
   const float* bias;  // cout, or null
   float* y;  // N x oh x ow x cout
   int n, h, w, cin, cout;
-  int cin_padded, cout_padded;  // as packed in u: cin to a multiple of 16, cout of kNR (zero weights)
+  int cin_padded, cout_padded;  // as packed in u: cin to a multiple of 16, cout of nr (zero weights)
+  int nr;  // u's panel width: kNR or kNarrowNR (float32 kernels; the bfloat16 ones take kNR)
   int oh, ow, th, tw;  // output size and 6x6 tiles per image
   int pad_top, pad_left;
   int act;
@@ -35,11 +40,12 @@ struct Layer {
 };
 
 // Each ISA namespace provides run_block (transform in, multiply, transform out for one block of tiles;
-// scratch holds 64 * roundup(nb, MR) * (cin + cout_padded) floats) and block_rows (its MR).
+// scratch holds 64 * roundup(nb, block_rows(nr)) * (cin + cout_padded) floats) and block_rows (the tiles
+// of its register block for panels of width nr: blocks are cut to multiples of it).
 #define SRD_WINO_DECLARE(ns)                                          \
   namespace ns {                                                      \
   void run_block(const Layer& L, long block, int nb, float* scratch); \
-  int block_rows();                                                   \
+  int block_rows(int nr);                                             \
   }
 SRD_WINO_DECLARE(amx)
 SRD_WINO_DECLARE(avx512bf16)

@@ -85,20 +85,20 @@ struct Kernel {
   int mr;
 };
 
-Kernel kernel_for(int64_t isa) {
+Kernel kernel_for(int64_t isa, int nr) {
   switch (isa) {
 #if defined(__x86_64__)
     case kAmx:
-      return {amx::run_block, amx::block_rows()};
+      return {amx::run_block, amx::block_rows(nr)};
     case kAvx512Bf16:
-      return {avx512bf16::run_block, avx512bf16::block_rows()};
+      return {avx512bf16::run_block, avx512bf16::block_rows(nr)};
     case kAvx512:
-      return {avx512::run_block, avx512::block_rows()};
+      return {avx512::run_block, avx512::block_rows(nr)};
     case kAvx2:
-      return {avx2::run_block, avx2::block_rows()};
+      return {avx2::run_block, avx2::block_rows(nr)};
 #endif
     default:
-      return {generic::run_block, generic::block_rows()};
+      return {generic::run_block, generic::block_rows(nr)};
   }
 }
 
@@ -166,7 +166,7 @@ ffi::Error run_layer(ffi::ThreadPool pool, Layer L, ffi::Buffer<ffi::F32> x, ffi
 
   auto job = std::make_shared<Job>();
   job->layer = L;
-  job->kernel = kernel_for(isa);
+  job->kernel = kernel_for(isa, L.nr);
   job->nb = block > 0 ? static_cast<int>(block) : default_block(L, job->kernel.mr, L.u16 != nullptr);
   job->blocks = (L.tiles() + job->nb - 1) / job->nb;
   // The calling thread works too, so it plus num_threads() - 1 pool threads fill the pool's cores (one
@@ -200,12 +200,14 @@ ffi::Error winograd_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buf
   Layer L{};
   if (!layer_shape(L, x.dimensions(), y->dimensions(), ud.size(), bias.dimensions().size()))
     return ffi::Error::InvalidArgument("srd_winograd_f63: x, u, y must be 4-D and bias 1-D");
+  L.nr = static_cast<int>(ud[3]);
   L.cout_padded = static_cast<int>(ud[1] * ud[3]);
   L.cin_padded = static_cast<int>(ud[2]);
-  if (ud[0] != 64 || ud[3] != kNR || L.cin_padded % 16 != 0 || L.cin_padded < L.cin ||
-      L.cin_padded >= L.cin + 16 || L.cout > L.cout_padded || L.cout_padded >= L.cout + kNR)
+  if (ud[0] != 64 || (L.nr != kNR && L.nr != kNarrowNR) || L.cin_padded % 16 != 0 || L.cin_padded < L.cin ||
+      L.cin_padded >= L.cin + 16 || L.cout > L.cout_padded || L.cout_padded >= L.cout + L.nr)
     return ffi::Error::InvalidArgument(
-        "srd_winograd_f63: u must be [64][ceil(cout/32)][cin rounded up to 16][32] for x and y");
+        "srd_winograd_f63: u must be [64][ceil(cout/nr)][cin rounded up to 16][nr], nr 32 (or 16 for at most"
+        " 16 outputs), for x and y");
   const int64_t chosen = isa == kAuto ? best_isa() : isa;
   if (chosen == kAmx || chosen == kAvx512Bf16)
     return ffi::Error::InvalidArgument("srd_winograd_f63: the bfloat16 kernels take bfloat16 weights");
@@ -234,6 +236,7 @@ ffi::Error winograd_bf16_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi
   if (chosen != kAmx && chosen != kAvx512Bf16)
     return ffi::Error::InvalidArgument("srd_winograd_f63_bf16: only the bfloat16 ISAs (amx, avx512bf16)");
   L.u16 = u.typed_data();
+  L.nr = kNR;
   return run_layer(pool, L, x, bias, y, pad_top, pad_left, activation, slope, chosen, block);
 }
 

@@ -41,6 +41,7 @@ BF16_ISAS = ("amx", "avx512bf16")  # the variants that take pack_kernel_bf16's w
 ACTIVATION_CODES = {"none": 0, "relu": 1, "leaky_relu": 2}
 IN_MULTIPLE = 16  # the kernel's packed input channels
 OUT_PANEL = 32  # its packed output channels (one register block's width)
+NARROW_PANEL = 16  # the float32 kernel's panel for layers with at most 16 outputs (the image's 3, 12 phases)
 IN_MULTIPLE_BF16 = 32  # the AMX kernel's: one tile row is 32 bfloat16 input channels
 
 
@@ -83,14 +84,16 @@ def best_isa() -> str:
 
 
 def pack_kernel(w: npt.ArrayLike) -> npt.NDArray[np.float32]:
-    """HWIO 3x3 weights -> U = G g G^T of F(6,3), packed as [64][ceil(O/32)][I'][32], I' = I rounded up
-    to 16; the padding is zeros."""
+    """HWIO 3x3 weights -> U = G g G^T of F(6,3), packed as [64][ceil(O/P)][I'][P], I' = I rounded up
+    to 16, P the panel width: 32, or 16 for O <= 16 (the kernel then multiplies twice the tiles at a
+    time instead of padding 3 outputs to 32); the padding is zeros."""
     u = transform_kernel(w, 6)  # 64 x I x O
     positions, cin, cout = u.shape
+    panel = NARROW_PANEL if cout <= NARROW_PANEL else OUT_PANEL
     cin_padded = -(-cin // IN_MULTIPLE) * IN_MULTIPLE
-    cout_padded = -(-cout // OUT_PANEL) * OUT_PANEL
+    cout_padded = -(-cout // panel) * panel
     u = np.pad(u, ((0, 0), (0, cin_padded - cin), (0, cout_padded - cout)))
-    panels = u.reshape(positions, cin_padded, cout_padded // OUT_PANEL, OUT_PANEL)
+    panels = u.reshape(positions, cin_padded, cout_padded // panel, panel)
     return np.ascontiguousarray(panels.transpose(0, 2, 1, 3))
 
 
