@@ -11,8 +11,13 @@ Malloc: glibc malloc settings for a process that allocates and frees buffers of 
 XLA allocates each network call's activations afresh. glibc serves anything over 32 MB with its own mmap
 and unmaps it on free, so every call page-faults (and the kernel zeroes) every activation byte again:
 for upconv7-art on one 1024x1024 tile that was a third of the time (2.73 s -> 1.76 s with the settings
-below, `python bench/speed.py`). Serving big blocks from the heap and keeping up to 512 MB of freed
-memory for reuse removes that. Linux/glibc only; SRD_MALLOC_DEFAULTS=0, or any MALLOC_* / GLIBC_TUNABLES
+below, `python bench/speed.py`). Serving big blocks from the heap and keeping freed memory for reuse
+removes that. Two more ways the pages went back, measured with cunet on one 512 px tile (Intel Xeon with
+AVX-512, 2 cores): a heap top of more than 512 MB free after a call was trimmed (the old threshold: 190k
+page faults and 0.3 s of system time per 1 s call), and XLA's pool threads allocate from arenas of their
+own, whose heaps glibc shrinks as they empty (220k faults per call with a 2 GB threshold alone). With one
+arena and the highest threshold malloc takes, no call faults; the worker hands the memory back when idle
+(`release_free_memory`). Linux/glibc only; SRD_MALLOC_DEFAULTS=0, or any MALLOC_* / GLIBC_TUNABLES
 setting of the user's own, leaves malloc alone.
 """
 
@@ -42,9 +47,12 @@ def apply_default_xla_flags() -> None:
 M_TRIM_THRESHOLD = -1
 M_TOP_PAD = -2
 M_MMAP_MAX = -4
+M_ARENA_MAX = -8
+_INT_MAX = (1 << 31) - 1  # mallopt takes an int
 SETTINGS = (
     (M_MMAP_MAX, 0),  # no per-block mmap: big blocks come from the heap and are reused after free
-    (M_TRIM_THRESHOLD, 512 << 20),  # give memory back to the system only past 512 MB free at the top
+    (M_ARENA_MAX, 1),  # every thread on the main heap: XLA's pool threads' arenas gave their pages back
+    (M_TRIM_THRESHOLD, _INT_MAX),  # give memory back only when asked (release_free_memory) or past 2 GB
     (M_TOP_PAD, 64 << 20),  # grow the heap 64 MB at a time
 )
 

@@ -8,29 +8,37 @@ import sys
 
 import pytest
 
-# malloc (as XLA does), touch, free and malloc 128 MB again; prints whether srd tuned malloc and the page
-# faults of the second buffer.
+# malloc (as XLA does), touch, free and malloc SIZE MB again, on the main thread or on a thread of its own
+# (as XLA's pool threads do); prints whether srd tuned malloc and the page faults of the second buffer.
 _PROBE = """
-import ctypes, resource, srd.runtime as heap
+import ctypes, resource, threading, srd.runtime as heap
 tuned = heap.tune_malloc()
 libc = ctypes.CDLL(None)
 libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
 libc.free.argtypes = [ctypes.c_void_p]
-size = 128 << 20
-first = libc.malloc(size); ctypes.memset(first, 1, size); libc.free(first)
-if TRIM:
-    heap.release_free_memory()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-second = libc.malloc(size); ctypes.memset(second, 1, size)
-print(tuned, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+size = SIZE << 20
+faults = []
+def work():
+    first = libc.malloc(size); ctypes.memset(first, 1, size); libc.free(first)
+    if TRIM:
+        heap.release_free_memory()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    second = libc.malloc(size); ctypes.memset(second, 1, size)
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+if THREAD:
+    worker = threading.Thread(target=work); worker.start(); worker.join()
+else:
+    work()
+print(tuned, faults[0])
 """
 
 glibc_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt is Linux-only")
 
 
-def _probe(trim: bool = False, **env: str) -> tuple[bool, int]:
+def _probe(trim: bool = False, size_mb: int = 128, thread: bool = False, **env: str) -> tuple[bool, int]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
-    code = f"TRIM = {trim}\n" + _PROBE
+    code = f"TRIM = {trim}\nSIZE = {size_mb}\nTHREAD = {thread}\n" + _PROBE
     out = subprocess.run(
         [sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True, check=True
     )
@@ -47,6 +55,18 @@ def test_a_freed_big_buffer_is_reused_without_page_faults() -> None:
     untuned, faults_default = _probe(SRD_MALLOC_DEFAULTS="0")
     assert not untuned
     assert faults_default > 20000  # 128 MB of 4 KiB pages, mapped afresh
+
+
+@glibc_only
+@pytest.mark.parametrize(("size_mb", "thread"), [(768, False), (128, True), (768, True)])
+def test_big_buffers_of_pool_threads_are_reused_too(size_mb: int, thread: bool) -> None:
+    """Buffers bigger than the old 512 MB trim threshold, and buffers of a thread other than the main one
+    (XLA's pool threads allocate too), are reused without faults; glibc's defaults fault on each."""
+    tuned, faults = _probe(size_mb=size_mb, thread=thread)
+    assert tuned
+    assert faults < 1000
+    _, faults_default = _probe(size_mb=size_mb, thread=thread, SRD_MALLOC_DEFAULTS="0")
+    assert faults_default > 20000
 
 
 @glibc_only
