@@ -187,6 +187,7 @@ class Pages:
     def __init__(self, path: Path, im: ImageFile.ImageFile, data: bytes) -> None:
         self.path, self._im, self._data = path, im, data
         self.count = int(getattr(im, "n_frames", 1))
+        self.width, self.height = im.size  # the first page's, as stored
 
     def __iter__(self) -> Iterator[RasterImage]:
         for index in range(self.count):
