@@ -122,7 +122,7 @@ class OutputSettings(Section):
     quality: int = Field(95, ge=1, le=100)
     webp_lossless: bool = False
     metadata: Literal["keep", "strip"] = "keep"
-    tiff_pages: Literal["first", "all"] = "first"
+    tiff_pages: Literal["first", "all", "separate"] = "first"
     png_level: int = Field(DEFAULT_LEVEL, ge=0, le=9)
     png_strategy: str = DEFAULT_STRATEGY
     name: str = Field("{stem}", min_length=1)

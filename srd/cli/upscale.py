@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import secrets
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +13,9 @@ from typing import BinaryIO
 import numpy as np
 from pydantic import ValidationError
 
+from srd.cli.output_files import write_new_file
 from srd.cli.progress import Progress
+from srd.cli.upscale_pages import write_pages
 from srd.engine.engine import (
     Engine,
     default_cache_dir,
@@ -26,11 +26,10 @@ from srd.errors import ExitCode, SrdError, UsageError
 from srd.imaging.animation import Animation, write_animation
 from srd.imaging.decode import Pages, read_media
 from srd.imaging.encode import encode_image, quantize
-from srd.imaging.formats import READ_SUFFIXES, resolve_output
+from srd.imaging.formats import READ_SUFFIXES, ImageFormat, resolve_output
 from srd.imaging.png import PngStreamWriter
 from srd.imaging.raster import RasterImage
-from srd.jobs.frames import with_scaled_metadata
-from srd.jobs.fsops import fsync_dir, hidden_temp_name, link_exclusive, write_synced
+from srd.jobs.frames import wants_pages, with_scaled_metadata
 from srd.runtime import release_free_memory
 from srd.settings import EngineSettings, ModelSettings, OutputSettings
 
@@ -80,26 +79,6 @@ def output_name(rel: Path, scale: int, noise: int, suffix: str, size: tuple[int,
     """NAME_x2.png, NAME_x4_n1.png, or NAME_1920x1080.png for an output of a requested size."""
     tag = f"_{size[0]}x{size[1]}" if size is not None else f"_x{scale}"
     return rel.with_name(f"{rel.stem}{tag}{f'_n{noise}' if noise >= 0 else ''}{suffix}")
-
-
-def write_new_file(path: Path, write: Callable[[BinaryIO], None], *, overwrite: bool) -> None:
-    """Write atomically (a hidden temporary name, fsynced, then linked into place: srd.jobs.fsops, as the
-    daemon publishes); refuse to replace an existing file unless `overwrite`. The file is created 0666
-    less the umask, like any file a command creates."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.parent / hidden_temp_name(path.name, f".{secrets.token_hex(4)}.part")
-    try:
-        write_synced(temp, write, 0o666)
-        if overwrite:
-            os.replace(temp, path)
-        else:
-            try:
-                link_exclusive(temp, path)  # never replaces a file, hard links or not
-            except FileExistsError as exc:
-                raise UsageError(f"{path} exists (use --overwrite to replace it)") from exc
-        fsync_dir(path.parent)
-    finally:
-        temp.unlink(missing_ok=True)
 
 
 def _png_streamer(engine: Engine, image: RasterImage, progress: Progress) -> Callable[[BinaryIO], None]:
@@ -189,7 +168,11 @@ def _check_outdir(outdir: Path | None) -> None:
 def _output_settings(args: argparse.Namespace) -> OutputSettings:
     try:
         return OutputSettings(
-            format=args.format, animation=args.animation, quality=args.quality, background=args.background
+            format=args.format,
+            animation=args.animation,
+            quality=args.quality,
+            background=args.background,
+            tiff_pages=args.tiff_pages,
         )
     except ValidationError as exc:
         problems = [f"--{error['loc'][0]}: {error['msg']}, got {error['input']!r}" for error in exc.errors()]
@@ -226,8 +209,7 @@ def upscale_command(args: argparse.Namespace) -> int:
     for path, rel in items:
         try:
             progress.start(path)
-            image = read_media(path, max_pixels=DEFAULT_MAX_PIXELS)
-            assert not isinstance(image, Pages)  # srd upscale takes a multi-page TIFF's first page
+            image = read_media(path, max_pixels=DEFAULT_MAX_PIXELS, pages=wants_pages(output))
             progress.sized(image.width, image.height)
             scale: int = model.scale
             size = target.for_image(image.width, image.height) if target is not None else None
@@ -237,23 +219,24 @@ def upscale_command(args: argparse.Namespace) -> int:
                 engines[scale] = Engine(model.model_copy(update={"scale": scale}), settings)
             out_dir = args.outdir if args.outdir is not None else path.parent
             animated = isinstance(image, Animation)
-            fmt = resolve_output(output.animation if animated else output.format, image.source_format)
+            source = "TIFF" if isinstance(image, Pages) else image.source_format
+            fmt = resolve_output(output.animation if animated else output.format, source)
             out_rel = output_name(
                 rel if args.outdir is not None else Path(rel.name), scale, model.noise, fmt.suffix, size
             )
-            if isinstance(image, Animation):
+            if isinstance(image, Pages | Animation):
                 with image:
-                    written = _write_animation(
+                    first, written = _write_frames(
                         engines[scale],
                         image,
-                        size,
-                        fmt.name,
+                        target,
+                        fmt,
                         output,
                         out_dir / out_rel,
                         args.overwrite,
                         progress,
                     )
-                progress.finished(path, out_dir / out_rel, written)
+                progress.finished(path, first, written)
                 continue
             if image.alpha is not None and not fmt.alpha and not flattened:
                 flattened = True
@@ -269,6 +252,37 @@ def upscale_command(args: argparse.Namespace) -> int:
         progress.finished(path, out_dir / out_rel, written)
     progress.summary()
     return ExitCode.FAILURES if progress.failed else ExitCode.OK
+
+
+def _write_frames(
+    engine: Engine,
+    media: Pages | Animation,
+    target: TargetSize | None,
+    fmt: ImageFormat,
+    output: OutputSettings,
+    path: Path,
+    overwrite: bool,
+    progress: Progress,
+) -> tuple[Path, tuple[int, int]]:
+    """An animation or a multi-page TIFF, frame by frame or page by page; returns the (first) output's path
+    and size."""
+    if isinstance(media, Pages):
+        outputs, written = write_pages(
+            _page_upscaler(engine, target), media, fmt, output, path, overwrite=overwrite, progress=progress
+        )
+        return outputs[0], written
+    size = target.for_image(media.width, media.height) if target is not None else None
+    return path, _write_animation(engine, media, size, fmt.name, output, path, overwrite, progress)
+
+
+def _page_upscaler(engine: Engine, target: TargetSize | None) -> Callable[[RasterImage], RasterImage]:
+    """Upscale one page of a multi-page TIFF (to --size fitted to that page, when given)."""
+
+    def upscale(page: RasterImage) -> RasterImage:
+        size = target.for_image(page.width, page.height) if target is not None else None
+        return engine.upscale(page, size)
+
+    return upscale
 
 
 def _writer(

@@ -98,6 +98,13 @@ def add_upscale_parser(sub: Any, epilog: str, formatter: type[argparse.HelpForma
         choices=list(ANIMATION_NAMES),
         help="output format of animated GIF/APNG/WebP inputs (same, png = APNG, webp, gif)",
     )
+    up.add_argument(
+        "--tiff-pages",
+        default=_OUTPUT["tiff_pages"],
+        choices=_choices(OutputSettings, "tiff_pages"),
+        help="multi-page TIFF inputs: the first page, all pages into one multi-page TIFF (with a TIFF"
+        " output), or separate: each page its own file, NAME_x2.p001.png, ...",
+    )
     up.add_argument("-q", "--quality", type=int, default=_OUTPUT["quality"], help="JPEG/WebP quality")
     up.add_argument(
         "--background",

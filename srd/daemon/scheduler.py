@@ -28,6 +28,7 @@ from srd.jobs.record import Job
 from srd.settings import Config
 from srd.status.history import FinishedJob, thumbnails_dir
 from srd.status.stats import InFlightJob, JobProgress, Stats
+from srd.workers.faults import page_fault
 from srd.workers.supervisor import WorkerLost
 
 log = structlog.get_logger("srd.daemon")
@@ -230,7 +231,9 @@ class Scheduler:
         if job is None:
             return
         try:
-            output = complete_job(job, self.config, result.suffix)
+            output = complete_job(
+                job, self.config, result.suffix, pages=result.pages, on_page=page_fault(job.input_path.name)
+            )
         except OSError as exc:
             self._defer(job, "job.publish_failed", exc)
             return

@@ -2,9 +2,9 @@
 libwebp's animation encoder (which keeps only the compressed frames).
 
 Pillow's own save_all would need every frame at once (its GIF and APNG writers collect them all to drop
-unchanged areas), which an animation of a thousand 4x frames does not allow. Every frame written here is
-the whole canvas replacing the last one (GIF disposal 2 with a transparent index in every frame, APNG
-dispose none with blend source), so each shows exactly as upscaled.
+unchanged areas), which an animation of a thousand 4x frames does not allow. An APNG frame is the whole
+canvas replacing the last one (dispose none with blend source), so each shows exactly as upscaled; a GIF
+frame is the rectangle that changed, with the disposal the next frame needs (srd/imaging/gif.py).
 """
 
 from __future__ import annotations
@@ -14,60 +14,12 @@ import zlib
 from typing import BinaryIO
 
 import numpy as np
-from PIL import GifImagePlugin, Image, features
+from PIL import Image
 
 from srd.imaging.animation import FrameSink, Rgba
+from srd.imaging.gif import GifWriter
 from srd.imaging.metadata import Metadata, png_chunks
 from srd.imaging.png import DEFAULT_LEVEL, SIGNATURE, STRATEGIES, chunk, filter_rows
-
-TRANSPARENT = 255  # GIF: the palette index kept for transparency in every frame
-_QUANTIZE = (
-    Image.Quantize.LIBIMAGEQUANT if features.check_feature("libimagequant") else Image.Quantize.FASTOCTREE
-)
-
-
-def quantize_gif_frame(rgba: Rgba) -> tuple[np.ndarray, list[int]]:
-    """A frame as GIF palette indices (TRANSPARENT where alpha < 128) and its 256-colour palette.
-
-    The opaque pixels are quantised to 255 colours (libimagequant where Pillow has it, else Pillow's fast
-    octree); transparent pixels take an opaque colour first so that they spend no palette entry."""
-    opaque = rgba[..., 3] >= 128
-    rgb = np.ascontiguousarray(rgba[..., :3])
-    if opaque.any() and not opaque.all():
-        rgb[~opaque] = rgb[opaque][0]
-    quantized = Image.fromarray(rgb, "RGB").quantize(colors=255, method=_QUANTIZE)
-    indices = np.array(quantized, dtype=np.uint8)
-    indices[~opaque] = TRANSPARENT
-    palette = (quantized.getpalette() or [])[: 3 * TRANSPARENT]
-    palette += [0] * (3 * 256 - len(palette))
-    return indices, palette
-
-
-class GifWriter:
-    """GIF89a with one local palette per frame."""
-
-    def __init__(self, out: BinaryIO, size: tuple[int, int], plays: int) -> None:
-        self._out = out
-        out.write(b"GIF89a" + struct.pack("<HHBBB", size[0], size[1], 0, 0, 0))  # no global palette
-        if plays != 1:  # NETSCAPE2.0: repeats after the first play, 0 for forever
-            repeats = 0 if plays == 0 else min(plays - 1, 65535)
-            out.write(b"!\xff\x0bNETSCAPE2.0\x03\x01" + struct.pack("<H", repeats) + b"\x00")
-
-    def add(self, rgba: Rgba, duration: int) -> None:
-        indices, palette = quantize_gif_frame(rgba)
-        frame = Image.fromarray(indices, "P")
-        frame.putpalette(palette)
-        params = {
-            "duration": duration,
-            "disposal": 2,
-            "transparency": TRANSPARENT,
-            "include_color_table": True,
-        }
-        for part in GifImagePlugin.getdata(frame, (0, 0), **params):
-            self._out.write(part)
-
-    def close(self) -> None:
-        self._out.write(b";")
 
 
 class ApngWriter:

@@ -27,6 +27,7 @@ from srd.errors import (
 )
 from srd.imaging.animation import DECODE_ERRORS, Animation
 from srd.imaging.colour import to_upscalable
+from srd.imaging.cursor import CUR_MAGIC, cur_as_ico
 from srd.imaging.formats import ANIMATED_PILLOW, BY_PILLOW, PILLOW_READ_FORMATS, sniff
 from srd.imaging.metadata import read_metadata
 from srd.imaging.png import WIDE_RAWMODES, decode_png16, png_rawmode
@@ -149,6 +150,9 @@ def read_media(
     data = _read_bytes(path, max_bytes)
     if not data:
         raise CorruptImageError(f"{path}: file is empty (0 bytes)")
+    cursor = data.startswith(CUR_MAGIC)
+    if cursor:  # through Pillow's ICO reader, which keeps alpha and reads PNG images (srd/imaging/cursor.py)
+        data = cur_as_ico(data)
     try:
         # catch_warnings is process-wide while active; srd decodes in one thread per worker process.
         with warnings.catch_warnings():
@@ -156,6 +160,8 @@ def read_media(
             warnings.simplefilter("ignore", UserWarning)
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = _open_checked(path, data, max_pixels)
+            if cursor:
+                im.format = "CUR"
             frames = int(getattr(im, "n_frames", 1))
             if frames > 1 and im.format in ANIMATED_PILLOW:
                 _check_frames(path, im, frames, max_frames, "animation", "frames")
@@ -187,6 +193,7 @@ class Pages:
     def __init__(self, path: Path, im: ImageFile.ImageFile, data: bytes) -> None:
         self.path, self._im, self._data = path, im, data
         self.count = int(getattr(im, "n_frames", 1))
+        self.width, self.height = im.size  # the first page's, as stored
 
     def __iter__(self) -> Iterator[RasterImage]:
         for index in range(self.count):

@@ -11,8 +11,8 @@ import numpy.typing as npt
 from PIL import Image, features
 
 from srd.errors import UsageError
-from srd.imaging.animation_writers import GifWriter
 from srd.imaging.formats import ImageFormat, output_format
+from srd.imaging.gif import GifWriter
 from srd.imaging.metadata import NONE, Metadata, pillow_options, png_chunks
 from srd.imaging.png import DEFAULT_LEVEL, DEFAULT_STRATEGY, STRATEGIES, encode_png
 from srd.imaging.raster import RasterImage, icc_matches, quantize

@@ -40,6 +40,12 @@ def hidden_temp_name(filename: str, tag: str) -> str:
     return "." + fit_name(filename, reserve=1 + len(os.fsencode(tag))) + tag
 
 
+def staging_dir(temp: Path) -> Path:
+    """The hidden folder beside a job's temporary output where a job of several outputs (output.tiff_pages
+    `separate`) stages them: `.NAME.srd-JOB.tmp` -> `.NAME.srd-JOB.d` (shorter, so it fits too)."""
+    return temp.with_name(temp.name.removesuffix(".tmp") + ".d")
+
+
 def fsync_dir(directory: Path) -> None:
     """Make renames and links inside `directory` durable."""
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
@@ -127,12 +133,13 @@ def is_published_temp(temp: Path) -> bool:
         return False
 
 
-def find_other_name(temp: Path) -> Path | None:
-    """The other name of a published temporary file, found by inode in the same folder."""
+def find_other_name(temp: Path, folder: Path | None = None) -> Path | None:
+    """The other name of a published temporary file, found by inode in `folder` (default: its own)."""
     info = os.lstat(temp)
-    with os.scandir(temp.parent) as entries:
+    folder = temp.parent if folder is None else folder
+    with os.scandir(folder) as entries:
         for entry in entries:
-            if entry.name != temp.name and entry.inode() == info.st_ino:
+            if Path(entry.path) != temp and entry.inode() == info.st_ino:
                 return Path(entry.path)
     return None
 

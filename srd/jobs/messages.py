@@ -14,6 +14,7 @@ from enum import Enum
 from pathlib import Path
 
 from srd.errors import ExitCode, InputError, ModelError, SrdError, UsageError
+from srd.jobs.fsops import staging_dir
 from srd.settings import OutputSettings
 
 _NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
@@ -51,6 +52,11 @@ class JobSpec:
     # Where the worker writes the job's before/after thumbnails for the status page (None: it does not).
     thumbnails: Path | None = None
     thumbnail_size: int = 320
+
+    @property
+    def staging(self) -> Path:
+        """Where a job of several outputs (output.tiff_pages `separate`) writes them (srd/jobs/pages.py)."""
+        return staging_dir(self.temp)
 
 
 @dataclass(frozen=True)
@@ -123,6 +129,9 @@ class JobDone:
     ms: float
     frames: int = 1  # an animation's frame count
     suffix: str = ""  # the output's suffix (output.format `same`, animations); "" for the planned one
+    # A job of several outputs: their file names in the staging folder, in order (srd/jobs/pages.py); the
+    # temporary output is then not written. Empty for a job of one output.
+    pages: tuple[str, ...] = ()
     device: str = ""  # the device that ran it (set by the worker process)
 
 

@@ -18,8 +18,10 @@ from srd.jobs.fsops import (
     is_published_temp,
     move_no_replace,
     publish_output,
+    staging_dir,
     write_json_no_replace,
 )
+from srd.jobs.pages import PublishStep, commit_pages, discard_staging, publish_pages
 from srd.jobs.record import Job
 from srd.settings import Config
 
@@ -31,6 +33,11 @@ class OutputPlan:
     directory: Path
     filename: str
     temp: Path
+
+    @property
+    def staging(self) -> Path:
+        """Where a job of several outputs stages them (srd/jobs/pages.py)."""
+        return staging_dir(self.temp)
 
 
 def plan_output(job: Job, config: Config, suffix: str = "") -> OutputPlan:
@@ -60,13 +67,22 @@ def _dispose_original(job: Job, config: Config) -> Path | None:
 
 
 def complete_job(
-    job: Job, config: Config, suffix: str = "", on_published: Callable[[], None] | None = None
+    job: Job,
+    config: Config,
+    suffix: str = "",
+    on_published: Callable[[], None] | None = None,
+    *,
+    pages: tuple[str, ...] = (),
+    on_page: PublishStep | None = None,
 ) -> Path:
-    """Publish the worker's temporary output without replacing anything, then archive or delete the input.
+    """Publish the worker's temporary output without replacing anything, then archive or delete the input;
+    returns the output's path (the first page's, for a job of several).
 
-    `suffix` is the one the worker wrote, when it is not the planned one. `on_published` runs once the
-    output and its record are durable, before the input is touched (the fault tests stop a worker there:
-    a redelivered job must then finish without a second output).
+    `suffix` is the one the worker wrote, when it is not the planned one. `pages` are a job's several
+    outputs in its staging folder (JobDone.pages), published all or none (srd/jobs/pages.py; `on_page` runs
+    after each step). `on_published` runs once the output and its record are durable, before the input is
+    touched (the fault tests stop a worker there: a redelivered job must then finish without a second
+    output).
     """
     plan = plan_output(job, config, suffix)
 
@@ -74,7 +90,12 @@ def complete_job(
         job.output = str(final)
         job.save()
 
-    final = publish_output(plan.temp, plan.directory, plan.filename, on_linked=record_output)
+    if pages:
+        commit_pages(job, plan.filename, pages)
+        published = publish_pages(job, plan.directory, plan.staging, on_page)
+        final = published[0] if published else plan.directory
+    else:
+        final = publish_output(plan.temp, plan.directory, plan.filename, on_linked=record_output)
     if on_published is not None:
         on_published()
     _dispose_original(job, config)
@@ -94,6 +115,7 @@ def fail_job(
     """Move the original to errors/ (mirrored path) with NAME.error.json beside it, and drop the job."""
     plan = plan_output(job, config)
     plan.temp.unlink(missing_ok=True)
+    discard_staging(plan.staging)
     directory = config.errors / job.rel_dir
     moved = move_no_replace(job.input_path, directory, job.input_path.name)
     report: dict[str, object] = {
@@ -119,9 +141,17 @@ def fail_job(
 def recover_job(job: Job, config: Config) -> Path | None:
     """Finish a job an earlier run left in work/ after publishing; returns its output, or None to requeue it.
 
-    A crash between publishing and archiving must not produce a second output on the next start.
+    A crash between publishing and archiving must not produce a second output on the next start; one in
+    the middle of publishing several outputs completes the set (srd/jobs/pages.py).
     """
     plan = plan_output(job, config)
+    if job.pages:
+        published = publish_pages(job, plan.directory, plan.staging)
+        plan.temp.unlink(missing_ok=True)
+        _dispose_original(job, config)
+        job.remove()
+        return published[0] if published else plan.directory
+    discard_staging(plan.staging)  # pages written but never committed: the job runs again
     if job.output is None and is_published_temp(plan.temp):
         other = find_other_name(plan.temp)
         job.output = str(other) if other is not None else str(plan.temp)

@@ -7,7 +7,7 @@ import os
 import secrets
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from srd.jobs.fsops import fsync_dir, write_json_replace
@@ -30,6 +30,11 @@ class Job:
     # Handed to a worker and not yet ended: if the next start finds this, the daemon died while the job ran,
     # which is charged as a lost attempt (a record without the key, from an older srd, reads as False).
     running: bool = False
+    # A job of several outputs (srd/jobs/pages.py): each staged page's file name -> the name it is published
+    # as, recorded before the first is published (from then on recovery completes the set), and each
+    # page's published path, recorded before its staged name is removed.
+    pages: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
 
     @property
     def input_path(self) -> Path:
@@ -73,6 +78,8 @@ def load_job(directory: Path) -> Job | None:
             output=document.get("output"),
             solo=bool(document.get("solo", False)),
             running=bool(document.get("running", False)),
+            pages={str(k): str(v) for k, v in document.get("pages", {}).items()},
+            outputs={str(k): str(v) for k, v in document.get("outputs", {}).items()},
         )
     except (OSError, ValueError, KeyError, TypeError):
         return _job_without_record(directory)

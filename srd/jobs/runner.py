@@ -18,11 +18,17 @@ from typing import Protocol
 
 from srd.imaging.animation import Animation
 from srd.imaging.decode import Pages, read_media
-from srd.imaging.encode import encode_image
 from srd.imaging.formats import resolve_output
 from srd.imaging.metadata import NONE
 from srd.imaging.raster import RasterImage
-from srd.jobs.frames import animation_job, pages_job, wants_pages, with_scaled_metadata
+from srd.jobs.frames import (
+    animation_job,
+    encode_page,
+    pages_job,
+    separate_pages_job,
+    wants_pages,
+    with_scaled_metadata,
+)
 from srd.jobs.fsops import write_file_synced
 from srd.jobs.messages import JobDone, JobFailed, JobResult, JobSpec
 from srd.status.thumbnails import write_thumbnails
@@ -67,8 +73,8 @@ def upscale_job(
     frames: ProgressFn | None = None,
 ) -> UpscaledJob | JobResult:
     """Decode and upscale one input, reporting finished tiles to `progress`; an animation (or a multi-page
-    TIFF with output.tiff_pages `all`) is also written, reporting its finished frames to `frames`
-    (srd/jobs/frames.py). An error becomes a JobFailed."""
+    TIFF with output.tiff_pages `all` or `separate`) is also written, reporting its finished frames to
+    `frames` (srd/jobs/frames.py). An error becomes a JobFailed."""
     started = time.monotonic()
     try:
         input_bytes = os.lstat(spec.input).st_size
@@ -83,8 +89,9 @@ def upscale_job(
             with media:
                 return animation_job(engine.upscale, spec, media, input_bytes, started, frames)
         if isinstance(media, Pages):
+            pages_as = separate_pages_job if spec.output.tiff_pages == "separate" else pages_job
             with media:
-                return pages_job(engine.upscale, spec, media, input_bytes, started, frames)
+                return pages_as(engine.upscale, spec, media, input_bytes, started, frames)
         upscaled = with_scaled_metadata(media, engine.upscale(media, progress=progress))
     except Exception as exc:
         return JobFailed.from_exception(spec.job_id, exc)
@@ -96,14 +103,8 @@ def write_job(job: UpscaledJob) -> JobResult:
     spec, upscaled, output = job.spec, job.upscaled, job.spec.output
     try:
         fmt = resolve_output(output.format, job.image.source_format)
-        data = encode_image(
-            upscaled if output.metadata == "keep" else replace(upscaled, metadata=NONE),
-            fmt.name,
-            quality=output.quality,
-            png_level=output.png_level,
-            png_strategy=output.png_strategy,
-            background=output.background_rgb,
-            lossless=output.webp_lossless,
+        data = encode_page(
+            upscaled if output.metadata == "keep" else replace(upscaled, metadata=NONE), fmt.name, output
         )
         write_file_synced(spec.temp, data)
     except Exception as exc:

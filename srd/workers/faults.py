@@ -8,8 +8,11 @@ SLOW_WRITE_SECONDS longer, as a slow disk would, so the next job computes meanwh
 upscaled: `slow_tiles` (SLOW_TILE_SECONDS more each time tiles finish, as a slow device would, so that its
 progress can be watched). When a Celery worker host has published its output (stage "publish", in
 `srd worker`'s own process): `kill_published` (SIGKILL itself before the input is archived and the task
-acknowledged). Only the worker
-reads it, from the environment the admin started the daemon with; an inbox writer cannot set it.
+acknowledged). When the first of a job's several outputs (output.tiff_pages `separate`) is linked into the
+outbox and before its name is recorded (stage "page_linked", in the process that publishes: the daemon, or
+`srd worker`): `kill_mid_publish` (SIGKILL that process, so the next start must complete the set). Only
+srd's own processes read it, from the environment the admin started them with; an inbox writer cannot set
+it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from typing import Literal
 
 TEST_FAULT_VARIABLE = "SRD_TEST_FAULT"
@@ -41,11 +45,14 @@ def tile_delay(name: str) -> float:
     return SLOW_TILE_SECONDS if _action(name) == "slow_tiles" else 0.0
 
 
-def inject_test_fault(name: str, stage: Literal["compute", "encode", "publish"]) -> None:
+def inject_test_fault(name: str, stage: Literal["compute", "encode", "publish", "page_linked"]) -> None:
     """Misbehave as SRD_TEST_FAULT asks for the input called `name` at this stage; a no-op otherwise."""
     action = _action(name)
     if stage == "publish":
         if action == "kill_published":
+            os.kill(os.getpid(), signal.SIGKILL)
+    elif stage == "page_linked":
+        if action == "kill_mid_publish":
             os.kill(os.getpid(), signal.SIGKILL)
     elif stage == "encode":
         if action == "slow_write":
@@ -56,3 +63,13 @@ def inject_test_fault(name: str, stage: Literal["compute", "encode", "publish"])
         os.abort()
     elif action == "hang":
         threading.Event().wait()
+
+
+def page_fault(name: str) -> Callable[[str, str], None]:
+    """A publish step callback (srd/jobs/pages.py) that injects the "page_linked" fault for input `name`."""
+
+    def step(event: str, page: str) -> None:
+        if event == "linked":
+            inject_test_fault(name, "page_linked")
+
+    return step

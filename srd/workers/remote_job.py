@@ -32,7 +32,7 @@ from srd.jobs.messages import FailureKind, JobDone, JobResult, JobSpec
 from srd.jobs.outcome import complete_job, fail_job, plan_output, recover_job
 from srd.jobs.record import Job, load_job
 from srd.settings import Config
-from srd.workers.faults import inject_test_fault
+from srd.workers.faults import inject_test_fault, page_fault
 from srd.workers.supervisor import WorkerLost
 
 log = structlog.get_logger("srd.worker")
@@ -167,7 +167,14 @@ def _run_locked(config: Config, job: Job, run: RunOnDevice, model_id: str) -> Re
 
 def _publish(config: Config, job: Job, result: JobDone, device: str, model_id: str) -> RemoteOutcome:
     name = Path(job.rel_path).name
-    output = complete_job(job, config, result.suffix, on_published=lambda: inject_test_fault(name, "publish"))
+    output = complete_job(
+        job,
+        config,
+        result.suffix,
+        on_published=lambda: inject_test_fault(name, "publish"),
+        pages=result.pages,
+        on_page=page_fault(name),
+    )
     log.info(
         "job",
         outcome="ok",

@@ -191,3 +191,26 @@ def test_an_animation_is_upscaled_with_frame_progress(
         assert durations == [50, 60, 70, 80]
     with Image.open(tmp_path / "still_x2.tif") as out:
         assert out.format == "TIFF" and out.size == (40, 32)
+
+
+def test_tiff_pages_separate_writes_each_page_and_refuses_a_taken_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--tiff-pages separate: a 3-page TIFF gives NAME_x2.p001.png..p003.png at twice each page's size;
+    when one of those names is taken, no page is written and the run fails."""
+    rng = np.random.default_rng(2)
+    sizes = [(20, 14), (9, 5), (12, 12)]
+    pages = [Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)) for w, h in sizes]
+    source = tmp_path / "doc.tif"
+    pages[0].save(source, save_all=True, append_images=pages[1:])
+    command = ["upscale", "--cache-dir", "none", str(source), "--tile", "32", "--tiff-pages", "separate"]
+    assert main(command) == 0
+    for number, (w, h) in enumerate(sizes, 1):
+        with Image.open(tmp_path / f"doc_x2.p{number:03d}.png") as page:
+            assert page.size == (w * 2, h * 2)
+    (tmp_path / "doc_x2.p001.png").unlink()
+    (tmp_path / "doc_x2.p003.png").write_bytes(b"precious")
+    assert main(command) == 1
+    assert "doc_x2.p002.png exists" in capsys.readouterr().err
+    assert not (tmp_path / "doc_x2.p001.png").exists()
+    assert (tmp_path / "doc_x2.p003.png").read_bytes() == b"precious"

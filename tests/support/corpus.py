@@ -1,5 +1,6 @@
 """Image files of every format and mode srd reads, generated with Pillow (and by hand where Pillow cannot
-write the format: PSD, 16-bit colour PNG), with the reference conversion of each to what srd upscales."""
+write the format: PSD, 16-bit colour PNG, YCCK JPEG, CUR), with the reference conversion of each to what srd
+upscales."""
 
 from __future__ import annotations
 
@@ -132,6 +133,58 @@ def psd(rgb: npt.NDArray[np.uint8]) -> bytes:
 Planes = tuple[npt.NDArray[np.float32], npt.NDArray[np.float32] | None]
 
 
+def _jpeg_ycc(rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """JFIF's RGB -> YCbCr (ITU-R BT.601, full range), as libjpeg's encoder computes it."""
+    r, g, b = (rgb[..., i].astype(np.float64) for i in range(3))
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    cb = -0.168735892 * r - 0.331264108 * g + 0.5 * b + 128
+    cr = 0.5 * r - 0.418687589 * g - 0.081312411 * b + 128
+    return np.stack([y, cb, cr], -1).round().clip(0, 255).astype(np.uint8)
+
+
+def ycck_jpeg(cmyk: npt.NDArray[np.uint8], icc: bytes | None = None, *, transform: int = 2) -> bytes:
+    """A YCCK JPEG (Adobe APP14 transform 2, as Photoshop writes CMYK) that decodes to the CMYK samples
+    `cmyk` (H x W x 4, in Pillow's CMYK convention), which Pillow cannot write itself.
+
+    libjpeg decodes YCCK by turning Y, Cb, Cr into R, G, B and taking C, M, Y = 255 - R, G, B (K as stored),
+    and Pillow un-inverts Adobe CMYK: so C, M, Y are stored as the YCbCr of (C, M, Y) and K as 255 - K.
+    Pillow writes a CMYK JPEG with Adobe transform 0 and inverted samples; the components it stores are
+    255 minus what it is given, and the transform byte is patched to 2 afterwards (`transform` 0 leaves
+    the same components marked as plain CMYK: what a reader that ignored the marker would see).
+    """
+    stored = np.concatenate([_jpeg_ycc(cmyk[..., :3]), 255 - cmyk[..., 3:]], axis=-1)
+    options: dict[str, object] = {"quality": 98}
+    if icc is not None:
+        options["icc_profile"] = icc
+    data = bytearray(saved(Image.fromarray((255 - stored).astype(np.uint8), "CMYK"), "JPEG", **options))
+    at = data.find(b"\xff\xee")  # APP14: marker, length, "Adobe", version, flags0, flags1, transform
+    assert at > 0 and data[at + 4 : at + 9] == b"Adobe" and data[at + 15] == 0
+    data[at + 15] = transform
+    return bytes(data)
+
+
+def smooth_cmyk(size: tuple[int, int] = SIZE) -> npt.NDArray[np.uint8]:
+    """CMYK ramps (smooth, so a JPEG of them stays within a few levels of every sample)."""
+    w, h = size
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    planes = [x / (w - 1), y / (h - 1), (x + y) / (w + h - 2), 0.5 + 0.25 * np.sin(x / 3)]
+    return (np.stack(planes, -1) * 255).round().clip(0, 255).astype(np.uint8)
+
+
+def cur_file(
+    im: Image.Image, sizes: list[tuple[int, int]], hotspot: tuple[int, int], bitmap_format: str
+) -> bytes:
+    """A CUR cursor of `im` at `sizes` (PNG or 32-bit BMP images), which Pillow cannot write: Pillow's ICO
+    with the header's type set to 2 and each entry's planes and bit count replaced by the hotspot."""
+    data = bytearray(saved(im, "ICO", sizes=sizes, bitmap_format=bitmap_format))
+    assert data[:4] == b"\x00\x00\x01\x00"
+    data[2] = 2
+    (count,) = struct.unpack_from("<H", data, 4)
+    for index in range(count):
+        struct.pack_into("<HH", data, 6 + 16 * index + 4, *hotspot)
+    return bytes(data)
+
+
 @dataclass(frozen=True)
 class Case:
     """One input file: its name, bytes, and the Pillow mode it is compared in after decoding."""
@@ -178,6 +231,8 @@ def still_cases() -> list[Case]:
         Case("jpeg-CMYK.jpg", saved(noise("CMYK"), "JPEG"), "RGB", lossy=True),
         Case("jpeg-CMYK-icc.jpg", saved(noise("CMYK"), "JPEG", icc_profile=CMYK_ICC), "CMS", lossy=True),
         Case("tiff-CMYK-icc.tif", saved(noise("CMYK"), "TIFF", icc_profile=CMYK_ICC), "CMS"),
+        Case("jpeg-YCCK.jpg", ycck_jpeg(smooth_cmyk()), "RGB", lossy=True),
+        Case("jpeg-YCCK-icc.jpg", ycck_jpeg(smooth_cmyk(), CMYK_ICC), "CMS", lossy=True),
         Case("jpeg-YCbCr.jpg", saved(noise("YCbCr"), "JPEG"), "RGB", lossy=True),
         Case("tiff-1.tif", saved(noise("1"), "TIFF"), "L"),
         Case("tiff-L.tif", saved(noise("L"), "TIFF"), "L"),

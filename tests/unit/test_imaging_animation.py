@@ -16,8 +16,9 @@ from srd.engine.engine import Engine
 from srd.errors import CorruptImageError
 from srd.imaging import RasterImage
 from srd.imaging.animation import Animation, frame_image, to_rgba8, write_animation
-from srd.imaging.animation_writers import quantize_gif_frame
 from srd.imaging.decode import read_media
+from srd.imaging.encode import encode_image
+from srd.imaging.gif import quantize_gif_frame
 from srd.imaging.metadata import NONE
 from srd.jobs import FailureKind, JobDone, JobFailed, JobSpec
 from srd.jobs.record import new_job_id
@@ -175,15 +176,21 @@ def _read_all(path: Path) -> tuple[str, list[np.ndarray], list[int], object]:
         return str(im.format), frames, durations, im.info.get("loop")
 
 
-def _expected(engine: Engine, shown: np.ndarray, fmt: str) -> np.ndarray:
-    """The upscaled frame as srd should write it: the composited frame upscaled alone, and for GIF put
-    through srd's own quantisation (transparent below alpha 128)."""
-    out = to_rgba8(engine.upscale(frame_image(shown, None, NONE, "")))
-    if fmt != "gif":
-        return out
-    indices, palette = quantize_gif_frame(out)
-    colours = np.asarray(palette, np.uint8).reshape(256, 3)[indices]
-    return np.concatenate([colours, np.where(indices == 255, 0, 255).astype(np.uint8)[..., None]], axis=2)
+def _expected(engine: Engine, shown: np.ndarray) -> np.ndarray:
+    """The upscaled frame as srd should write it: the composited frame upscaled alone."""
+    return to_rgba8(engine.upscale(frame_image(shown, None, NONE, "")))
+
+
+def assert_gif_frame_shows(got: np.ndarray, want: np.ndarray) -> None:
+    """A GIF frame as decoded shows `want` with GIF's binary transparency (alpha < 128 transparent) exactly,
+    and its colours within what quantising the whole frame to 255 colours costs (plus one level): a frame
+    that draws only its changed rectangle shows the rest as quantised by earlier frames."""
+    opaque = want[..., 3] >= 128
+    np.testing.assert_array_equal(got[..., 3], np.where(opaque, 255, 0))
+    indices, palette = quantize_gif_frame(want)
+    whole = np.asarray(palette, np.uint8).reshape(256, 3)[indices]
+    error = np.abs(got[opaque, :3].astype(int) - want[opaque, :3]).mean()
+    assert error <= np.abs(whole[opaque].astype(int) - want[opaque, :3]).mean() + 1
 
 
 @pytest.mark.parametrize(
@@ -194,8 +201,8 @@ def test_an_animation_round_trips_with_every_frame_upscaled(
     tmp_path: Path, engine: Engine, source: str, animation: str
 ) -> None:
     """Frame count, durations and loop are kept, each frame is the composited input frame upscaled alone
-    (APNG and lossless WebP exactly; GIF after srd's quantisation of that frame), and progress is reported
-    frame by frame."""
+    (APNG and lossless WebP exactly; GIF with its transparency exactly and its colours as quantised), and
+    progress is reported frame by frame."""
     path, shown, durations = _inputs(tmp_path)[source]
     settings = OutputSettings(animation=animation, webp_lossless=True)
     spec = JobSpec("j", path, tmp_path / ".out.tmp", settings, LIMIT, 10**7, max_frames=10)
@@ -213,7 +220,10 @@ def test_an_animation_round_trips_with_every_frame_upscaled(
     assert loop == {"gif": plays - 1, "png": plays, "webp": plays}[out_format]
     assert len(frames) == len(shown)
     for got, frame in zip(frames, shown, strict=True):
-        want = _expected(engine, frame, out_format)
+        want = _expected(engine, frame)
+        if out_format == "gif":
+            assert_gif_frame_shows(got, want)
+            continue
         np.testing.assert_array_equal(got[..., 3], want[..., 3])
         visible = want[..., 3] > 0
         np.testing.assert_array_equal(got[visible], want[visible])
@@ -303,3 +313,28 @@ def test_an_animation_gets_thumbnails_of_its_first_frame(tmp_path: Path, engine:
     # WebP thumbnails are lossy: the thumbnail is nearer the first frame than any other
     distances = [np.abs(first[..., :3] - frame[..., :3].astype(np.int16)).mean() for frame in shown]
     assert int(np.argmin(distances)) == 0, distances
+
+
+def test_a_mostly_static_gif_comes_out_a_fraction_of_its_frames(tmp_path: Path, engine: Engine) -> None:
+    """A sprite moving over a still background, upscaled to GIF: every frame shows its upscaled frame (as
+    quantised), and the file is under half of as many whole frames' bytes (srd/imaging/gif.py writes
+    only each frame's changed rectangle)."""
+    rng = np.random.default_rng(4)
+    base = np.full((40, 48, 4), 255, np.uint8)
+    base[..., :3] = rng.integers(0, 256, (10, 12, 3), dtype=np.uint8).repeat(4, 0).repeat(4, 1)
+    canvases = []
+    for index in range(8):
+        canvas = base.copy()
+        canvas[16:22, 4 + 4 * index : 10 + 4 * index, :3] = (255, 0, 0)
+        canvases.append(canvas)
+    path = tmp_path / "walk.gif"
+    path.write_bytes(gif((48, 40), [SubFrame(c, 0, 0, 60, 1) for c in canvases], loop=0))
+    spec = JobSpec("j", path, tmp_path / ".out.tmp", OutputSettings(), LIMIT, 10**7, max_frames=10)
+    result = run_job(engine, spec)
+    assert isinstance(result, JobDone) and result.frames == len(canvases)
+    _, frames, durations, _ = _read_all(spec.temp)
+    assert durations == [60] * len(canvases)
+    for got, canvas in zip(frames, canvases, strict=True):
+        assert_gif_frame_shows(got, _expected(engine, canvas))
+    one_frame = len(encode_image(engine.upscale(frame_image(canvases[0], None, NONE, "")), "gif"))
+    assert result.output_bytes * 2 < len(canvases) * one_frame, (result.output_bytes, one_frame)

@@ -185,3 +185,28 @@ def test_multipage_tiff_pages(tmp_path: Path, engine: Engine, pages: str, fmt: s
             assert out.size == want.size == (page.width * 2, page.height * 2)
             assert out.mode == want.mode
             np.testing.assert_array_equal(np.asarray(out), np.asarray(want))
+
+
+def test_multipage_tiff_separate_pages(tmp_path: Path, engine: Engine) -> None:
+    """output.tiff_pages separate writes each page, upscaled, into the staging folder as its own file in
+    output.format (p001.png, ...), emptying what an earlier attempt left there, and reports their names."""
+    pages = [noise("RGB", 1), noise("L", 2, (10, 8)), noise("RGBA", 3, (12, 12))]
+    source = tmp_path / "doc.tif"
+    pages[0].save(source, save_all=True, append_images=pages[1:])
+    spec = JobSpec("j", source, tmp_path / ".out.tmp", OutputSettings(tiff_pages="separate"), LIMIT, 10**7)
+    spec.staging.mkdir()
+    (spec.staging / "p009.png").write_bytes(b"left by a lost attempt")
+    reported: list[tuple[int, int]] = []
+    result = run_job(engine, spec, frames=lambda done, total: reported.append((done, total)))
+    assert isinstance(result, JobDone) and result.frames == 3 and result.suffix == ".png"
+    assert result.pages == ("p001.png", "p002.png", "p003.png") and reported == [(1, 3), (2, 3), (3, 3)]
+    assert sorted(p.name for p in spec.staging.iterdir()) == list(result.pages) and not spec.temp.exists()
+    for name, page in zip(result.pages, pages, strict=True):
+        want_image = engine.upscale(
+            read_image(_write(tmp_path, Case("p.tif", saved(page, "TIFF"), "")), max_pixels=LIMIT)
+        )
+        want = Image.open(io.BytesIO(encode_image(want_image, "png")))
+        with Image.open(spec.staging / name) as out:
+            assert out.format == "PNG" and out.size == want.size == (page.width * 2, page.height * 2)
+            assert out.mode == want.mode
+            np.testing.assert_array_equal(np.asarray(out), np.asarray(want))
