@@ -40,12 +40,11 @@ struct Layer {
 };
 
 // Each ISA namespace provides run_block (transform in, multiply, transform out for one block of tiles;
-// scratch holds 64 * roundup(nb, block_rows(nr)) * (cin + cout_padded) floats) and block_rows (the tiles
-// of its register block for panels of width nr: blocks are cut to multiples of it).
+// scratch holds 64 * roundup(nb, MR) * (cin + cout_padded) floats) and block_rows (its MR).
 #define SRD_WINO_DECLARE(ns)                                          \
   namespace ns {                                                      \
   void run_block(const Layer& L, long block, int nb, float* scratch); \
-  int block_rows(int nr);                                             \
+  int block_rows();                                                   \
   }
 SRD_WINO_DECLARE(amx)
 SRD_WINO_DECLARE(avx512bf16)

@@ -85,20 +85,20 @@ struct Kernel {
   int mr;
 };
 
-Kernel kernel_for(int64_t isa, int nr) {
+Kernel kernel_for(int64_t isa) {
   switch (isa) {
 #if defined(__x86_64__)
     case kAmx:
-      return {amx::run_block, amx::block_rows(nr)};
+      return {amx::run_block, amx::block_rows()};
     case kAvx512Bf16:
-      return {avx512bf16::run_block, avx512bf16::block_rows(nr)};
+      return {avx512bf16::run_block, avx512bf16::block_rows()};
     case kAvx512:
-      return {avx512::run_block, avx512::block_rows(nr)};
+      return {avx512::run_block, avx512::block_rows()};
     case kAvx2:
-      return {avx2::run_block, avx2::block_rows(nr)};
+      return {avx2::run_block, avx2::block_rows()};
 #endif
     default:
-      return {generic::run_block, generic::block_rows(nr)};
+      return {generic::run_block, generic::block_rows()};
   }
 }
 
@@ -166,7 +166,7 @@ ffi::Error run_layer(ffi::ThreadPool pool, Layer L, ffi::Buffer<ffi::F32> x, ffi
 
   auto job = std::make_shared<Job>();
   job->layer = L;
-  job->kernel = kernel_for(isa, L.nr);
+  job->kernel = kernel_for(isa);
   job->nb = block > 0 ? static_cast<int>(block) : default_block(L, job->kernel.mr, L.u16 != nullptr);
   job->blocks = (L.tiles() + job->nb - 1) / job->nb;
   // The calling thread works too, so it plus num_threads() - 1 pool threads fill the pool's cores (one
