@@ -6,10 +6,17 @@ host that runs a job publishes it (srd/workers/remote_job.py), so the watcher ho
 restart could lose: a job ended when its record is gone from work/ (the task's result, when the result
 backend has it, says how). One still there after the visibility timeout is sent again, which is harmless:
 a second delivery of a job that is running or finished does nothing.
+
+A remote job is reported as a local one is: its progress is read from the report its worker host keeps in
+its work folder (srd/jobs/progress_file.py), and its end carries the job line's figures (sizes, bytes,
+seconds, device, host) for the job history; its thumbnails wait in work/.thumbnails/ for the scheduler to
+move them beside the history. At start, the thumbnails there of jobs no longer in work/ (they ended while
+no watcher ran, so no history will list them) are removed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -20,16 +27,19 @@ from typing import Any
 import structlog
 
 from srd.jobs.messages import JobSpec, Progress, Ready
+from srd.jobs.progress_file import read_progress
 from srd.jobs.record import RECORD_NAME
 from srd.settings import Config
+from srd.status.history import prune_thumbnails
 from srd.status.stats import WorkerStatus
-from srd.workers.celery_app import TASK_NAME, WORKERS_FOLDER, make_app
+from srd.workers.celery_app import TASK_NAME, THUMBNAILS_FOLDER, WORKERS_FOLDER, make_app
 
 log = structlog.get_logger("srd.daemon")
 
 CHECK_INTERVAL = 0.5  # seconds between looks at the jobs in flight
 RESULT_GRACE = 5.0  # seconds to wait for a task's result once its job has left work/
 WORKER_STATUS_INTERVAL = 2.0
+PROGRESS_INTERVAL = 0.5  # seconds between reads of one job's progress report (work/ may be a network mount)
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,44 @@ class RemoteEnded:
     error_type: str | None = None
     reason: str | None = None
     device: str | None = None
+    host: str | None = None
+    input_size: tuple[int, int] | None = None
+    output_size: tuple[int, int] | None = None
+    input_bytes: int | None = None
+    output_bytes: int | None = None
+    ms: float | None = None
+
+    @classmethod
+    def from_result(cls, job_id: str, value: dict[str, Any]) -> RemoteEnded:
+        """The end as the task's JSON result (srd/workers/remote_job.py's RemoteOutcome) tells it."""
+        return cls(
+            job_id,
+            str(value["outcome"]),
+            output=_text(value.get("output")),
+            error_type=_text(value.get("error_type")),
+            reason=_text(value.get("reason")),
+            device=_text(value.get("device")),
+            host=_text(value.get("host")),
+            input_size=_size(value.get("input_size")),
+            output_size=_size(value.get("output_size")),
+            input_bytes=_count(value.get("input_bytes")),
+            output_bytes=_count(value.get("output_bytes")),
+            ms=float(value["ms"]) if isinstance(value.get("ms"), int | float) else None,
+        )
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _count(value: object) -> int | None:
+    return value if isinstance(value, int) else None
+
+
+def _size(value: object) -> tuple[int, int] | None:
+    if isinstance(value, list | tuple) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return (int(value[0]), int(value[1]))
+    return None
 
 
 @dataclass
@@ -52,6 +100,8 @@ class _Sent:
     sent_at: float = 0.0  # time.monotonic() of the last send; 0 until a send succeeded
     result: Any = None
     gone_at: float | None = None  # when its record was first seen gone
+    progress: Progress | None = None
+    progress_read_at: float = 0.0  # time.monotonic() of the last read of its progress report
 
 
 class CeleryDispatcher:
@@ -79,7 +129,10 @@ class CeleryDispatcher:
         return []
 
     def start(self) -> None:
-        pass
+        work = self.config.work
+        with contextlib.suppress(OSError):
+            jobs = {entry.name for entry in os.scandir(work) if entry.is_dir() and entry.name[0] != "."}
+            prune_thumbnails(work / THUMBNAILS_FOLDER, jobs)
 
     def restart_stopped(self) -> None:
         pass
@@ -112,8 +165,16 @@ class CeleryDispatcher:
         entry.sent_at = time.monotonic()
 
     def job_progress(self, job_id: str) -> Progress | None:
-        """Progress of remote jobs is not reported back to the watcher (yet): always None."""
-        return None
+        """The latest progress the job's worker host reported in its work folder, read at most every
+        PROGRESS_INTERVAL; None before the first report."""
+        entry = self.sent.get(job_id)
+        if entry is None:
+            return None
+        now = time.monotonic()
+        if now - entry.progress_read_at >= PROGRESS_INTERVAL:
+            entry.progress_read_at = now
+            entry.progress = read_progress(self.config.work / job_id, job_id)
+        return entry.progress
 
     def job_started(self, job_id: str) -> float:
         entry = self.sent.get(job_id)
@@ -152,14 +213,7 @@ class CeleryDispatcher:
             if now - entry.gone_at < RESULT_GRACE:
                 return None
             value = {"outcome": "done"}  # the result expired or went with a broker restart
-        return RemoteEnded(
-            job_id,
-            str(value["outcome"]),
-            output=value.get("output"),
-            error_type=value.get("error_type"),
-            reason=value.get("reason"),
-            device=value.get("device"),
-        )
+        return RemoteEnded.from_result(job_id, value)
 
     @staticmethod
     def _result(entry: _Sent) -> dict[str, Any] | None:

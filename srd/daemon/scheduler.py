@@ -26,8 +26,9 @@ from srd.jobs.messages import FailureKind, JobDone, JobFailed, JobSpec
 from srd.jobs.outcome import complete_job, fail_job, plan_output, recover_job
 from srd.jobs.record import Job
 from srd.settings import Config
-from srd.status.history import FinishedJob, thumbnails_dir
+from srd.status.history import FinishedJob, discard_thumbnails, thumbnails_dir
 from srd.status.stats import InFlightJob, JobProgress, Stats
+from srd.workers.celery_app import THUMBNAILS_FOLDER
 from srd.workers.faults import page_fault
 from srd.workers.supervisor import WorkerLost
 
@@ -152,23 +153,64 @@ class Scheduler:
         )
 
     def on_remote_ended(self, ended: RemoteEnded) -> None:
-        """A worker host has published the job or moved it to errors (and logged its `job` line)."""
+        """A worker host has published the job or moved it to errors (and logged its `job` line): it gets
+        the history entry and the thumbnails a local job gets."""
         job = self.in_flight.pop(ended.job_id, None)
         if job is None:
             return
+        thumbnails = self.config.work / THUMBNAILS_FOLDER
+        history = self.stats.history
         if ended.outcome == "failed":
-            self.stats.job_failed(job.rel_path, ended.error_type or "Error", ended.reason or "", job.job_id)
+            discard_thumbnails(thumbnails, job.job_id)
+            self.stats.job_failed(
+                job.rel_path,
+                ended.error_type or "Error",
+                ended.reason or "",
+                job.job_id,
+                device=ended.device,
+                host=ended.host,
+            )
         else:
-            self.stats.job_done()
+            if history is not None:
+                history.adopt_thumbnails(thumbnails, job.job_id)
+            else:
+                discard_thumbnails(thumbnails, job.job_id)
+            self.stats.job_done(self._remote_finished(job, ended))
         log.info(
             "job.ended",
             outcome=ended.outcome,
             input=job.rel_path,
             output=ended.output,
             device=ended.device,
+            host=ended.host,
             error_type=ended.error_type,
             job_id=job.job_id,
         )
+
+    def _remote_finished(self, job: Job, ended: RemoteEnded) -> FinishedJob:
+        handed = self.stats.handed_over(job.job_id)
+        return FinishedJob(
+            job_id=job.job_id,
+            input=job.rel_path,
+            outcome="done",
+            finished_at=time.time(),
+            queue_wait=None if handed is None else round(handed[1], 3),
+            seconds=None if ended.ms is None else round(ended.ms / 1000, 3),
+            input_size=ended.input_size,
+            output_size=ended.output_size,
+            input_bytes=ended.input_bytes,
+            output_bytes=ended.output_bytes,
+            output=None if ended.output is None else self._published_name(Path(ended.output)),
+            device=ended.device,
+            host=ended.host,
+        )
+
+    def _published_name(self, output: Path) -> str:
+        """An output as the page names it: relative to the outbox."""
+        try:
+            return output.relative_to(self.config.outbox).as_posix()
+        except ValueError:
+            return output.name
 
     def _still_to_run(self, job: Job) -> bool:
         """Whether a job from work/ must run. One already published before a crash or failure is
@@ -257,10 +299,6 @@ class Scheduler:
 
     def _finished(self, job: Job, result: JobDone, output: Path) -> FinishedJob:
         handed = self.stats.handed_over(job.job_id)
-        try:
-            published = output.relative_to(self.config.outbox).as_posix()
-        except ValueError:
-            published = output.name
         return FinishedJob(
             job_id=job.job_id,
             input=job.rel_path,
@@ -272,7 +310,8 @@ class Scheduler:
             output_size=result.output_size,
             input_bytes=result.input_bytes,
             output_bytes=result.output_bytes,
-            output=published,
+            output=self._published_name(output),
+            device=result.device or None,
         )
 
     def on_failed(self, result: JobFailed) -> None:

@@ -5,6 +5,9 @@ Each frame is the whole canvas, RGBA, composited as a viewer shows it: Pillow's 
 Pillow's OVER blend gets alpha wrong. Only the current frame (and the previous one, to upscale identical
 consecutive frames once) is ever in memory, whatever the animation's length: the writers
 (srd/imaging/animation_writers.py) stream each upscaled frame to the output file.
+
+A 16-bit APNG's frames are composited and upscaled at 16 bits and, written as an APNG, stay 16-bit; GIF and
+WebP hold 8 bits, so frames written to them are rounded to 8 bits from the upscaled pixels.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import numpy.typing as npt
 from PIL import ImageFile
 
 from srd.errors import CorruptImageError
-from srd.imaging.apng import apng_frame_count, apng_frames
+from srd.imaging.apng import Canvas, apng_bits, apng_frame_count, apng_frames
 from srd.imaging.metadata import Metadata, read_metadata
 from srd.imaging.raster import RasterImage, icc_matches, quantize
 
@@ -34,11 +37,12 @@ Rgba = npt.NDArray[np.uint8]
 
 @dataclass(frozen=True)
 class Frame:
-    """One composited frame: its pixels as srd upscales them, as 8-bit RGBA, and how long it shows."""
+    """One composited frame: its pixels as srd upscales them, as RGBA (uint8, or uint16 for a 16-bit APNG),
+    and how long it shows."""
 
     index: int
     image: RasterImage
-    rgba: Rgba
+    rgba: Canvas
     duration: int  # milliseconds
 
 
@@ -51,25 +55,39 @@ def _plays(im: ImageFile.ImageFile) -> int:
     return int(loop) if loop is not None else 0
 
 
-def frame_image(rgba: Rgba, icc: bytes | None, metadata: Metadata, source_format: str) -> RasterImage:
-    """An 8-bit RGBA frame as a RasterImage (alpha dropped where fully opaque)."""
-    pixels = rgba[..., :3].astype(np.float32) / np.float32(255)
-    alpha_u8 = rgba[..., 3]
-    alpha = None if bool((alpha_u8 == 255).all()) else alpha_u8.astype(np.float32) / np.float32(255)
+def frame_image(rgba: Canvas, icc: bytes | None, metadata: Metadata, source_format: str) -> RasterImage:
+    """An RGBA frame (uint8, or uint16: 16-bit) as a RasterImage (alpha dropped where fully opaque)."""
+    wide = rgba.dtype == np.uint16
+    maxv = np.float32(65535 if wide else 255)
+    pixels = rgba[..., :3].astype(np.float32) / maxv
+    alpha_samples = rgba[..., 3]
+    opaque = bool((alpha_samples == (65535 if wide else 255)).all())
     return RasterImage(
         pixels=pixels,
-        alpha=alpha,
+        alpha=None if opaque else alpha_samples.astype(np.float32) / maxv,
+        bits=16 if wide else 8,
         icc_profile=icc if icc_matches(icc, 3) else None,
         source_format=source_format,
         metadata=metadata,
     )
 
 
-def to_rgba8(image: RasterImage) -> Rgba:
-    """An upscaled frame as 8-bit RGBA, rounded as every srd output is (encode.quantize)."""
+def _rgba_floats(image: RasterImage) -> npt.NDArray[np.float32]:
     rgb = image.pixels if image.channels == 3 else np.repeat(image.pixels, 3, axis=2)
     alpha = np.ones(rgb.shape[:2], np.float32) if image.alpha is None else image.alpha
-    return quantize(np.concatenate([rgb, alpha[..., None]], axis=2), 255, np.uint8)
+    return np.concatenate([rgb, alpha[..., None]], axis=2)
+
+
+def to_rgba8(image: RasterImage) -> Rgba:
+    """An upscaled frame as 8-bit RGBA, rounded as every srd output is (encode.quantize)."""
+    return quantize(_rgba_floats(image), 255, np.uint8)
+
+
+def to_rgba(image: RasterImage, bits: int) -> Canvas:
+    """An upscaled frame as RGBA of `bits` samples: uint8 at 8, uint16 at 16 (rounded as to_rgba8)."""
+    if bits == 16:
+        return quantize(_rgba_floats(image), 65535, np.uint16)
+    return to_rgba8(image)
 
 
 class Animation:
@@ -82,6 +100,7 @@ class Animation:
         self.source_format = str(im.format)
         self.frames = apng_frame_count(data) if im.format == "PNG" else int(getattr(im, "n_frames", 1))
         self.width, self.height = im.size
+        self.bits = apng_bits(data) if im.format == "PNG" else 8  # the depth frames are composited at
         self.plays = _plays(im)
         icc = im.info.get("icc_profile") or None
         self.icc_profile: bytes | None = icc if icc_matches(icc, 3) else None
@@ -109,7 +128,7 @@ class Animation:
         if done != self.frames:
             raise CorruptImageError(f"{self.path}: the file declares {self.frames} frames but holds {done}")
 
-    def _pillow_frames(self) -> Iterator[tuple[Rgba, int]]:
+    def _pillow_frames(self) -> Iterator[tuple[Canvas, int]]:
         """GIF and WebP frames composited by Pillow (its GIF disposal and libwebp's compositor)."""
         for index in range(self.frames):
             with warnings.catch_warnings():
@@ -131,9 +150,10 @@ class Animation:
 
 
 class FrameSink(Protocol):
-    """What upscale_frames writes to: srd.imaging.animation_writers' writers."""
+    """What upscale_frames writes to: srd.imaging.animation_writers' writers. `rgba` is uint8, or uint16
+    where the sink was opened for 16 bits (only an APNG writer is)."""
 
-    def add(self, rgba: Rgba, duration: int) -> None: ...
+    def add(self, rgba: Canvas, duration: int) -> None: ...
 
     def close(self) -> None: ...
 
@@ -152,18 +172,20 @@ def upscale_frames(
     upscale: Callable[[RasterImage], RasterImage],
     open_sink: Callable[[int, int], FrameSink],
     on_frame: Callable[[int, int], None] | None = None,
+    bits: int = 8,
 ) -> AnimationResult:
-    """Upscale every frame with `upscale` and write it to the sink `open_sink(width, height)` makes at the
-    first frame; a frame identical to the one before it reuses that frame's result."""
+    """Upscale every frame with `upscale` and write it, as RGBA of `bits` samples, to the sink
+    `open_sink(width, height)` makes at the first frame; a frame identical to the one before it reuses that
+    frame's result."""
     sink: FrameSink | None = None
-    previous: tuple[Rgba, Rgba] | None = None
+    previous: tuple[Canvas, Canvas] | None = None
     upscaled = written = 0
     size = (0, 0)
     for frame in animation:
         if previous is not None and np.array_equal(previous[0], frame.rgba):
             out = previous[1]
         else:
-            out = to_rgba8(upscale(frame.image))
+            out = to_rgba(upscale(frame.image), bits)
             upscaled += 1
         if sink is None:
             size = (int(out.shape[1]), int(out.shape[0]))
@@ -190,8 +212,11 @@ def write_animation(
     keep_metadata: bool = True,
     on_frame: Callable[[int, int], None] | None = None,
 ) -> AnimationResult:
-    """Upscale `animation` into `out` as an animation in format `fmt` (png = APNG, webp or gif)."""
+    """Upscale `animation` into `out` as an animation in format `fmt` (png = APNG, webp or gif); a 16-bit
+    APNG written as an APNG stays 16-bit."""
     from srd.imaging.animation_writers import open_writer
+
+    bits = animation.bits if fmt == "png" else 8
 
     def open_sink(width: int, height: int) -> FrameSink:
         metadata = animation.metadata if keep_metadata else Metadata()
@@ -207,6 +232,7 @@ def write_animation(
             metadata=metadata,
             quality=quality,
             lossless=lossless,
+            bits=bits,
         )
 
-    return upscale_frames(animation, upscale, open_sink, on_frame)
+    return upscale_frames(animation, upscale, open_sink, on_frame, bits)

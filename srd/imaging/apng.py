@@ -5,6 +5,10 @@ partly transparent frame lands on a partly or fully opaque canvas (alpha a over 
 instead of 1). So srd reads each frame record itself: the frame's own pixels are decoded by Pillow's PNG
 decoder from a small PNG made of the file's IHDR (with the frame's size), PLTE, tRNS and the frame's data,
 and composited here with non-premultiplied OVER, dispose ops and the canvas as the specification says.
+
+A 16-bit APNG (IHDR bit depth 16) is composited at 16 bits, on a uint16 canvas: its frames' samples are
+read whole (srd/imaging/png.py's decode_png16 for colour, Pillow's I;16 for gray), never reduced to their
+high byte, so that a 16-bit APNG comes out a 16-bit APNG. Every other depth is composited at 8 bits.
 """
 
 from __future__ import annotations
@@ -19,7 +23,11 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from srd.imaging.png import WIDE_RAWMODES, decode_png16, png_rawmode
+
 Rgba = npt.NDArray[np.uint8]
+Rgba16 = npt.NDArray[np.uint16]
+Canvas = Rgba | Rgba16  # a composited frame: uint8 RGBA, or uint16 RGBA for a 16-bit APNG
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -64,46 +72,84 @@ def _control(body: bytes, canvas: tuple[int, int]) -> _Control:
     return _Control(w, h, x, y, round(num * 1000 / (den or 100)), dispose, blend)
 
 
-def _decode(ihdr: bytes, extra: bytes, control: _Control, data: bytes) -> Rgba:
+def apng_bits(data: bytes) -> int:
+    """16 for an APNG whose IHDR declares 16-bit samples, else 8 (the depth its frames are composited at)."""
+    for kind, body in _chunks(data):
+        if kind == b"IHDR":
+            return 16 if len(body) == 13 and body[8] == 16 else 8
+        break
+    return 8
+
+
+def _frame_png(ihdr: bytes, extra: bytes, control: _Control, data: bytes) -> bytes:
     header = struct.pack(">II", control.width, control.height) + ihdr[8:]
-    png = _SIGNATURE + _chunk(b"IHDR", header) + extra + _chunk(b"IDAT", data) + _chunk(b"IEND", b"")
-    with Image.open(io.BytesIO(png), formats=["PNG"]) as im:
+    return _SIGNATURE + _chunk(b"IHDR", header) + extra + _chunk(b"IDAT", data) + _chunk(b"IEND", b"")
+
+
+def _decode(ihdr: bytes, extra: bytes, control: _Control, data: bytes) -> Rgba:
+    """A frame of an APNG of 8 bits or fewer as 8-bit RGBA."""
+    with Image.open(io.BytesIO(_frame_png(ihdr, extra, control, data)), formats=["PNG"]) as im:
         im.load()
-        if im.mode.startswith("I;16"):  # 16-bit gray: its high byte, as Pillow reduces 16-bit colour
-            gray = (np.asarray(im).astype(np.uint32) >> 8).astype(np.uint8)
-            rgba = np.asarray(Image.fromarray(gray).convert("RGBA"))
-            if "transparency" in im.info:
-                rgba = rgba.copy()
-                rgba[np.asarray(im) == im.info["transparency"], 3] = 0
-            return rgba
         return np.asarray(im.convert("RGBA"), dtype=np.uint8)
 
 
-def over(dst: Rgba, src: Rgba) -> Rgba:
-    """`src` composited over `dst`, both non-premultiplied 8-bit RGBA, rounded to 8 bits."""
-    sa = src[..., 3:].astype(np.float32) / 255
-    da = dst[..., 3:].astype(np.float32) / 255
+def _keyed(color: Rgba16, key: object) -> Rgba16:
+    """16-bit colour samples (H x W x 1 or 3) as RGBA, transparent where they equal the tRNS key."""
+    opaque = np.ones(color.shape[:2], bool)
+    if isinstance(key, int) and color.shape[2] == 1:
+        opaque = color[..., 0] != np.int64(key)
+    elif isinstance(key, tuple) and len(key) == color.shape[2]:
+        opaque = (color != np.asarray(key, dtype=np.int64)).any(axis=2)
+    rgb = np.repeat(color, 3, axis=2) if color.shape[2] == 1 else color
+    alpha = np.where(opaque, np.uint16(65535), np.uint16(0)).astype(np.uint16)[..., None]
+    return np.concatenate([rgb, alpha], axis=2)
+
+
+def _decode16(ihdr: bytes, extra: bytes, control: _Control, data: bytes) -> Rgba16:
+    """A frame of a 16-bit APNG as 16-bit RGBA, every sample whole."""
+    png = _frame_png(ihdr, extra, control, data)
+    with Image.open(io.BytesIO(png), formats=["PNG"]) as im:
+        rawmode, key = png_rawmode(im), im.info.get("transparency")
+        if rawmode not in WIDE_RAWMODES:  # 16-bit gray, which Pillow reads whole as I;16
+            im.load()
+            return _keyed(np.asarray(im).astype(np.uint16)[..., None], key)
+    samples = decode_png16(png, rawmode)
+    if samples.shape[2] == 2:  # gray + alpha
+        return np.concatenate([np.repeat(samples[..., :1], 3, axis=2), samples[..., 1:]], axis=2)
+    return samples if samples.shape[2] == 4 else _keyed(samples, key)
+
+
+def over(dst: Canvas, src: Canvas) -> Canvas:
+    """`src` composited over `dst`, both non-premultiplied RGBA of one dtype (uint8 or uint16), rounded to
+    that depth."""
+    wide = dst.dtype == np.uint16
+    maxv = 65535.0 if wide else 255.0
+    dtype: type[np.floating] = np.float64 if wide else np.float32  # float32 cannot hold 16-bit sums exactly
+    sa = src[..., 3:].astype(dtype) / maxv
+    da = dst[..., 3:].astype(dtype) / maxv
     oa = sa + da * (1 - sa)
     colour = src[..., :3] * sa + dst[..., :3] * (da * (1 - sa))
     colour = np.divide(colour, oa, out=np.zeros_like(colour), where=oa > 0)
-    out = np.concatenate([colour, oa * 255], axis=2)
-    return np.clip(np.floor(out + 0.5), 0, 255).astype(np.uint8)
+    out = np.clip(np.floor(np.concatenate([colour, oa * maxv], axis=2) + 0.5), 0, maxv)
+    return out.astype(np.uint16) if wide else out.astype(np.uint8)
 
 
-def apng_frames(data: bytes) -> Iterator[tuple[Rgba, int]]:
-    """Each frame of an APNG as the whole canvas, 8-bit RGBA, with its duration in milliseconds.
+def apng_frames(data: bytes) -> Iterator[tuple[Canvas, int]]:
+    """Each frame of an APNG as the whole canvas, RGBA (uint16 for a 16-bit APNG, else uint8), with its
+    duration in milliseconds.
 
     Raises ValueError (or zlib/Pillow errors) on a damaged file."""
     ihdr = extra = b""
-    canvas: Rgba | None = None
+    canvas: Canvas | None = None
     control: _Control | None = None
     pending: list[bytes] = []
     first = True
 
-    def show() -> Iterator[tuple[Rgba, int]]:
+    def show() -> Iterator[tuple[Canvas, int]]:
         nonlocal canvas, first
         assert canvas is not None and control is not None
-        sub = _decode(ihdr, extra, control, b"".join(pending))
+        decode = _decode16 if canvas.dtype == np.uint16 else _decode
+        sub = decode(ihdr, extra, control, b"".join(pending))
         region = (slice(control.y, control.y + control.height), slice(control.x, control.x + control.width))
         before = canvas[region].copy()
         canvas[region] = sub if control.blend == 0 else over(canvas[region], sub)
@@ -119,7 +165,9 @@ def apng_frames(data: bytes) -> Iterator[tuple[Rgba, int]]:
         if kind == b"IHDR":
             ihdr = body
             width, height = struct.unpack(">II", body[:8])
-            canvas = np.zeros((height, width, 4), np.uint8)
+            shape = (height, width, 4)
+            wide = len(body) == 13 and body[8] == 16
+            canvas = np.zeros(shape, np.uint16) if wide else np.zeros(shape, np.uint8)
         elif kind in (b"PLTE", b"tRNS"):
             extra += _chunk(kind, body)
         elif kind == b"fcTL":

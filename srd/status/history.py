@@ -2,6 +2,8 @@
 
 The daemon appends one entry per job that ends (done or failed) and keeps the last `web.history`; a
 thumbnail pair (written by the worker from the pixels it decoded and upscaled) is deleted with its entry.
+A remote job's pair (queue.backend celery) is written on its worker host into work/.thumbnails/ and moved
+here by the watcher when the job ends (`adopt_thumbnails`).
 `srd web` only reads these files. The folder is a dotfile so that, when status_file lives in work/, the
 daemon's recovery never takes it for a job.
 """
@@ -9,9 +11,11 @@ daemon's recovery never takes it for a job.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
+import shutil
 from collections import deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -61,6 +65,8 @@ class FinishedJob:
     output: str | None = None  # relative to the outbox
     error_type: str | None = None
     reason: str | None = None
+    device: str | None = None  # the device that ran it (the last attempt's)
+    host: str | None = None  # the `srd worker` host that ran it (queue.backend celery); None: the daemon's
 
 
 class JobHistory:
@@ -87,18 +93,58 @@ class JobHistory:
             log.warning("history.write_failed", error=str(exc))
 
     def _remove_thumbnails(self, job_id: str) -> None:
+        discard_thumbnails(self.thumbnails, job_id)
+
+    def adopt_thumbnails(self, source: Path, job_id: str) -> None:
+        """Move a job's thumbnails from `source` (work/.thumbnails/, written on a worker host) beside the
+        history, before its entry is recorded; whatever cannot be moved is dropped, never raised."""
+        if not self.keep:
+            discard_thumbnails(source, job_id)
+            return
         for side in THUMBNAIL_SIDES:
-            with contextlib.suppress(OSError, ValueError):
-                thumbnail_path(self.thumbnails, job_id, side).unlink(missing_ok=True)
+            try:
+                _move_file(
+                    thumbnail_path(source, job_id, side), thumbnail_path(self.thumbnails, job_id, side)
+                )
+            except FileNotFoundError:
+                continue  # the job made none (thumbnails off on that host, or the image never upscaled)
+            except (OSError, ValueError) as exc:
+                log.warning("history.thumbnail_failed", job_id=job_id, error=str(exc))
+        discard_thumbnails(source, job_id)
 
     def _prune_thumbnails(self) -> None:
         """At start: thumbnails of jobs no longer in the history (or of jobs that never finished) go."""
-        kept = {entry["job_id"] for entry in self.entries}
-        with contextlib.suppress(OSError):
-            for entry in os.scandir(self.thumbnails):
-                if entry.name.split(".", 1)[0] not in kept:
-                    with contextlib.suppress(OSError):
-                        os.unlink(entry.path)
+        prune_thumbnails(self.thumbnails, {entry["job_id"] for entry in self.entries})
+
+
+def discard_thumbnails(folder: Path, job_id: str) -> None:
+    """Remove a job's thumbnails from `folder`, if there are any."""
+    for side in THUMBNAIL_SIDES:
+        with contextlib.suppress(OSError, ValueError):
+            thumbnail_path(folder, job_id, side).unlink(missing_ok=True)
+
+
+def prune_thumbnails(folder: Path, keep: set[str]) -> None:
+    """Remove the thumbnails in `folder` (and their temporary files) of every job not in `keep`, and any
+    other file there."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            if entry.name.lstrip(".").split(".", 1)[0] not in keep:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+
+
+def _move_file(src: Path, dst: Path) -> None:
+    """Rename, or copy by a temporary name and rename where `dst` is on another file system."""
+    try:
+        os.replace(src, dst)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        temp = dst.with_name(f".{dst.name}.tmp")
+        shutil.copyfile(src, temp)
+        os.replace(temp, dst)
+        src.unlink()
 
 
 def _replace_json(path: Path, document: dict[str, Any]) -> None:

@@ -182,7 +182,16 @@ class Stats:
     def job_retried(self) -> None:
         self.measures.outcomes["retried"] += 1
 
-    def job_failed(self, rel_path: str, error_type: str, reason: str, job_id: str | None = None) -> None:
+    def job_failed(
+        self,
+        rel_path: str,
+        error_type: str,
+        reason: str,
+        job_id: str | None = None,
+        *,
+        device: str | None = None,
+        host: str | None = None,
+    ) -> None:
         self.failed += 1
         self.measures.outcomes["failed"] += 1
         self.measures.failures[failure_reason(error_type)] += 1
@@ -201,6 +210,8 @@ class Stats:
                     queue_wait=None if handed is None else round(handed[1], 3),
                     error_type=error_type,
                     reason=reason,
+                    device=device,
+                    host=host,
                 )
             )
 

@@ -5,7 +5,8 @@ supervised workers as the local daemon's, one per device, driven by one thread),
 publishes it (srd/workers/remote_job.py). Celery runs a thread pool of two threads per device, so each
 worker encodes one job while it computes the next, and the host reserves no more jobs than that
 (prefetch 1). Each host writes work/.workers/<host>-<pid>.json every few seconds, which `srd status` on any
-host shows.
+host shows, and each running job's progress into its work folder (srd/jobs/progress_file.py), which the
+watcher reports as it does a local job's.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ import structlog
 
 from srd.errors import WorkerError
 from srd.jobs.fsops import write_json_replace
-from srd.jobs.messages import Fatal, JobResult, JobSpec, Ready
+from srd.jobs.messages import Fatal, JobResult, JobSpec, Progress, Ready
+from srd.jobs.progress_file import WRITE_INTERVAL, write_progress
 from srd.settings import Config
-from srd.workers.celery_app import TASK_NAME, WORKERS_FOLDER, make_app
+from srd.workers.celery_app import TASK_NAME, THUMBNAILS_FOLDER, WORKERS_FOLDER, make_app
 from srd.workers.placement import plan_placements
 from srd.workers.pool import WorkerPool
 from srd.workers.process import WorkerSettings
@@ -66,6 +68,9 @@ class HostPool:
             startup_timeout=limits.startup_timeout,
             heartbeat_timeout=limits.heartbeat_timeout,
         )
+        self._work = config.work
+        self._progress_written: dict[str, Progress] = {}
+        self._next_progress = 0.0
         self._lock = threading.Lock()
         self._waiting: deque[_Request] = deque()
         self._running: dict[str, _Request] = {}
@@ -114,6 +119,30 @@ class HostPool:
                 worker = self.pool.submit(request.spec, alone=request.alone)
                 request.device = worker.label
                 self._running[request.spec.job_id] = request
+        self._write_progress()
+
+    def _write_progress(self) -> None:
+        """Each running job's latest progress into work/<job_id>/, when it changed, every WRITE_INTERVAL.
+
+        Only from the thread that drives the pool, which is also the one that hands a result back
+        (_finish): a job's report is never written once its task may be publishing (removing) its folder."""
+        now = time.monotonic()
+        if now < self._next_progress:
+            return
+        self._next_progress = now + WRITE_INTERVAL
+        with self._lock:
+            running = list(self._running)
+        written = self._progress_written
+        for job_id in list(written):
+            if job_id not in running:
+                del written[job_id]
+        for job_id in running:
+            progress = self.pool.job_progress(job_id)
+            if progress is None or written.get(job_id) == progress:
+                continue
+            with contextlib.suppress(OSError):  # a work folder unreachable for now: the next write
+                write_progress(self._work / job_id, progress)
+                written[job_id] = progress
 
     def _on_event(self, event: WorkerEvent) -> None:
         if isinstance(event, Ready):
@@ -171,7 +200,7 @@ def serve(config: Config) -> int:
     model_id = config.model.model_id
 
     @app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)  # type: ignore[untyped-decorator]
-    def run_job(task: Any, job_id: str, rel_path: str = "") -> dict[str, str | None]:
+    def run_job(task: Any, job_id: str, rel_path: str = "") -> dict[str, object]:
         try:
             outcome = run_claimed_job(config, job_id, host_pool.run, model_id=model_id)
         except RetryLaterError as exc:
@@ -181,6 +210,7 @@ def serve(config: Config) -> int:
     host = socket.gethostname()
     folder = config.work / WORKERS_FOLDER
     folder.mkdir(exist_ok=True)
+    (config.work / THUMBNAILS_FOLDER).mkdir(exist_ok=True)
     status_path = folder / f"{host}-{os.getpid()}.json"
     stopping = threading.Event()
     log.info(

@@ -20,6 +20,9 @@ from srd.settings import Config
 
 TASK_NAME = "srd.run_job"
 WORKERS_FOLDER = ".workers"  # work/.workers/<host>-<pid>.json: each `srd worker` host's status
+# work/.thumbnails/<job_id>.{before,after}.webp: a remote job's thumbnails, written by the worker process on
+# its host, until the watcher moves them beside its job history (srd/status/history.py)
+THUMBNAILS_FOLDER = ".thumbnails"
 
 
 def make_app(config: Config) -> Any:

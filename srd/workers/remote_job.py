@@ -14,6 +14,11 @@ attempts kept in the job record, not in a process:
   charged an attempt, so a file that kills every host it reaches still ends in errors after
   limits.attempts;
 - the supervised worker crashing, hanging or failing on the job is charged and retried on this host.
+
+What the watcher's status page needs of the job comes back with it: the outcome carries the job line's
+sizes, bytes, seconds, device and host (for the job history), the device worker writes the before/after
+thumbnails into work/.thumbnails/ (for the watcher to move beside its history), and the host writes the
+job's progress into its work folder while it runs (srd/workers/celery.py).
 """
 
 from __future__ import annotations
@@ -22,16 +27,19 @@ import contextlib
 import errno
 import fcntl
 import os
+import socket
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import structlog
 
 from srd.jobs.messages import FailureKind, JobDone, JobResult, JobSpec
 from srd.jobs.outcome import complete_job, fail_job, plan_output, recover_job
+from srd.jobs.progress_file import clear_progress
 from srd.jobs.record import Job, load_job
 from srd.settings import Config
+from srd.workers.celery_app import THUMBNAILS_FOLDER
 from srd.workers.faults import inject_test_fault, page_fault
 from srd.workers.supervisor import WorkerLost
 
@@ -52,15 +60,23 @@ class RemoteOutcome:
     error_type: str | None = None
     reason: str | None = None
     device: str | None = None
+    host: str | None = None  # the worker host that ran it
+    # What the job line says of a job done (None when the job was only finished after a redelivery):
+    input_size: tuple[int, int] | None = None
+    output_size: tuple[int, int] | None = None
+    input_bytes: int | None = None
+    output_bytes: int | None = None
+    ms: float | None = None
 
-    def as_dict(self) -> dict[str, str | None]:
-        return {
-            "outcome": self.outcome,
-            "output": self.output,
-            "error_type": self.error_type,
-            "reason": self.reason,
-            "device": self.device,
-        }
+    def as_dict(self) -> dict[str, object]:
+        """The task's JSON result (tuples become lists)."""
+        return asdict(self)
+
+
+def thumbnails_folder(config: Config) -> Path | None:
+    """Where device workers write remote jobs' thumbnails (None: the page keeps none)."""
+    web = config.web
+    return config.work / THUMBNAILS_FOLDER if web.thumbnails and web.history else None
 
 
 class RetryLaterError(Exception):
@@ -96,7 +112,7 @@ def run_claimed_job(config: Config, job_id: str, run: RunOnDevice, *, model_id: 
         if job is None:
             return RemoteOutcome("gone")
         try:
-            return _run_locked(config, job, run, model_id)
+            return replace(_run_locked(config, job, run, model_id), host=socket.gethostname())
         except OSError as exc:
             with contextlib.suppress(OSError):
                 job.save()
@@ -131,7 +147,10 @@ def _run_locked(config: Config, job: Job, run: RunOnDevice, model_id: str) -> Re
             limits.max_pixels,
             limits.max_bytes,
             limits.max_frames,
+            thumbnails=thumbnails_folder(config),
+            thumbnail_size=config.web.thumbnail_size,
         )
+        clear_progress(job.directory)  # an earlier attempt's, perhaps on another host
         result, device, beside = run(spec, job.rel_path, alone=job.solo)
         job.running = False
         if isinstance(result, JobDone):
@@ -191,7 +210,16 @@ def _publish(config: Config, job: Job, result: JobDone, device: str, model_id: s
         attempts=job.attempts + 1,
         job_id=job.job_id,
     )
-    return RemoteOutcome("done", output=str(output), device=device)
+    return RemoteOutcome(
+        "done",
+        output=str(output),
+        device=device,
+        input_size=result.input_size,
+        output_size=result.output_size,
+        input_bytes=result.input_bytes,
+        output_bytes=result.output_bytes,
+        ms=result.ms,
+    )
 
 
 def _fail(

@@ -6,13 +6,16 @@ once). The workers carry SRD_TEST_FAULT hooks for a few named files only.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from PIL import Image
 from support.daemon import (
     DaemonProcess,
     assert_each_input_once,
@@ -24,11 +27,12 @@ from support.daemon import (
     write_config,
 )
 from support.redis_server import RedisServer
+from support.web import WebProcess, request
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("celery", reason="the Celery tests need pip install 'srd[celery]'")
 
-FAULTS = "kill:poison.png,slow_write:slow.png,kill_published:published.png"
+FAULTS = "kill:poison.png,slow_write:slow.png,kill_published:published.png,slow_tiles:tiles.png"
 ATTEMPTS = 2
 JOB_TIMEOUT = 7.0  # slow.png's encode takes 5 s
 VISIBILITY = JOB_TIMEOUT * ATTEMPTS + 1  # the shortest the schema allows, so redelivery comes soon
@@ -128,6 +132,54 @@ def test_two_worker_hosts_do_every_file_exactly_once(cluster: Cluster) -> None:
     workers = status(cluster.root).get("workers")
     assert isinstance(workers, list) and len(workers) == 2
     assert {w["state"] for w in workers} == {"ready"}
+
+
+def _tiles_progress(cluster: Cluster, seen: list[dict[str, Any]]) -> bool:
+    """Whether status.json shows tiles.png in flight with some, not all, of its tiles done."""
+    jobs: list[dict[str, Any]] = status(cluster.root).get("in_flight") or []  # type: ignore[assignment]
+    for job in jobs:
+        progress = job.get("progress") if job.get("input") == "tiles.png" else None
+        if progress and 0 < progress["done"] < progress["total"]:
+            seen.append(job)
+            return True
+    return False
+
+
+def test_a_remote_job_shows_progress_then_history_and_thumbnails(cluster: Cluster) -> None:
+    """A job run on a worker host shows its tiles done (status.json, as `srd status` and the page read it)
+    while it runs, then is
+    listed by `srd web`'s /api/jobs with its sizes, seconds, device, host and before/after thumbnails,
+    which leave work/.thumbnails/."""
+    web = WebProcess(cluster.config).wait_listening()
+    try:
+        cluster.drop(["tiles.png"], size=(160, 60))  # 3 tiles of 64, 1 s each (the slow_tiles fault)
+        seen: list[dict[str, Any]] = []
+        wait_for(lambda: _tiles_progress(cluster, seen), 60, "tiles.png in flight with some tiles done")
+        assert seen[0]["progress"]["unit"] == "tiles" and seen[0]["progress"]["total"] == 3
+        cluster.drained()
+
+        def listed() -> list[dict[str, Any]]:
+            recent: list[dict[str, Any]] = request(web.unix(), "/api/jobs").json()["recent"]  # newest first
+            return recent if any(job["input"] == "tiles.png" for job in recent) else []
+
+        wait_for(listed, 30, "tiles.png in the watcher's job history")
+        jobs = listed()
+        [job] = [job for job in jobs if job["input"] == "tiles.png"]
+        assert job["outcome"] == "done" and job["output"] == "tiles.png"
+        assert (job["input_size"], job["output_size"]) == ([160, 60], [320, 120])
+        assert job["seconds"] >= 3 and job["output_bytes"] > 0
+        assert job["device"].startswith("cpu") and job["host"]
+        for side, width in (("before", 160), ("after", 320)):
+            response = request(web.unix(), job["thumbnails"][side])
+            assert response.status == 200 and response.headers["content-type"] == "image/webp"
+            with Image.open(io.BytesIO(response.body)) as image:
+                assert image.size[0] == min(width, 320)
+        assert not [p.name for p in (cluster.root / "work" / ".thumbnails").iterdir()]
+        # the page lists the newest 48: tiles.png and the hundred files before it, every one with thumbnails
+        assert [job["outcome"] for job in jobs] == ["done"] * 48
+        assert all(job["thumbnails"] and job["host"] for job in jobs)
+    finally:
+        web.stop()
 
 
 def test_a_poison_file_ends_in_errors_after_the_attempts(cluster: Cluster) -> None:

@@ -1,6 +1,7 @@
 """Animated GIF and APNG files written by hand, frame records with offsets, disposal and blend modes as
 given, and an independent compositor of each (the GIF89a and APNG specifications, in numpy), to check what
-Pillow's `seek` gives srd."""
+Pillow's `seek` gives srd. APNGs may be 16-bit (uint16 pixels) and gray, gray+alpha, RGB or RGBA; a 16-bit
+APNG as srd writes it is read back here too (Pillow reads PNG colour only at 8 bits)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ Rgba = npt.NDArray[np.uint8]
 
 @dataclass(frozen=True)
 class SubFrame:
-    """One frame record: RGBA pixels placed at (x, y), shown for `duration` ms, then disposed."""
+    """One frame record: pixels (H x W x C: gray, gray+alpha, RGB or RGBA; uint8, or uint16 for a 16-bit
+    APNG) placed at (x, y), shown for `duration` ms, then disposed."""
 
-    pixels: Rgba
+    pixels: npt.NDArray[np.uint8] | npt.NDArray[np.uint16]
     x: int
     y: int
     duration: int
@@ -31,15 +33,26 @@ def _chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
-def _idat(pixels: Rgba) -> bytes:
-    raw = b"".join(b"\x00" + row.tobytes() for row in pixels)
+_COLOUR_TYPE = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> PNG colour type
+
+
+def _idat(pixels: npt.NDArray[np.uint8] | npt.NDArray[np.uint16]) -> bytes:
+    samples = pixels.astype(">u2") if pixels.dtype == np.uint16 else pixels
+    raw = b"".join(b"\x00" + row.tobytes() for row in samples)
     return zlib.compress(raw)
 
 
-def apng(size: tuple[int, int], frames: list[SubFrame], plays: int) -> bytes:
-    """An APNG of 8-bit RGBA frames; the first frame, the default image, must cover the canvas."""
+def apng(size: tuple[int, int], frames: list[SubFrame], plays: int, trns: bytes = b"") -> bytes:
+    """An APNG of the frames' depth and channels (all alike); the first frame, the default image, must cover
+    the canvas. `trns` is a tRNS chunk's body (a colour key for gray or RGB)."""
     width, height = size
-    out = b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0))
+    first = frames[0].pixels
+    bits, colour = (16 if first.dtype == np.uint16 else 8), _COLOUR_TYPE[first.shape[2]]
+    out = b"\x89PNG\r\n\x1a\n" + _chunk(
+        b"IHDR", struct.pack(">IIBBBBB", width, height, bits, colour, 0, 0, 0)
+    )
+    if trns:
+        out += _chunk(b"tRNS", trns)
     out += _chunk(b"acTL", struct.pack(">II", len(frames), plays))
     sequence = 0
     for index, f in enumerate(frames):
@@ -63,17 +76,39 @@ def _over(dst: npt.NDArray[np.float64], src: npt.NDArray[np.float64]) -> npt.NDA
     return np.concatenate([colour, oa], axis=2)
 
 
-def composite_apng(size: tuple[int, int], frames: list[SubFrame]) -> list[npt.NDArray[np.float64]]:
-    """Each frame's canvas as a viewer shows it, RGBA in 0..255 (float: OVER is not integer)."""
+def as_rgba(
+    pixels: npt.NDArray[np.uint8] | npt.NDArray[np.uint16], key: tuple[int, ...] | None = None
+) -> npt.NDArray[np.float64]:
+    """Gray, gray+alpha, RGB or RGBA samples as RGBA in 0..1; samples equal to `key` (a tRNS colour key of
+    gray or RGB) transparent."""
+    maxv = 65535.0 if pixels.dtype == np.uint16 else 255.0
+    channels = pixels.shape[2]
+    colour = pixels[..., : 3 if channels >= 3 else 1]
+    if channels in (2, 4):
+        alpha = pixels[..., -1:].astype(np.float64)
+    elif key is not None:
+        alpha = np.where((colour != np.asarray(key)).any(axis=2, keepdims=True), maxv, 0.0)
+    else:
+        alpha = np.full((*pixels.shape[:2], 1), maxv)
+    rgb = np.repeat(colour, 3, axis=2) if colour.shape[2] == 1 else colour
+    return np.concatenate([rgb.astype(np.float64), alpha], axis=2) / maxv
+
+
+def composite_apng(
+    size: tuple[int, int], frames: list[SubFrame], key: tuple[int, ...] | None = None
+) -> list[npt.NDArray[np.float64]]:
+    """Each frame's canvas as a viewer shows it, RGBA in 0..255, or 0..65535 for 16-bit frames (float: OVER
+    is not integer)."""
     width, height = size
+    maxv = 65535.0 if frames[0].pixels.dtype == np.uint16 else 255.0
     canvas = np.zeros((height, width, 4))
     shown = []
     for f in frames:
         h, w = f.pixels.shape[:2]
         before = canvas.copy()
         region = (slice(f.y, f.y + h), slice(f.x, f.x + w))
-        src = f.pixels.astype(np.float64) / 255
-        canvas[region] = (src if f.blend == 0 else _over(canvas[region] / 255, src)) * 255
+        src = as_rgba(f.pixels, key)
+        canvas[region] = (src if f.blend == 0 else _over(canvas[region] / maxv, src)) * maxv
         shown.append(canvas.copy())
         if f.dispose == 1:
             canvas[region] = 0
@@ -124,3 +159,67 @@ def composite_gif(size: tuple[int, int], frames: list[SubFrame]) -> list[Rgba]:
         elif f.dispose == 3:
             canvas = before
     return shown
+
+
+def _unfilter(raw: bytes, height: int, stride: int, bpp: int) -> npt.NDArray[np.uint8]:
+    """PNG's five row filters undone (the specification's reconstruction, row by row in numpy)."""
+    rows = np.frombuffer(raw, np.uint8).reshape(height, stride + 1)
+    out = np.zeros((height, stride), np.int64)
+    for y in range(height):
+        kind, line = rows[y, 0], rows[y, 1:].astype(np.int64)
+        up = out[y - 1] if y else np.zeros(stride, np.int64)
+        if kind in (0, 2):
+            out[y] = (line + (up if kind == 2 else 0)) % 256
+            continue
+        for x in range(stride):
+            a = out[y, x - bpp] if x >= bpp else 0
+            b, c = up[x], (up[x - bpp] if x >= bpp else 0)
+            if kind == 1:
+                pred = a
+            elif kind == 3:
+                pred = (a + b) // 2
+            else:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+            out[y, x] = (line[x] + pred) % 256
+    return out.astype(np.uint8)
+
+
+def read_apng16(data: bytes) -> tuple[list[npt.NDArray[np.uint16]], list[int], int]:
+    """The frames (H x W x 4 uint16), durations (ms) and plays of a 16-bit RGBA APNG whose frames all cover
+    the canvas with blend source and dispose none, as srd writes them: a reader independent of srd's."""
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    pos, frames, durations, plays = 8, [], [], -1
+    pending: list[bytes] = []
+    width = height = 0
+
+    def finish() -> None:
+        raw = zlib.decompress(b"".join(pending))
+        samples = _unfilter(raw, height, width * 8, 8).view(">u2").reshape(height, width, 4)
+        frames.append(samples.astype(np.uint16))
+
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        assert struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])[0] == zlib.crc32(kind + body)
+        pos += 12 + length
+        if kind == b"IHDR":
+            width, height, bits, colour, _, _, interlace = struct.unpack(">IIBBBBB", body)
+            assert (bits, colour, interlace) == (16, 6, 0), (bits, colour, interlace)
+        elif kind == b"acTL":
+            plays = struct.unpack(">II", body)[1]
+        elif kind == b"fcTL":
+            if pending:
+                finish()
+            _, w, h, x, y, num, den, dispose, blend = struct.unpack(">IIIIIHHBB", body)
+            assert (w, h, x, y, dispose, blend) == (width, height, 0, 0, 0, 0)
+            durations.append(round(num * 1000 / (den or 100)))
+            pending = []
+        elif kind == b"IDAT":
+            pending.append(body)
+        elif kind == b"fdAT":
+            pending.append(body[4:])
+    if pending:
+        finish()
+    return frames, durations, plays

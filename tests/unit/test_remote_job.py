@@ -6,6 +6,7 @@ so these run without JAX; tests/e2e/test_celery.py runs the real processes and b
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 
@@ -14,9 +15,11 @@ from support.daemon import png_bytes
 
 from srd.daemon.queue import claim_job
 from srd.jobs.fsops import write_file_synced
-from srd.jobs.messages import JobDone, JobResult, JobSpec
-from srd.jobs.record import load_job
+from srd.jobs.messages import JobDone, JobResult, JobSpec, Progress
+from srd.jobs.progress_file import read_progress, write_progress
+from srd.jobs.record import load_job, new_job_id
 from srd.settings import Config, parse_config
+from srd.status.history import THUMBNAIL_SIDES, JobHistory, thumbnail_path, thumbnails_dir
 from srd.workers.remote_job import job_lock, run_claimed_job
 from srd.workers.supervisor import LossReason, WorkerLost
 
@@ -106,3 +109,57 @@ def test_a_host_that_died_running_the_job_is_charged_and_the_attempts_end_in_err
     assert "crashed" in (outcome.reason or "")
     assert (config.errors / "a.png").exists()
     assert list(config.outbox.iterdir()) == []
+
+
+def test_a_done_job_carries_its_figures_host_and_thumbnail_folder(tmp_path: Path) -> None:
+    """The outcome of a job done holds the job line's sizes, bytes, ms, device and host (for the watcher's
+    history), and the device worker is told to write thumbnails into work/.thumbnails/."""
+    config = make_config(tmp_path)
+    job_id = claimed(config)
+    specs: list[JobSpec] = []
+
+    def records_spec(spec: JobSpec, rel_path: str, *, alone: bool) -> Result:
+        specs.append(spec)
+        return writes_output(spec, rel_path, alone=alone)
+
+    outcome = run_claimed_job(config, job_id, records_spec, model_id="m").as_dict()
+    assert outcome["outcome"] == "done" and outcome["device"] == "cpu:0"
+    assert (outcome["input_size"], outcome["output_size"], outcome["output_bytes"]) == ((1, 1), (2, 2), 8)
+    assert outcome["ms"] == 1.0 and outcome["host"] == socket.gethostname()
+    assert specs[0].thumbnails == config.work / ".thumbnails"
+
+
+def test_progress_reports_round_trip_and_an_earlier_attempts_is_cleared(tmp_path: Path) -> None:
+    """A progress report is read back whole for its own job only, and a new attempt starts without one."""
+    config = make_config(tmp_path)
+    job_id = claimed(config)
+    directory = config.work / job_id
+    write_progress(directory, Progress(job_id, 2, 5, "frames"))
+    assert read_progress(directory, job_id) == Progress(job_id, 2, 5, "frames")
+    assert read_progress(directory, "other-id") is None
+    seen: list[Progress | None] = []
+
+    def looks(spec: JobSpec, rel_path: str, *, alone: bool) -> Result:
+        seen.append(read_progress(directory, job_id))
+        return writes_output(spec, rel_path, alone=alone)
+
+    run_claimed_job(config, job_id, looks, model_id="m")
+    assert seen == [None]
+    with pytest.raises(OSError):
+        write_progress(directory, Progress(job_id, 3, 5))  # the job's folder went with its publication
+
+
+def test_the_history_adopts_a_remote_jobs_thumbnails(tmp_path: Path) -> None:
+    """Thumbnails written into work/.thumbnails/ move beside the history; none are left behind."""
+    source, state = tmp_path / "work" / ".thumbnails", tmp_path / "state"
+    source.mkdir(parents=True)
+    job_id = new_job_id()
+    for side in THUMBNAIL_SIDES:
+        thumbnail_path(source, job_id, side).write_bytes(side.encode())
+    history = JobHistory(state, keep=5)
+    history.adopt_thumbnails(source, job_id)
+    assert [thumbnail_path(thumbnails_dir(state), job_id, s).read_bytes() for s in THUMBNAIL_SIDES] == [
+        b"before",
+        b"after",
+    ]
+    assert list(source.iterdir()) == []

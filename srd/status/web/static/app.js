@@ -154,7 +154,8 @@ function renderRecent(jobs) {
     } else {
       body.append(el("div", "reason", withoutName(job.reason || job.error_type || "failed", job.input)));
     }
-    body.append(el("div", "detail when", ago(job.finished_at)));
+    const where = [job.host, job.device].filter(Boolean).join(" ");  // host: a Celery worker host
+    body.append(el("div", "detail when", ago(job.finished_at) + (where ? " \u00b7 on " + where : "")));
     card.append(body);
     box.append(card);
   }
