@@ -36,6 +36,7 @@ struct Layer {
   int pad_top, pad_left;
   int act;
   float slope;
+  bool stream;  // write y with non-temporal stores (a big output, past the caches anyway; see run_layer)
   long tiles() const { return static_cast<long>(n) * th * tw; }
 };
 

@@ -143,6 +143,8 @@ struct Job {
   }
 };
 
+constexpr long kStreamBytes = 16L << 20;  // measured: 17-270 MB outputs 5-22% faster, 4-10 MB even
+
 // Shapes, checks and threads shared by both handlers; `u` is checked by the caller, which fills
 // L.u / L.u16, cin_padded and cout_padded.
 ffi::Error run_layer(ffi::ThreadPool pool, Layer L, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> bias,
@@ -163,6 +165,10 @@ ffi::Error run_layer(ffi::ThreadPool pool, Layer L, ffi::Buffer<ffi::F32> x, ffi
   L.pad_left = static_cast<int>(pad_left);
   L.act = static_cast<int>(activation);
   L.slope = slope;
+  // Outputs far bigger than the caches are written around them: a normal store first reads each line
+  // it fills (a third of the memory traffic of such a layer), and the next layer finds none of it cached.
+  const long out_bytes = static_cast<long>(L.n) * L.oh * L.ow * L.cout * static_cast<long>(sizeof(float));
+  L.stream = out_bytes > kStreamBytes && L.cout % 16 == 0 && reinterpret_cast<uintptr_t>(L.y) % 64 == 0;
 
   auto job = std::make_shared<Job>();
   job->layer = L;

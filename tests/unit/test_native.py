@@ -153,6 +153,21 @@ def test_which_layers_run_natively() -> None:
     assert native_subpixel_kernel(uncropped, w4) is None
 
 
+def test_outputs_past_the_caches_are_streamed_exactly() -> None:
+    """An output over the kernel's streaming threshold (16 MB: 2 x 190 x 187 x 64 floats here, written with
+    non-temporal stores, the ragged last tiles with plain ones) equals the float64 reference as a small
+    one does, batch and padding included."""
+    x, k, b = _case(5, 2, 188, 185, 16, 64)
+    assert 2 * 190 * 187 * 64 * 4 > 16 << 20
+    ref = _reference(x, k, b, (2, 2, 2, 2))
+    ref = np.maximum(ref, 0.0)
+    out = native.conv3x3(
+        jnp.asarray(x), jnp.asarray(native.pack_kernel(k)), jnp.asarray(b), 64, (2, 2, 2, 2), "relu"
+    )
+    assert out.shape == ref.shape
+    np.testing.assert_allclose(np.asarray(out), ref, atol=2e-4, rtol=1e-4)
+
+
 @pytest.mark.parametrize(("cin", "cout"), [(1, 32), (3, 16), (64, 3), (5, 12), (17, 33)])
 def test_channel_counts_that_are_not_multiples_of_16(cin: int, cout: int) -> None:
     """The kernel pads input channels to 16 and output channels to 32 inside: first and last layers
