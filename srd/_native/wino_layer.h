@@ -23,8 +23,18 @@ inline long scratch_size(int rows, int cin, int cout_padded) {
 
 enum Activation { kNone = 0, kReLU = 1, kLeakyReLU = 2 };
 
+constexpr int kMaxParts = 8;  // input blobs one layer reads as if concatenated along channels
+
 struct Layer {
-  const float* x;  // N x h x w x cin (NHWC)
+  // The input: `parts` NHWC blobs of N x h x w x xc[i], read as their concatenation along channels (an
+  // RRDB's growing dense-block inputs, never materialised); every part but the last has a multiple of 16
+  // channels, so no vector of channels straddles two. cin is their sum.
+  const float* xs[kMaxParts];
+  int xc[kMaxParts];
+  int parts;
+  // Each image's valid rows and columns of the input (N x 2), or null: pixels past them read as zeros, as
+  // a smaller edge tile run alone is zero-padded right past its real pixels (srd.nn.extents).
+  const int32_t* valid;
   const float* u;  // packed transformed weights (float32 kernels)
   const uint16_t* u16;  // or, for the bfloat16 kernels, packed as bfloat16 pairs (see wino_amx.cc)
   const float* bias;  // cout, or null

@@ -1,5 +1,7 @@
 // XLA FFI custom calls "srd_winograd_f63": a stride-1 3x3 convolution (+ bias + activation) run as
-// Winograd F(6x6, 3x3) on the CPU, spread over XLA's intra-op thread pool; "srd_winograd_f63_bf16": the
+// Winograd F(6x6, 3x3) on the CPU, spread over XLA's intra-op thread pool, of one input or of several
+// read as their channel concatenation, zero past each image's valid extent if given (operands: valid,
+// u, bias, then the input parts); "srd_winograd_f63_bf16": the
 // same with bfloat16 weights and products (AMX tiles, or AVX512-BF16 where there is no AMX). Also the CPython module
 // `srd._winograd`, which hands the handler to JAX (jax.ffi.register_ffi_target) and reports the ISA.
 
@@ -12,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "wino_layer.h"
@@ -147,16 +150,19 @@ constexpr long kStreamBytes = 16L << 20;  // measured: 17-270 MB outputs 5-22% f
 
 // Shapes, checks and threads shared by both handlers; `u` is checked by the caller, which fills
 // L.u / L.u16, cin_padded and cout_padded.
-ffi::Error run_layer(ffi::ThreadPool pool, Layer L, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> bias,
+ffi::Error run_layer(ffi::ThreadPool pool, Layer L, ffi::Buffer<ffi::S32> valid, ffi::Buffer<ffi::F32> bias,
                      ffi::ResultBuffer<ffi::F32> y, int64_t pad_top, int64_t pad_left, int64_t activation,
                      float slope, int64_t isa, int64_t block) {
+  if (valid.element_count() != 0 && (valid.dimensions().size() != 2 || valid.dimensions()[0] != L.n ||
+                                     valid.dimensions()[1] != 2))
+    return ffi::Error::InvalidArgument("srd_winograd_f63: valid must be empty or N x 2 (rows, columns)");
   if (bias.element_count() != 0 && bias.element_count() != static_cast<size_t>(L.cout))
     return ffi::Error::InvalidArgument("srd_winograd_f63: bias must be empty or have cout elements");
   if (activation < kNone || activation > kLeakyReLU)
     return ffi::Error::InvalidArgument("srd_winograd_f63: unknown activation");
   if (!isa_supported(isa)) return ffi::Error::InvalidArgument("srd_winograd_f63: ISA not supported here");
   if (L.n == 0 || L.oh <= 0 || L.ow <= 0) return ffi::Error::Success();
-  L.x = x.typed_data();
+  L.valid = valid.element_count() ? valid.typed_data() : nullptr;
   L.bias = bias.element_count() ? bias.typed_data() : nullptr;
   L.y = y->typed_data();
   L.th = (L.oh + 5) / 6;
@@ -185,27 +191,46 @@ ffi::Error run_layer(ffi::ThreadPool pool, Layer L, ffi::Buffer<ffi::F32> x, ffi
   return ffi::Error::Success();
 }
 
-// x, y and 4-D u: the layer's sizes; false when they do not fit together.
-bool layer_shape(Layer& L, ffi::Span<const int64_t> xd, ffi::Span<const int64_t> yd, size_t u_rank,
-                 size_t bias_rank) {
-  if (xd.size() != 4 || u_rank != 4 || yd.size() != 4 || bias_rank != 1 || yd[0] != xd[0]) return false;
-  L.n = static_cast<int>(xd[0]);
-  L.h = static_cast<int>(xd[1]);
-  L.w = static_cast<int>(xd[2]);
-  L.cin = static_cast<int>(xd[3]);
+// The input parts, y and 4-D u: the layer's sizes and input pointers; an error message when they do not
+// fit together (parts of one N x h x w, 1 to kMaxParts of them, all but the last a multiple of 16 channels).
+const char* layer_shape(Layer& L, const ffi::RemainingArgs& xs, ffi::Span<const int64_t> yd, size_t u_rank,
+                        size_t bias_rank) {
+  if (u_rank != 4 || yd.size() != 4 || bias_rank != 1) return "u and y must be 4-D and bias 1-D";
+  if (xs.size() < 1 || xs.size() > static_cast<size_t>(kMaxParts)) return "1 to 8 input parts";
+  L.parts = static_cast<int>(xs.size());
+  L.cin = 0;
+  for (int i = 0; i < L.parts; ++i) {
+    auto part = xs.get<ffi::Buffer<ffi::F32>>(i);
+    if (!part.has_value()) return "the input parts must be float32";
+    const auto xd = part->dimensions();
+    if (xd.size() != 4) return "the input parts must be 4-D (NHWC)";
+    if (i == 0) {
+      L.n = static_cast<int>(xd[0]);
+      L.h = static_cast<int>(xd[1]);
+      L.w = static_cast<int>(xd[2]);
+    } else if (xd[0] != L.n || xd[1] != L.h || xd[2] != L.w) {
+      return "the input parts must have one batch, height and width";
+    }
+    if (i + 1 < L.parts && xd[3] % 16 != 0) return "every input part but the last needs a multiple of 16 channels";
+    L.xs[i] = part->typed_data();
+    L.xc[i] = static_cast<int>(xd[3]);
+    L.cin += L.xc[i];
+  }
+  if (yd[0] != L.n) return "y must have the input's batch";
   L.oh = static_cast<int>(yd[1]);
   L.ow = static_cast<int>(yd[2]);
   L.cout = static_cast<int>(yd[3]);
-  return true;
+  return nullptr;
 }
 
-ffi::Error winograd_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> u,
-                         ffi::Buffer<ffi::F32> bias, ffi::ResultBuffer<ffi::F32> y, int64_t pad_top,
-                         int64_t pad_left, int64_t activation, float slope, int64_t isa, int64_t block) {
+ffi::Error winograd_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::S32> valid, ffi::Buffer<ffi::F32> u,
+                         ffi::Buffer<ffi::F32> bias, ffi::RemainingArgs xs, ffi::ResultBuffer<ffi::F32> y,
+                         int64_t pad_top, int64_t pad_left, int64_t activation, float slope, int64_t isa,
+                         int64_t block) {
   const auto ud = u.dimensions();
   Layer L{};
-  if (!layer_shape(L, x.dimensions(), y->dimensions(), ud.size(), bias.dimensions().size()))
-    return ffi::Error::InvalidArgument("srd_winograd_f63: x, u, y must be 4-D and bias 1-D");
+  if (const char* why = layer_shape(L, xs, y->dimensions(), ud.size(), bias.dimensions().size()))
+    return ffi::Error::InvalidArgument(std::string("srd_winograd_f63: ") + why);
   L.nr = static_cast<int>(ud[3]);
   L.cout_padded = static_cast<int>(ud[1] * ud[3]);
   L.cin_padded = static_cast<int>(ud[2]);
@@ -218,19 +243,19 @@ ffi::Error winograd_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buf
   if (chosen == kAmx || chosen == kAvx512Bf16)
     return ffi::Error::InvalidArgument("srd_winograd_f63: the bfloat16 kernels take bfloat16 weights");
   L.u = u.typed_data();
-  return run_layer(pool, L, x, bias, y, pad_top, pad_left, activation, slope, chosen, block);
+  return run_layer(pool, L, valid, bias, y, pad_top, pad_left, activation, slope, chosen, block);
 }
 
 int64_t best_bf16_isa() { return isa_supported(kAmx) ? kAmx : kAvx512Bf16; }
 
-ffi::Error winograd_bf16_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::U16> u,
-                              ffi::Buffer<ffi::F32> bias, ffi::ResultBuffer<ffi::F32> y, int64_t pad_top,
-                              int64_t pad_left, int64_t activation, float slope, int64_t isa,
+ffi::Error winograd_bf16_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::S32> valid, ffi::Buffer<ffi::U16> u,
+                              ffi::Buffer<ffi::F32> bias, ffi::RemainingArgs xs, ffi::ResultBuffer<ffi::F32> y,
+                              int64_t pad_top, int64_t pad_left, int64_t activation, float slope, int64_t isa,
                               int64_t block) {
   const auto ud = u.dimensions();
   Layer L{};
-  if (!layer_shape(L, x.dimensions(), y->dimensions(), ud.size(), bias.dimensions().size()))
-    return ffi::Error::InvalidArgument("srd_winograd_f63_bf16: x, u, y must be 4-D and bias 1-D");
+  if (const char* why = layer_shape(L, xs, y->dimensions(), ud.size(), bias.dimensions().size()))
+    return ffi::Error::InvalidArgument(std::string("srd_winograd_f63_bf16: ") + why);
   L.cout_padded = static_cast<int>(ud[1] * 16);
   L.cin_padded = static_cast<int>(ud[2] * 2);
   if (ud[0] != 64 || ud[3] != 32 || L.cin_padded % 32 != 0 || L.cin_padded < L.cin ||
@@ -243,7 +268,7 @@ ffi::Error winograd_bf16_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi
     return ffi::Error::InvalidArgument("srd_winograd_f63_bf16: only the bfloat16 ISAs (amx, avx512bf16)");
   L.u16 = u.typed_data();
   L.nr = kNR;
-  return run_layer(pool, L, x, bias, y, pad_top, pad_left, activation, slope, chosen, block);
+  return run_layer(pool, L, valid, bias, y, pad_top, pad_left, activation, slope, chosen, block);
 }
 
 }  // namespace
@@ -252,9 +277,10 @@ ffi::Error winograd_bf16_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SrdWinogradF63, srd_wino::winograd_impl,
                               ffi::Ffi::Bind()
                                   .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::S32>>()  // valid
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // u
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // bias
+                                  .RemainingArgs()  // the input parts
                                   .Ret<ffi::Buffer<ffi::F32>>()
                                   .Attr<int64_t>("pad_top")
                                   .Attr<int64_t>("pad_left")
@@ -266,9 +292,10 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SrdWinogradF63, srd_wino::winograd_impl,
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SrdWinogradF63Bf16, srd_wino::winograd_bf16_impl,
                               ffi::Ffi::Bind()
                                   .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
-                                  .Arg<ffi::Buffer<ffi::U16>>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::S32>>()  // valid
+                                  .Arg<ffi::Buffer<ffi::U16>>()  // u
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // bias
+                                  .RemainingArgs()  // the input parts
                                   .Ret<ffi::Buffer<ffi::F32>>()
                                   .Attr<int64_t>("pad_top")
                                   .Attr<int64_t>("pad_left")

@@ -12,6 +12,7 @@ from srd.nn.conv.registry import backend_named
 from srd.nn.extents import propagate_extents
 from srd.nn.graph import ConvAlgorithm, NetworkSpec, PreparedWeights, Weights
 from srd.nn.ops.base import LayerWeights
+from srd.nn.ops.concat import Concat
 from srd.nn.ops.conv import Conv
 
 JaxWeights = Mapping[str, Mapping[str, jax.Array]]
@@ -114,13 +115,22 @@ def apply_network(
         propagate_extents(spec.ops, spec.input, valid) if valid is not None and spec.tracks_extents else None
     )
     blobs: dict[str, jax.Array] = {spec.input: x}
+    # The inputs of each Concat's output: a convolution reading it hands them to its backend unjoined
+    # (Conv.apply_parts); the join is then dead code that XLA drops, unless another op reads it.
+    parts: dict[str, list[jax.Array]] = {}
     for op in spec.ops:
         if op.output in overrides:
             blobs[op.output] = overrides[op.output]
             continue
         layer = weights[op.weight_name] if op.weight_name is not None else _NO_WEIGHTS
         in_extents = [extents[blob] for blob in op.inputs] if extents is not None else None
-        blobs[op.output] = op.apply([blobs[blob] for blob in op.inputs], layer, backend, in_extents)
+        if isinstance(op, Conv) and op.inputs[0] in parts:
+            extent = in_extents[0] if in_extents is not None else None
+            blobs[op.output] = op.apply_parts(parts[op.inputs[0]], layer, backend, extent)
+        else:
+            blobs[op.output] = op.apply([blobs[blob] for blob in op.inputs], layer, backend, in_extents)
+        if isinstance(op, Concat):
+            parts[op.output] = [part for blob in op.inputs for part in parts.get(blob, [blobs[blob]])]
     if extra_outputs is None:
         return blobs[spec.output]
     return blobs[spec.output], {name: blobs[name] for name in extra_outputs}

@@ -153,6 +153,44 @@ def test_which_layers_run_natively() -> None:
     assert native_subpixel_kernel(uncropped, w4) is None
 
 
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("channels", [(16,), (32, 16, 5), (16, 16, 16, 16, 16, 16, 16, 3)])
+def test_parts_are_read_as_their_concatenation_zeroed_past_the_extent(
+    isa: str, channels: tuple[int, ...]
+) -> None:
+    """Several inputs equal one call on their channel concatenation, and `valid` equals zeroing each
+    image's input past its valid rows and columns first (what srd.nn.extents asks of an edge tile)."""
+    rng = np.random.default_rng(7)
+    n, h, w, cout = 2, 23, 19, 24
+    parts = [rng.standard_normal((n, h, w, c)).astype(np.float32) for c in channels]
+    _, k, b = _case(8, 1, 3, 3, sum(channels), cout)
+    valid = np.array([[17, 19], [23, 11]], np.int32)
+    joined = np.concatenate(parts, axis=-1)
+    rows = np.arange(h)[None, :, None, None] < valid[:, 0, None, None, None]
+    cols = np.arange(w)[None, None, :, None] < valid[:, 1, None, None, None]
+    ref = _reference(np.where(rows & cols, joined, 0), k, b, (1, 1, 1, 1))
+    packed = jnp.asarray(native.pack_kernel(k))
+    out = native.conv3x3(
+        [jnp.asarray(p) for p in parts],
+        packed,
+        jnp.asarray(b),
+        cout,
+        (1, 1, 1, 1),
+        isa=isa,
+        valid=jnp.asarray(valid),
+    )
+    np.testing.assert_allclose(np.asarray(out), ref, atol=2e-4, rtol=1e-4)
+
+
+def test_parts_that_would_split_a_vector_are_refused() -> None:
+    """Only the last part may have a channel count that is not a multiple of 16."""
+    assert native.can_take_parts([16, 32, 3]) and not native.can_take_parts([3, 16])
+    with pytest.raises(ValueError, match="cannot read parts"):
+        native.conv3x3(
+            [jnp.zeros((1, 5, 5, 3)), jnp.zeros((1, 5, 5, 16))], jnp.zeros((64, 1, 32, 32)), None, 8
+        )
+
+
 def test_outputs_past_the_caches_are_streamed_exactly() -> None:
     """An output over the kernel's streaming threshold (16 MB: 2 x 190 x 187 x 64 floats here, written with
     non-temporal stores, the ragged last tiles with plain ones) equals the float64 reference as a small

@@ -3,7 +3,7 @@ at load and its bias-plus-activation epilogue fused in."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 import jax
@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from srd.nn.graph import ConvAlgorithm
-from srd.nn.ops.base import HostLayerWeights, LayerWeights, activate
+from srd.nn.ops.base import Extent, HostLayerWeights, LayerWeights, activate
 from srd.nn.ops.conv import Conv
 
 EpilogueFn = Callable[[jax.Array], jax.Array]
@@ -37,6 +37,14 @@ class ConvBackend(Protocol):
 
     def conv(self, x: jax.Array, op: Conv, layer: LayerWeights) -> jax.Array:
         """act(conv(x) + bias), NHWC; `layer` holds "w", "b" (if any) and what `prepare` added."""
+        ...
+
+    def conv_parts(
+        self, xs: Sequence[jax.Array], op: Conv, layer: LayerWeights, extent: Extent | None
+    ) -> jax.Array | None:
+        """act(conv(x) + bias) of x = the channel concatenation of `xs` (one blob, or a Concat's inputs),
+        zero past `extent` (each image's valid rows and columns; None: no masking), where this backend
+        does that without making x; None where it does not (the caller joins, masks and calls `conv`)."""
         ...
 
     def compiler_options(self, platform: str) -> Mapping[str, str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import jax
@@ -10,7 +10,7 @@ from jax import lax
 
 from srd.nn.conv.base import PreparedKernels, epilogue_for
 from srd.nn.graph import ConvAlgorithm
-from srd.nn.ops.base import HostLayerWeights, LayerWeights
+from srd.nn.ops.base import Extent, HostLayerWeights, LayerWeights
 from srd.nn.ops.conv import Conv
 
 _DIMS = ("NHWC", "HWIO", "NHWC")
@@ -46,6 +46,11 @@ class DirectBackend:
 
     def conv(self, x: jax.Array, op: Conv, layer: LayerWeights) -> jax.Array:
         return epilogue_for(op, layer.get("b"))(direct_conv(x, layer["w"], op))
+
+    def conv_parts(
+        self, xs: Sequence[jax.Array], op: Conv, layer: LayerWeights, extent: Extent | None
+    ) -> jax.Array | None:
+        return None  # lax.conv takes one input: the caller joins and masks
 
     def compiler_options(self, platform: str) -> Mapping[str, str]:
         return {}

@@ -4,7 +4,7 @@ bench/winograd_micro.py); kept as the portable reference for the native kernel."
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import jax
@@ -15,7 +15,7 @@ from srd.nn.conv.base import PreparedKernels, epilogue_for
 from srd.nn.conv.subpixel import prepare_subpixel_matmul, subpixel_or_direct
 from srd.nn.conv.winograd_transforms import transform_kernel, transform_kernel_traced, winograd_conv3x3
 from srd.nn.graph import ConvAlgorithm
-from srd.nn.ops.base import HostLayerWeights, LayerWeights
+from srd.nn.ops.base import Extent, HostLayerWeights, LayerWeights
 from srd.nn.ops.conv import Conv
 
 WINOGRAD_TILE = 4  # F(4x4, 3x3): 4x fewer multiplies than direct, float32 error ~1e-6 relative
@@ -53,6 +53,11 @@ class WinogradBackend:
                 u = transform_kernel_traced(layer["w"], WINOGRAD_TILE)
             return winograd_conv3x3(x, u, WINOGRAD_TILE, epilogue)
         return subpixel_or_direct(x, op, layer, epilogue)
+
+    def conv_parts(
+        self, xs: Sequence[jax.Array], op: Conv, layer: LayerWeights, extent: Extent | None
+    ) -> jax.Array | None:
+        return None  # lax.conv takes one input: the caller joins and masks
 
     def compiler_options(self, platform: str) -> Mapping[str, str]:
         if platform != "cpu":

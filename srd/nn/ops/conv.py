@@ -68,10 +68,22 @@ class Conv(OneInputOp):
         backend: ConvBackend,
         extents: Sequence[Extent | None] | None,
     ) -> jax.Array:
-        x = xs[0]
-        if extents is not None and self.zero_pads:
-            # A smaller tile run alone is zero-padded right past its real pixels: so is the padded tile.
-            x = zero_outside(x, spatial_extent(extents, f"convolution {self.name!r}"))
+        extent = spatial_extent(extents, f"convolution {self.name!r}") if extents is not None else None
+        return self.apply_parts(xs[:1], weights, backend, extent)
+
+    def apply_parts(
+        self, parts: Sequence[jax.Array], weights: LayerWeights, backend: ConvBackend, extent: Extent | None
+    ) -> jax.Array:
+        """The layer on the channel concatenation of `parts` (its input, or the inputs of the Concat that
+        made it), whose valid extent is `extent` (None where extents are not tracked)."""
+        # A smaller tile run alone is zero-padded right past its real pixels: so is the padded tile.
+        mask = extent if self.zero_pads else None
+        y = backend.conv_parts(parts, self, weights, mask)
+        if y is not None:
+            return y
+        x = parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=-1)
+        if mask is not None:
+            x = zero_outside(x, mask)
         return backend.conv(x, self, weights)
 
     def extent(self, extents: Sequence[Extent | None]) -> Extent | None:
