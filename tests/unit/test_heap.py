@@ -58,10 +58,11 @@ def test_a_freed_big_buffer_is_reused_without_page_faults() -> None:
 
 
 @glibc_only
-@pytest.mark.parametrize(("size_mb", "thread"), [(768, False), (128, True), (768, True)])
+@pytest.mark.parametrize(("size_mb", "thread"), [(768, False), (2200, False), (128, True), (768, True)])
 def test_big_buffers_of_pool_threads_are_reused_too(size_mb: int, thread: bool) -> None:
-    """Buffers bigger than the old 512 MB trim threshold, and buffers of a thread other than the main one
-    (XLA's pool threads allocate too), are reused without faults; glibc's defaults fault on each."""
+    """Buffers bigger than the old 512 MB trim threshold or than the largest one mallopt takes (2 GB: a
+    1024 px tile's activations), and buffers of a thread other than the main one (XLA's pool threads
+    allocate too), are reused without faults; glibc's defaults fault on each."""
     tuned, faults = _probe(size_mb=size_mb, thread=thread)
     assert tuned
     assert faults < 1000
