@@ -129,9 +129,14 @@ def test_two_worker_hosts_do_every_file_exactly_once(cluster: Cluster) -> None:
     assert sorted(files_under(cluster.root / "archive")) == sorted(cluster.names)
     hosts = {worker.log_path.name for worker in cluster.workers if worker.job_lines()}
     assert len(hosts) == 2, hosts
-    workers = status(cluster.root).get("workers")
-    assert isinstance(workers, list) and len(workers) == 2
-    assert {w["state"] for w in workers} == {"ready"}
+
+    def both_ready() -> bool:
+        # status.json and the hosts' status files are rewritten every few seconds: the last job of the
+        # queue may still show in flight right after the files have all landed.
+        workers = status(cluster.root).get("workers")
+        return isinstance(workers, list) and len(workers) == 2 and {w["state"] for w in workers} == {"ready"}
+
+    wait_for(both_ready, 30, "status.json to show both worker hosts ready")
 
 
 def _tiles_progress(cluster: Cluster, seen: list[dict[str, Any]]) -> bool:
