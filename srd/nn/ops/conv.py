@@ -68,7 +68,9 @@ class Conv(OneInputOp):
         backend: ConvBackend,
         extents: Sequence[Extent | None] | None,
     ) -> jax.Array:
-        extent = spatial_extent(extents, f"convolution {self.name!r}") if extents is not None else None
+        extent = None
+        if extents is not None and self.zero_pads:  # only zero-padded convolutions read their extent
+            extent = spatial_extent(extents, f"convolution {self.name!r}")
         return self.apply_parts(xs[:1], weights, backend, extent)
 
     def apply_parts(
