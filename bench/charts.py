@@ -21,7 +21,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SECTION = "On AMD EPYC Zen 5"
-DEFAULT_MACHINE = "AMD EPYC Zen 5, 2 vCPU, quiet (load 0.0-1.7), 2026-12-01, float32, 2 threads each"
+DEFAULT_MACHINE = "AMD EPYC Zen 5, 2 vCPU, load 0.0-2.1 (own threads), 2026-12-02, float32, 2 threads each"
 
 # speed.py's report line: "name 2x  size  ncnn srd ratio diff  ncnn srd ratio diff ..."
 _SPEED_LINE = re.compile(
