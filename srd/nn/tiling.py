@@ -36,6 +36,8 @@ Array32 = npt.NDArray[np.float32]
 TileCounter = Callable[[int], None]  # called with how many more tiles are finished
 _MAX_BUCKETS = 16  # bucket sizes below the tile, per axis: 16 steps at most, so compiles stay bounded
 _BUCKET_STEP = 32  # px; the step of the usual tiles (finer for small tiles, coarser for huge ones)
+FEATURE_BATCH = 16  # most tiles `TileRunner.tile_features` runs in one call
+FEATURE_PIXELS = 160_000  # most padded input pixels it runs in one call (16 of Real-CUGAN's 68 px samples)
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,18 @@ class SharedPools:
     def covers(self, row: int, col: int) -> bool:
         """Whether the tile in grid row `row`, column `col` takes the shared values."""
         return (self.rows is None or row < self.rows) and (self.cols is None or col < self.cols)
+
+
+def feature_batches(count: int, pixels: int) -> list[int]:
+    """How `count` tiles of `pixels` (padded input) pixels each are split into batches: powers of two,
+    largest first, none over FEATURE_BATCH tiles or FEATURE_PIXELS pixels in all, so at most a handful of
+    batch sizes compile per tile shape and a batch's activations stay small."""
+    cap = max(1, min(FEATURE_BATCH, FEATURE_PIXELS // max(1, pixels)))
+    cap = 1 << (cap.bit_length() - 1)
+    sizes = [cap] * (count // cap)
+    rest = count % cap
+    sizes += [1 << k for k in range(cap.bit_length() - 1, -1, -1) if rest & (1 << k)]
+    return sizes
 
 
 def axis_plan(length: int, tile: int, buckets: tuple[int, ...]) -> list[tuple[int, int]]:
@@ -246,27 +260,39 @@ class TileRunner:
     ) -> list[dict[str, Array32]]:
         """The values of the blobs `names` (e.g. squeeze-excitation pool vectors) for the tiles whose
         top-left corners are `positions`, each cut as `upscale` cuts it (edge tiles at their real
-        extent); `shared` feeds those blobs in, as for the final pass."""
+        extent); `shared` feeds those blobs in, as for the final pass. Tiles of one shape go through
+        the network together, in batches of a power of two (`feature_batches`), so many small tiles
+        (Real-CUGAN's syncgap samples) cost a few calls rather than one each."""
         h, w = image.shape[:2]
         c, border = self.geometry.context, self.geometry.border
         cols = dict(axis_plan(w, self.tile, self.buckets))
         rows = dict(axis_plan(h, self.tile, self.buckets))
         fed = {name: jax.device_put(v, self.device) for name, v in (shared or {}).items()}
         found: list[dict[str, Array32]] = []
-        for y, x in positions:
-            th, tw = rows[y], cols[x]
-            row_index = border_index(np.arange(y - c, y + th + c), h, border)
-            col_index = border_index(np.arange(x - c, x + tw + c), w, border)
-            tile = image[row_index][:, col_index][None]
-            valid = np.array([[self._extent(y, h), self._extent(x, w)]], np.int32)
-            values = self._features(
-                self._weights,
-                jax.device_put(tile, self.device),
-                jax.device_put(valid, self.device),
-                fed,
-                names,
-            )
-            found.append({name: np.asarray(v[0], np.float32) for name, v in values.items()})
+        for (th, tw), group in itertools.groupby(positions, key=lambda p: (rows[p[0]], cols[p[1]])):
+            spots = list(group)
+            start = 0
+            for size in feature_batches(len(spots), (th + 2 * c) * (tw + 2 * c)):
+                chunk = spots[start : start + size]
+                start += size
+                tiles = np.stack(
+                    [
+                        image[border_index(np.arange(y - c, y + th + c), h, border)][
+                            :, border_index(np.arange(x - c, x + tw + c), w, border)
+                        ]
+                        for y, x in chunk
+                    ]
+                )
+                valid = np.array([[self._extent(y, h), self._extent(x, w)] for y, x in chunk], np.int32)
+                values = self._features(
+                    self._weights,
+                    jax.device_put(tiles, self.device),
+                    jax.device_put(valid, self.device),
+                    fed,
+                    names,
+                )
+                arrays = {name: np.asarray(v, np.float32) for name, v in values.items()}
+                found.extend({name: a[k] for name, a in arrays.items()} for k in range(len(chunk)))
         return found
 
     def positions(self, height: int, width: int) -> list[tuple[int, int]]:

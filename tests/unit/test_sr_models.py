@@ -18,6 +18,7 @@ from srd.nn import NetworkSpec, apply_network, infer_geometry, prepare_weights
 from srd.nn.conv import BACKENDS
 from srd.nn.extents import propagate_extents
 from srd.nn.graph import Weights
+from srd.nn.tiling import FEATURE_BATCH, FEATURE_PIXELS, TileGeometry, TileRunner, feature_batches
 
 SET5 = Path(__file__).resolve().parents[3] / "shared" / "data" / "set5"
 
@@ -186,3 +187,32 @@ def test_every_packaged_layer_type_has_a_reader() -> None:
             if entry.name.endswith(".param"):
                 types |= {layer.type for layer in parse_param(entry.read_text())}
     assert types - {"Input", "Split"} <= set(LAYER_READERS)
+
+
+@pytest.mark.parametrize(("count", "pixels"), [(25, 68 * 68), (1, 68 * 68), (7, 436 * 436), (40, 200 * 200)])
+def test_feature_batches_are_powers_of_two_within_the_caps(count: int, pixels: int) -> None:
+    sizes = feature_batches(count, pixels)
+    assert sum(sizes) == count and sizes == sorted(sizes, reverse=True)
+    assert all(s & (s - 1) == 0 and s <= FEATURE_BATCH for s in sizes)
+    assert all(s == 1 or s * pixels <= FEATURE_PIXELS for s in sizes)
+    rest = [s for s in sizes if s != sizes[0]]
+    assert len(set(rest)) == len(rest)  # only the largest size repeats: few shapes compile
+
+
+def test_realcugan_samples_of_a_512_image_take_three_calls() -> None:
+    assert feature_batches(25, 68 * 68) == [16, 8, 1]
+
+
+def test_batched_tile_features_equal_one_tile_at_a_time() -> None:
+    """Syncgap samples run several to a call; each sample's pool vectors are what it gives alone."""
+    spec, weights = _load("realcugan", "REALCUGAN_SE_UP2X")
+    runner = TileRunner(spec, weights, 32, 1, jax.devices("cpu")[0], "native", TileGeometry.of(spec, 18, 2))
+    image = _image(200, 230, top=40, left=40)
+    positions = [(y, x) for y in range(0, 160, 32) for x in range(0, 192, 32)]
+    assert len(positions) == 30  # 16 + 8 + 4 + 2 per call
+    together = runner.tile_features(image, positions, GAPS)
+    for spot, found in zip(positions[::7], together[::7], strict=False):
+        alone = runner.tile_features(image, [spot], GAPS)[0]
+        for name in GAPS:
+            np.testing.assert_allclose(found[name], alone[name], rtol=1e-5, atol=3e-5)  # float sums
+    assert len(together) == len(positions)
