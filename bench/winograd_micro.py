@@ -35,6 +35,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cin", type=int, default=128)
     parser.add_argument("--cout", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument(
+        "--blocks",
+        type=int,
+        nargs="*",
+        default=[],
+        help="also time the native kernel with these tiles per block (its default: half the L2 cache)",
+    )
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.random((1, args.size, args.size, args.cin), dtype=np.float32))
@@ -56,6 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if native.available():
         packed = jnp.asarray(native.pack_kernel(w))
         variants["F(6) native (srd/_native)"] = jax.jit(lambda x: native.conv3x3(x, packed, None, args.cout))
+        for block in args.blocks:
+            variants[f"F(6) native, block {block}"] = jax.jit(
+                lambda x, block=block: native.conv3x3(x, packed, None, args.cout, block=block)
+            )
     ref = np.asarray(variants["direct ynn=dot"](x))
     errors = {name: float(np.abs(np.asarray(f(x)) - ref).max()) for name, f in variants.items()}
     best = dict.fromkeys(variants, float("inf"))

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -106,14 +107,32 @@ Kernel kernel_for(int64_t isa) {
 }
 
 // Tiles per block: as many as keep V and M (64 floats per tile per input and output channel) within
-// about 1 MiB, so that a block's intermediates stay in L2; at least one register block. The AMX kernel
-// multiplies so fast that streaming the weights (U, all 64 positions) from L3 once per block shows: there
-// a block is also at least one tile per 32 KiB of U (measured on 128->256 channels: 128 tiles, 25% faster
-// than the L2 rule's 32).
+// the budget below (block_budget), so that a block's intermediates stay in L2; at least one register
+// block. The AMX kernel multiplies so fast that streaming the weights (U, all 64 positions) from L3 once
+// per block shows: there a block is also at least one tile per 32 KiB of U (measured on 128->256
+// channels: 128 tiles, 25% faster than the L2 rule's 32).
+// The budget is half the L2 cache this process runs on (sysconf), at most 1 MiB and at least 256 KiB:
+// 1 MiB on a 2 MiB-L2 Intel Xeon, where blocks of 12 to 24 tiles of a 64->64 layer (384-768 KiB) ran
+// alike and 36 or more (past L2 with U's 1 MiB) 10-35% slower; 512 KiB on a 1 MiB-L2 AMD Zen 5.
+// SRD_WINOGRAD_BLOCK_BYTES sets it instead; bench/winograd_micro.py --blocks times given block sizes.
+// (Zen 5's 512 KiB is the rule's, not yet measured there; on the Xeon 256 KiB-1 MiB ran cunet alike.)
+long block_budget() {
+  static const long budget = [] {
+    if (const char* set = std::getenv("SRD_WINOGRAD_BLOCK_BYTES")) {
+      const long value = std::atol(set);
+      if (value > 0) return value;
+    }
+    const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    if (l2 <= 0) return 1L << 20;
+    return std::clamp(l2 / 2, 256L << 10, 1L << 20);
+  }();
+  return budget;
+}
+
 int default_block(const Layer& L, int mr, bool bf16) {  // bf16: V in bfloat16, U in L.u16
   const long v_bytes = bf16 ? 2 : 4;
   const long per_tile = 64L * (L.cin_padded * v_bytes + L.cout_padded * 4L);
-  long want = (1L << 20) / per_tile;
+  long want = block_budget() / per_tile;
   if (bf16) want = std::max<long>(want, 64L * L.cin_padded * L.cout_padded * 2 / (32L << 10));
   const long rounded = std::max<long>(mr, want / mr * mr);
   return static_cast<int>(std::min<long>(rounded, (bf16 ? 8L : 16L) * mr));
@@ -322,12 +341,15 @@ PyObject* py_isa_supported(PyObject*, PyObject* arg) {
 
 PyObject* py_best_isa(PyObject*, PyObject*) { return PyLong_FromLong(srd_wino::best_isa()); }
 
+PyObject* py_block_budget(PyObject*, PyObject*) { return PyLong_FromLong(srd_wino::block_budget()); }
+
 PyMethodDef methods[] = {
     {"handler", py_handler, METH_NOARGS, "The XLA FFI handler of srd_winograd_f63, as a PyCapsule."},
     {"handler_bf16", py_handler_bf16, METH_NOARGS,
      "The XLA FFI handler of srd_winograd_f63_bf16 (AMX, bfloat16 weights), as a PyCapsule."},
     {"isa_supported", py_isa_supported, METH_O, "Whether this CPU runs the kernel built for an ISA code."},
     {"best_isa", py_best_isa, METH_NOARGS, "The ISA code the kernel uses when asked for 0 (auto)."},
+    {"block_budget", py_block_budget, METH_NOARGS, "Bytes of V and M a block of tiles may take."},
     {nullptr, nullptr, 0, nullptr}};
 
 PyModuleDef module = {PyModuleDef_HEAD_INIT, "srd._winograd",

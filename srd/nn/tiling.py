@@ -1,12 +1,12 @@
 """Run a network over an image of any size in tiles of a few fixed shapes, so jit compiles a bounded set
 of programs per (model, tile, batch) whatever the image sizes.
 
-Along each axis the image is cut into tiles of `tile` pixels; the last, partial tile takes the smallest
-bucket size that covers the remainder: the buckets are multiples of a step (16 px for the usual tiles of
-64-512, a quarter of a smaller tile, a thirty-second of a larger one), so an edge tile, and an image smaller
-than one tile, computes at most a step more than its real size (a 256 px image in cunet's 400 tile runs at
-256, a 300 px one at 304) while at most 33 sizes per axis can ever compile. Each edge shape compiles once
-(about a second for cunet on 2 cores) and then comes from the persistent compilation cache. Each tile reads its context
+Along each axis the image is cut into tiles of `tile` pixels; the last, partial tile takes the smallest bucket
+size that covers the remainder: the buckets are multiples of a step (16 px for the usual tiles of 64-512, a
+quarter of a smaller tile, a thirty-second of a larger one), so an edge tile, and an image smaller than one
+tile, computes at most a step more than its real size (a 256 px image in cunet's 400 tile runs at 256, a 300
+px one at 304) while at most 33 sizes per axis can ever compile. Each edge shape compiles once (about a second
+for cunet on 2 cores) and then comes from the persistent compilation cache. Each tile reads its context
 (`TileGeometry.context` pixels a side) from its neighbours; beyond the image's border the pixels are
 replicated (waifu2x's reconstruct.lua and waifu2x-ncnn-vulkan) or mirrored without repeating the edge pixel
 (realcugan- and realsr-ncnn-vulkan: ncnn's border type 2). A network whose valid convolutions consume the

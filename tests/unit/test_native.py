@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -204,6 +208,36 @@ def test_outputs_past_the_caches_are_streamed_exactly() -> None:
     )
     assert out.shape == ref.shape
     np.testing.assert_allclose(np.asarray(out), ref, atol=2e-4, rtol=1e-4)
+
+
+_BUDGET = "from srd.nn.conv import native; print(native.block_budget())"
+
+
+@pytest.mark.parametrize("setting", [None, "300000"])
+def test_block_budget_is_half_the_l2_cache_or_the_setting(setting: str | None) -> None:
+    """Blocks of tiles are sized to half this CPU's L2 (256 KiB to 1 MiB: 512 KiB on Zen 5's 1 MiB, 1 MiB
+    on a 2 MiB Xeon), read in a fresh process, or to SRD_WINOGRAD_BLOCK_BYTES; the result is unchanged."""
+    env = {k: v for k, v in os.environ.items() if k != "SRD_WINOGRAD_BLOCK_BYTES"}
+    if setting is not None:
+        env["SRD_WINOGRAD_BLOCK_BYTES"] = setting
+    run = subprocess.run([sys.executable, "-c", _BUDGET], env=env, capture_output=True, text=True, check=True)
+    l2 = int(
+        subprocess.run(["getconf", "LEVEL2_CACHE_SIZE"], capture_output=True, text=True, check=False).stdout
+        or 0
+    )
+    expected = int(setting) if setting else (min(max(l2 // 2, 256 << 10), 1 << 20) if l2 > 0 else 1 << 20)
+    assert int(run.stdout) == expected
+
+
+def test_every_block_size_gives_the_same_result() -> None:
+    """Block size only moves work between cache-sized pieces: 1, 7, 12 and 100 tiles per block (one
+    straddling images) all equal the float64 reference."""
+    x, k, b = _case(6, 2, 50, 44, 32, 48)
+    ref = _reference(x, k, b, (1, 1, 1, 1))
+    packed = jnp.asarray(native.pack_kernel(k))
+    for block in (1, 7, 12, 100):
+        out = native.conv3x3(jnp.asarray(x), packed, jnp.asarray(b), 48, (1, 1, 1, 1), block=block)
+        np.testing.assert_allclose(np.asarray(out), ref, atol=2e-4, rtol=1e-4)
 
 
 @pytest.mark.parametrize(("cin", "cout"), [(1, 32), (3, 16), (64, 3), (5, 12), (17, 33)])

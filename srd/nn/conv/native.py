@@ -68,6 +68,15 @@ def isa_supported(isa: str) -> bool:
     return module is not None and bool(module.isa_supported(ISA_CODES[isa]))
 
 
+def block_budget() -> int:
+    """Bytes of transformed input and products (V and M) one block of tiles may take: half this CPU's
+    L2 cache, 256 KiB to 1 MiB, or SRD_WINOGRAD_BLOCK_BYTES; read once per process."""
+    module = _module()
+    if module is None:
+        raise RuntimeError("srd's native Winograd kernel is not built")
+    return int(module.block_budget())
+
+
 def bf16_supported() -> bool:
     """Whether a bfloat16 kernel can run here: AMX-BF16 (with the OS's permission to use it) or AVX512-BF16.
     "auto" picks AMX when it can."""
