@@ -50,12 +50,35 @@ struct Layer {
   long tiles() const { return static_cast<long>(n) * th * tw; }
 };
 
+// A 2x2 stride-2 convolution (kDown: each output pixel from a 2x2 input patch, K = 4 cin) or transposed
+// convolution (kUp: each input pixel to a 2x2 output patch, two matmuls of cin x 2 cout, one per output
+// row), both plain matmuls over NHWC rows read and written in place: no space-to-depth or depth-to-space
+// copy, bias and activation fused (srd_patch_matmul; cunet's and Real-CUGAN's down- and up-sampling).
+enum PatchMode { kDown = 0, kUp = 1 };
+constexpr int kPatchNR = 32;  // output columns per packed panel of b
+
+struct PatchLayer {
+  const float* x;  // N x h x w x cin
+  const float* b;  // packed: kDown [cols / 32][4 cin][32]; kUp [2][cols / 32][cin][32] (output row dy)
+  const float* bias;  // cols (kUp: the bias twice, one per output column phase), or null
+  float* y;  // kDown N x h/2 x w/2 x cout; kUp N x 2h x 2w x cout
+  int n, h, w, cin, cout;
+  int mode;
+  int cols;  // a matmul's output columns: cout (kDown) or 2 cout (kUp); a multiple of kPatchNR
+  int act;
+  float slope;
+  bool stream;  // non-temporal stores for y (a big output)
+  // Work items: one matmul each (an output row for kDown; an input row and output row phase for kUp).
+  long items() const { return mode == kDown ? static_cast<long>(n) * (h / 2) : 2L * n * h; }
+};
+
 // Each ISA namespace provides run_block (transform in, multiply, transform out for one block of tiles;
 // scratch holds 64 * roundup(nb, MR) * (cin + cout_padded) floats) and block_rows (its MR).
 #define SRD_WINO_DECLARE(ns)                                          \
   namespace ns {                                                      \
   void run_block(const Layer& L, long block, int nb, float* scratch); \
   int block_rows();                                                   \
+  void run_patch_item(const PatchLayer& P, long item);                \
   }
 SRD_WINO_DECLARE(amx)
 SRD_WINO_DECLARE(avx512bf16)

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
@@ -167,6 +168,12 @@ struct Job {
 
 constexpr long kStreamBytes = 16L << 20;  // measured: 17-270 MB outputs 5-22% faster, 4-10 MB even
 
+// Wall time spent in layers (from the call to the last block's end) and their count, since the module
+// loaded: what share of a network's time the 3x3 layers take (bench/profile_layers.py).
+std::atomic<int64_t> g_layer_ns{0};
+std::atomic<int64_t> g_layers{0};
+std::atomic<int64_t> g_patch_ns{0};  // the same for srd_patch_matmul's 2x2 stride-2 layers
+
 // Shapes, checks and threads shared by both handlers; `u` is checked by the caller, which fills
 // L.u / L.u16, cin_padded and cout_padded.
 ffi::Error run_layer(ffi::ThreadPool pool, Layer L, ffi::Buffer<ffi::S32> valid, ffi::Buffer<ffi::F32> bias,
@@ -195,6 +202,7 @@ ffi::Error run_layer(ffi::ThreadPool pool, Layer L, ffi::Buffer<ffi::S32> valid,
   const long out_bytes = static_cast<long>(L.n) * L.oh * L.ow * L.cout * static_cast<long>(sizeof(float));
   L.stream = out_bytes > kStreamBytes && L.cout % 16 == 0 && reinterpret_cast<uintptr_t>(L.y) % 64 == 0;
 
+  const auto started = std::chrono::steady_clock::now();
   auto job = std::make_shared<Job>();
   job->layer = L;
   job->kernel = kernel_for(isa);
@@ -207,6 +215,9 @@ ffi::Error run_layer(ffi::ThreadPool pool, Layer L, ffi::Buffer<ffi::S32> valid,
   job->work();
   std::unique_lock<std::mutex> lock(job->mu);
   job->cv.wait(lock, [&] { return job->done.load() == job->blocks; });
+  const auto spent = std::chrono::steady_clock::now() - started;
+  g_layer_ns.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(spent).count());
+  g_layers.fetch_add(1);
   return ffi::Error::Success();
 }
 
@@ -290,6 +301,99 @@ ffi::Error winograd_bf16_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::S32> valid,
   return run_layer(pool, L, valid, bias, y, pad_top, pad_left, activation, slope, chosen, block);
 }
 
+
+using PatchFn = void (*)(const PatchLayer&, long);
+
+PatchFn patch_kernel_for(int64_t isa) {
+  switch (isa) {
+#if defined(__x86_64__)
+    case kAvx512:
+      return avx512::run_patch_item;
+    case kAvx2:
+      return avx2::run_patch_item;
+#endif
+    default:
+      return generic::run_patch_item;
+  }
+}
+
+// The patch matmul's items (rows) claimed from a shared counter by the caller and pool workers, as Job's.
+struct PatchJob {
+  PatchLayer layer;
+  PatchFn run;
+  long items;
+  std::atomic<long> next{0};
+  std::atomic<long> done{0};
+  std::mutex mu;
+  std::condition_variable cv;
+
+  void work() {
+    for (long i; (i = next.fetch_add(1)) < items;) {
+      run(layer, i);
+      if (done.fetch_add(1) + 1 == items) {
+        std::lock_guard<std::mutex> lock(mu);
+        cv.notify_all();
+      }
+    }
+  }
+};
+
+ffi::Error patch_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> b,
+                      ffi::Buffer<ffi::F32> bias, ffi::ResultBuffer<ffi::F32> y, int64_t mode, int64_t activation,
+                      float slope, int64_t isa) {
+  const auto xd = x.dimensions(), bd = b.dimensions(), yd = y->dimensions();
+  if (xd.size() != 4 || yd.size() != 4 || bd.size() != 4 || bias.dimensions().size() != 1)
+    return ffi::Error::InvalidArgument("srd_patch_matmul: x, b and y must be 4-D, bias 1-D");
+  if (mode != kDown && mode != kUp) return ffi::Error::InvalidArgument("srd_patch_matmul: unknown mode");
+  if (activation < kNone || activation > kLeakyReLU)
+    return ffi::Error::InvalidArgument("srd_patch_matmul: unknown activation");
+  const int64_t chosen = isa == kAuto ? best_isa() : isa;
+  if (!isa_supported(chosen) || chosen == kAmx || chosen == kAvx512Bf16)
+    return ffi::Error::InvalidArgument("srd_patch_matmul: ISA not supported here (float32 ISAs only)");
+  PatchLayer P{};
+  P.n = static_cast<int>(xd[0]);
+  P.h = static_cast<int>(xd[1]);
+  P.w = static_cast<int>(xd[2]);
+  P.cin = static_cast<int>(xd[3]);
+  P.cout = static_cast<int>(yd[3]);
+  P.mode = static_cast<int>(mode);
+  P.cols = mode == kDown ? P.cout : 2 * P.cout;
+  // b: kDown [1][cols / 32][4 cin][32]; kUp [2][cols / 32][cin][32].
+  const int64_t phases = mode == kDown ? 1 : 2, k = mode == kDown ? 4L * P.cin : P.cin;
+  const bool shape_ok = mode == kDown ? yd[0] == xd[0] && yd[1] == xd[1] / 2 && yd[2] == xd[2] / 2
+                                      : yd[0] == xd[0] && yd[1] == 2 * xd[1] && yd[2] == 2 * xd[2];
+  if (!shape_ok || P.cols % kPatchNR != 0 || bd[0] != phases || bd[1] * kPatchNR != P.cols || bd[2] != k ||
+      bd[3] != kPatchNR)
+    return ffi::Error::InvalidArgument(
+        "srd_patch_matmul: b must be [1][cout / 32][4 cin][32] (down) or [2][2 cout / 32][cin][32] (up), y"
+        " N x h/2 x w/2 x cout (down) or N x 2h x 2w x cout (up)");
+  if (bias.element_count() != 0 && bias.element_count() != static_cast<size_t>(P.cols))
+    return ffi::Error::InvalidArgument("srd_patch_matmul: bias must be empty or have one value per column");
+  if (P.n == 0 || P.h == 0 || P.w == 0 || yd[1] == 0 || yd[2] == 0) return ffi::Error::Success();
+  P.x = x.typed_data();
+  P.b = b.typed_data();
+  P.bias = bias.element_count() ? bias.typed_data() : nullptr;
+  P.y = y->typed_data();
+  P.act = static_cast<int>(activation);
+  P.slope = slope;
+  const long out_bytes = static_cast<long>(y->element_count()) * static_cast<long>(sizeof(float));
+  P.stream = out_bytes > kStreamBytes && reinterpret_cast<uintptr_t>(P.y) % 64 == 0;
+
+  const auto started = std::chrono::steady_clock::now();
+  auto job = std::make_shared<PatchJob>();
+  job->layer = P;
+  job->run = patch_kernel_for(chosen);
+  job->items = P.items();
+  const long helpers = std::min<long>(pool.num_threads() - 1, job->items - 1);
+  for (long i = 0; i < helpers; ++i) pool.Schedule([job] { job->work(); });
+  job->work();
+  std::unique_lock<std::mutex> lock(job->mu);
+  job->cv.wait(lock, [&] { return job->done.load() == job->items; });
+  const auto spent = std::chrono::steady_clock::now() - started;
+  g_patch_ns.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(spent).count());
+  return ffi::Error::Success();
+}
+
 }  // namespace
 }  // namespace srd_wino
 
@@ -323,6 +427,18 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SrdWinogradF63Bf16, srd_wino::winograd_bf16_impl,
                                   .Attr<int64_t>("isa")
                                   .Attr<int64_t>("block"));
 
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SrdPatchMatmul, srd_wino::patch_impl,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // x
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // b, packed
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // bias
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Attr<int64_t>("mode")
+                                  .Attr<int64_t>("activation")
+                                  .Attr<float>("slope")
+                                  .Attr<int64_t>("isa"));
+
 namespace {
 
 PyObject* py_handler(PyObject*, PyObject*) {
@@ -331,6 +447,10 @@ PyObject* py_handler(PyObject*, PyObject*) {
 
 PyObject* py_handler_bf16(PyObject*, PyObject*) {
   return PyCapsule_New(reinterpret_cast<void*>(SrdWinogradF63Bf16), nullptr, nullptr);
+}
+
+PyObject* py_handler_patch(PyObject*, PyObject*) {
+  return PyCapsule_New(reinterpret_cast<void*>(SrdPatchMatmul), nullptr, nullptr);
 }
 
 PyObject* py_isa_supported(PyObject*, PyObject* arg) {
@@ -343,6 +463,12 @@ PyObject* py_best_isa(PyObject*, PyObject*) { return PyLong_FromLong(srd_wino::b
 
 PyObject* py_block_budget(PyObject*, PyObject*) { return PyLong_FromLong(srd_wino::block_budget()); }
 
+PyObject* py_layer_time(PyObject*, PyObject*) {
+  return Py_BuildValue("(LLL)", static_cast<long long>(srd_wino::g_layer_ns.load()),
+                       static_cast<long long>(srd_wino::g_layers.load()),
+                       static_cast<long long>(srd_wino::g_patch_ns.load()));
+}
+
 PyMethodDef methods[] = {
     {"handler", py_handler, METH_NOARGS, "The XLA FFI handler of srd_winograd_f63, as a PyCapsule."},
     {"handler_bf16", py_handler_bf16, METH_NOARGS,
@@ -350,6 +476,9 @@ PyMethodDef methods[] = {
     {"isa_supported", py_isa_supported, METH_O, "Whether this CPU runs the kernel built for an ISA code."},
     {"best_isa", py_best_isa, METH_NOARGS, "The ISA code the kernel uses when asked for 0 (auto)."},
     {"block_budget", py_block_budget, METH_NOARGS, "Bytes of V and M a block of tiles may take."},
+    {"layer_time", py_layer_time, METH_NOARGS,
+     "(nanoseconds, layers) run by the Winograd kernel so far, and nanoseconds in srd_patch_matmul."},
+    {"handler_patch", py_handler_patch, METH_NOARGS, "The XLA FFI handler of srd_patch_matmul, as a PyCapsule."},
     {nullptr, nullptr, 0, nullptr}};
 
 PyModuleDef module = {PyModuleDef_HEAD_INIT, "srd._winograd",

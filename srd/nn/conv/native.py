@@ -22,6 +22,8 @@ import numpy as np
 import numpy.typing as npt
 
 from srd.nn.conv.base import PreparedKernels, epilogue_for
+from srd.nn.conv.patch import TARGET as PATCH_TARGET
+from srd.nn.conv.patch import pack_down, pack_up, patch_matmul, patch_mode
 from srd.nn.conv.subpixel import (
     depth_to_space,
     prepare_subpixel_matmul,
@@ -54,6 +56,7 @@ def _module() -> ModuleType | None:
         return None
     jax.ffi.register_ffi_target(TARGET, module.handler(), platform="cpu")
     jax.ffi.register_ffi_target(TARGET_BF16, module.handler_bf16(), platform="cpu")
+    jax.ffi.register_ffi_target(PATCH_TARGET, module.handler_patch(), platform="cpu")
     return module
 
 
@@ -75,6 +78,17 @@ def block_budget() -> int:
     if module is None:
         raise RuntimeError("srd's native Winograd kernel is not built")
     return int(module.block_budget())
+
+
+def layer_time() -> tuple[float, int, float]:
+    """Seconds of wall time the Winograd kernel's layers took in this process so far, how many layers
+    ran, and seconds in the 2x2 stride-2 layers (srd.nn.conv.patch): the difference over a network call
+    is those layers' share of it (bench/profile_layers.py)."""
+    module = _module()
+    if module is None:
+        raise RuntimeError("srd's native Winograd kernel is not built")
+    ns, layers, patch_ns = module.layer_time()
+    return ns / 1e9, int(layers), patch_ns / 1e9
 
 
 def bf16_supported() -> bool:
@@ -244,6 +258,16 @@ class NativeBackend:
         w = np.asarray(layer["w"], np.float32)
         if uses_native(op):
             return {"native": self._pack(w)}
+        mode = patch_mode(op, w.shape[3])
+        if mode == "down":
+            prepared_down: PreparedKernels = {"native_patch": pack_down(w)}
+            return prepared_down
+        if mode == "up":
+            matmul = np.asarray(subpixel_kernel(jnp.asarray(w), op.kernel, op.stride, op.pads))
+            prepared_up: PreparedKernels = {"native_patch": pack_up(matmul)}
+            if "b" in layer:
+                prepared_up["native_patch_b"] = np.tile(np.asarray(layer["b"], np.float32), 2)
+            return prepared_up
         sub = native_subpixel_kernel(op, w)
         if sub is None:
             return dict(prepare_subpixel_matmul(op, w))
@@ -254,6 +278,12 @@ class NativeBackend:
 
     def conv(self, x: jax.Array, op: Conv, layer: LayerWeights) -> jax.Array:
         act = op.activation.value
+        if "native_patch" in layer:  # 2x2 stride 2, down or up (srd.nn.conv.patch)
+            mode = "up" if op.transposed else "down"
+            bias = layer.get("native_patch_b") if op.transposed else layer.get("b")
+            return patch_matmul(
+                x, layer["native_patch"], bias, layer["w"].shape[3], mode, op.activation, op.slope
+            )
         if "native" in layer and op.transposed:
             # The sub-pixel form: a 3x3 stride-1 convolution producing every output phase, then
             # depth-to-space.
