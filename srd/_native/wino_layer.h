@@ -21,7 +21,8 @@ inline long scratch_size(int rows, int cin, int cout_padded) {
   return 64 * (plane_size(rows, cin) + plane_size(rows, cout_padded));
 }
 
-enum Activation { kNone = 0, kReLU = 1, kLeakyReLU = 2 };
+// kPReLU: leaky ReLU with one slope per output channel (Layer::slopes; Real-ESRGAN's compact SRVGG nets).
+enum Activation { kNone = 0, kReLU = 1, kLeakyReLU = 2, kPReLU = 3 };
 
 constexpr int kMaxParts = 8;  // input blobs one layer reads as if concatenated along channels
 
@@ -38,6 +39,7 @@ struct Layer {
   const float* u;  // packed transformed weights (float32 kernels)
   const uint16_t* u16;  // or, for the bfloat16 kernels, packed as bfloat16 pairs (see wino_amx.cc)
   const float* bias;  // cout, or null
+  const float* slopes;  // cout PReLU slopes (act kPReLU), else null
   float* y;  // N x oh x ow x cout
   int n, h, w, cin, cout;
   int cin_padded, cout_padded;  // as packed in u: cin to a multiple of 16, cout of nr (zero weights)

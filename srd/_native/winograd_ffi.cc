@@ -182,14 +182,19 @@ ffi::Error run_layer(ffi::ThreadPool pool, Layer L, ffi::Buffer<ffi::S32> valid,
   if (valid.element_count() != 0 && (valid.dimensions().size() != 2 || valid.dimensions()[0] != L.n ||
                                      valid.dimensions()[1] != 2))
     return ffi::Error::InvalidArgument("srd_winograd_f63: valid must be empty or N x 2 (rows, columns)");
-  if (bias.element_count() != 0 && bias.element_count() != static_cast<size_t>(L.cout))
-    return ffi::Error::InvalidArgument("srd_winograd_f63: bias must be empty or have cout elements");
-  if (activation < kNone || activation > kLeakyReLU)
+  if (activation < kNone || activation > kPReLU)
     return ffi::Error::InvalidArgument("srd_winograd_f63: unknown activation");
+  // With PReLU, `bias` holds the bias and then the slopes (2 cout values): one buffer, one signature.
+  const size_t per_channel = activation == kPReLU ? 2 : 1;
+  if ((bias.element_count() != 0 || activation == kPReLU) &&
+      bias.element_count() != per_channel * static_cast<size_t>(L.cout))
+    return ffi::Error::InvalidArgument(
+        "srd_winograd_f63: bias must be empty or have cout elements (PReLU: cout biases, then cout slopes)");
   if (!isa_supported(isa)) return ffi::Error::InvalidArgument("srd_winograd_f63: ISA not supported here");
   if (L.n == 0 || L.oh <= 0 || L.ow <= 0) return ffi::Error::Success();
   L.valid = valid.element_count() ? valid.typed_data() : nullptr;
   L.bias = bias.element_count() ? bias.typed_data() : nullptr;
+  L.slopes = activation == kPReLU ? L.bias + L.cout : nullptr;
   L.y = y->typed_data();
   L.th = (L.oh + 5) / 6;
   L.tw = (L.ow + 5) / 6;

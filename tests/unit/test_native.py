@@ -311,3 +311,25 @@ def test_native_bf16_is_refused_without_amx(monkeypatch: pytest.MonkeyPatch) -> 
     # The engine reports it as a usage error: `srd upscale` exits 64, the daemon 78 (a config problem).
     with pytest.raises(UsageError, match="AMX"):
         Engine(ModelSettings(name="upconv7-art"), EngineSettings(conv="native-bf16"))
+
+
+@pytest.mark.parametrize(("cin", "cout", "bias"), [(16, 64, True), (3, 12, False), (64, 3, True)])
+def test_prelu_slopes_are_applied_per_channel(cin: int, cout: int, bias: bool) -> None:
+    """`slopes` fuses a PReLU: each output channel's negative values scaled by its own slope."""
+    x, k, b = _case(7, 2, 21, 17, cin, cout)
+    slopes = np.random.default_rng(8).uniform(-0.5, 0.5, cout).astype(np.float32)
+    ref = _reference(x, k, b if bias else np.zeros(cout, np.float32), (1, 1, 1, 1))
+    ref = np.where(ref > 0, ref, ref * slopes)
+    out = native.conv3x3(
+        jnp.asarray(x),
+        jnp.asarray(native.pack_kernel(k)),
+        jnp.asarray(b) if bias else None,
+        cout,
+        (1, 1, 1, 1),
+        slopes=jnp.asarray(slopes),
+    )
+    np.testing.assert_allclose(np.asarray(out), ref, atol=2e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match="slopes"):
+        native.conv3x3(
+            jnp.asarray(x), jnp.asarray(native.pack_kernel(k)), None, cout, slopes=jnp.ones(cout + 1)
+        )

@@ -18,6 +18,8 @@ from srd.nn import NetworkSpec, apply_network, infer_geometry, prepare_weights
 from srd.nn.conv import BACKENDS
 from srd.nn.extents import propagate_extents
 from srd.nn.graph import Weights
+from srd.nn.network import prelu_pairs
+from srd.nn.ops.prelu import PReLU
 from srd.nn.tiling import FEATURE_BATCH, FEATURE_PIXELS, TileGeometry, TileRunner, feature_batches
 
 SET5 = Path(__file__).resolve().parents[3] / "shared" / "data" / "set5"
@@ -98,6 +100,27 @@ def test_native_backend_runs_zero_padded_networks(package: str, stem: str) -> No
         pytest.skip("srd's native kernel is not built")
     x = _image(36, 36)
     assert np.abs(_ours(package, stem, x, "native") - _ncnn(load(package, stem), x)).max() < 1e-3
+
+
+def test_animevideov3_prelus_fuse_into_the_native_convolutions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compact SRVGG net's 17 PReLUs run inside the native 3x3 layers before them (no PReLU op is
+    run on its own), with the result the unfused lax network gives, partial tiles included."""
+    if BACKENDS["native"].unavailable_reason("cpu") is not None:
+        pytest.skip("srd's native kernel is not built")
+    spec, weights = _load("realesrgan", "REALESRGAN_ANIMAVIDEOV3_UP2X")
+    assert len(prelu_pairs(spec, set())) == sum(isinstance(op, PReLU) for op in spec.ops) == 17
+    x = jnp.asarray(_image(36, 40)[None])
+    valid = jnp.asarray([[30, 33]], jnp.int32)
+    native = jax.tree.map(jnp.asarray, prepare_weights(spec, weights, BACKENDS["native"]))
+    direct = jax.tree.map(jnp.asarray, prepare_weights(spec, weights, BACKENDS["direct"]))
+    runs: list[str] = []
+    apply = PReLU.apply
+    monkeypatch.setattr(PReLU, "apply", lambda self, *args: runs.append(self.name) or apply(self, *args))
+    ours = np.asarray(apply_network(spec, native, x, BACKENDS["native"], valid))[0]
+    assert runs == []
+    ref = np.asarray(apply_network(spec, direct, x, BACKENDS["direct"], valid))[0]
+    assert len(runs) == 17
+    np.testing.assert_allclose(ours[: 30 * 2, : 33 * 2], ref[: 30 * 2, : 33 * 2], atol=1e-4)
 
 
 def _partial_tile_check(package: str, stem: str, shape: tuple[int, int], real: tuple[int, int]) -> None:

@@ -47,6 +47,14 @@ class ConvBackend(Protocol):
         does that without making x; None where it does not (the caller joins, masks and calls `conv`)."""
         ...
 
+    def conv_prelu(
+        self, xs: Sequence[jax.Array], op: Conv, layer: LayerWeights, slopes: jax.Array, extent: Extent | None
+    ) -> jax.Array | None:
+        """prelu(conv(x) + bias, slopes) in one pass, for a layer without its own activation whose output
+        only a PReLU reads (x and `extent` as for `conv_parts`); None where this backend does not fuse
+        them (the caller runs the two ops)."""
+        ...
+
     def compiler_options(self, platform: str) -> Mapping[str, str]:
         """XLA compiler options the programs using this backend want on that platform."""
         ...

@@ -59,6 +59,11 @@ class WinogradBackend:
     ) -> jax.Array | None:
         return None  # lax.conv takes one input: the caller joins and masks
 
+    def conv_prelu(
+        self, xs: Sequence[jax.Array], op: Conv, layer: LayerWeights, slopes: jax.Array, extent: Extent | None
+    ) -> jax.Array | None:
+        return None  # XLA fuses the PReLU into the convolution's epilogue itself where it can
+
     def compiler_options(self, platform: str) -> Mapping[str, str]:
         if platform != "cpu":
             return {}
