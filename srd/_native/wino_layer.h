@@ -33,6 +33,10 @@ struct Layer {
   const float* xs[kMaxParts];
   int xc[kMaxParts];
   int parts;
+  // Or, with one part, an addend: the input is x + addend[at (add_top, add_left) on], the addend an
+  // N x add_h x add_w x cin blob (a U-Net's skip connection, cropped in place), the sum never made.
+  const float* addend;
+  int add_h, add_w, add_top, add_left;
   // Each image's valid rows and columns of the input (N x 2), or null: pixels past them read as zeros, as
   // a smaller edge tile run alone is zero-padded right past its real pixels (srd.nn.extents).
   const int32_t* valid;

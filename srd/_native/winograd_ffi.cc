@@ -228,11 +228,14 @@ ffi::Error run_layer(ffi::ThreadPool pool, Layer L, ffi::Buffer<ffi::S32> valid,
 
 // The input parts, y and 4-D u: the layer's sizes and input pointers; an error message when they do not
 // fit together (parts of one N x h x w, 1 to kMaxParts of them, all but the last a multiple of 16 channels).
+// With `addend` (add_top, add_left >= 0) the last remaining argument is the addend of a single part.
 const char* layer_shape(Layer& L, const ffi::RemainingArgs& xs, ffi::Span<const int64_t> yd, size_t u_rank,
-                        size_t bias_rank) {
+                        size_t bias_rank, int64_t addend, int64_t add_top, int64_t add_left) {
   if (u_rank != 4 || yd.size() != 4 || bias_rank != 1) return "u and y must be 4-D and bias 1-D";
-  if (xs.size() < 1 || xs.size() > static_cast<size_t>(kMaxParts)) return "1 to 8 input parts";
-  L.parts = static_cast<int>(xs.size());
+  const size_t given = xs.size() - (addend ? 1 : 0);
+  if (xs.size() < 1 || given < 1 || given > static_cast<size_t>(kMaxParts)) return "1 to 8 input parts";
+  if (addend && given != 1) return "an addend goes with one input part";
+  L.parts = static_cast<int>(given);
   L.cin = 0;
   for (int i = 0; i < L.parts; ++i) {
     auto part = xs.get<ffi::Buffer<ffi::F32>>(i);
@@ -251,6 +254,19 @@ const char* layer_shape(Layer& L, const ffi::RemainingArgs& xs, ffi::Span<const 
     L.xc[i] = static_cast<int>(xd[3]);
     L.cin += L.xc[i];
   }
+  if (addend) {
+    auto add = xs.get<ffi::Buffer<ffi::F32>>(given);
+    if (!add.has_value()) return "the addend must be float32";
+    const auto ad = add->dimensions();
+    if (ad.size() != 4 || ad[0] != L.n || ad[3] != L.cin || add_top < 0 || add_left < 0 ||
+        ad[1] < L.h + add_top || ad[2] < L.w + add_left)
+      return "the addend must be N x H x W x cin, covering the input from (add_top, add_left) on";
+    L.addend = add->typed_data();
+    L.add_h = static_cast<int>(ad[1]);
+    L.add_w = static_cast<int>(ad[2]);
+    L.add_top = static_cast<int>(add_top);
+    L.add_left = static_cast<int>(add_left);
+  }
   if (yd[0] != L.n) return "y must have the input's batch";
   L.oh = static_cast<int>(yd[1]);
   L.ow = static_cast<int>(yd[2]);
@@ -261,10 +277,11 @@ const char* layer_shape(Layer& L, const ffi::RemainingArgs& xs, ffi::Span<const 
 ffi::Error winograd_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::S32> valid, ffi::Buffer<ffi::F32> u,
                          ffi::Buffer<ffi::F32> bias, ffi::RemainingArgs xs, ffi::ResultBuffer<ffi::F32> y,
                          int64_t pad_top, int64_t pad_left, int64_t activation, float slope, int64_t isa,
-                         int64_t block) {
+                         int64_t block, int64_t addend, int64_t add_top, int64_t add_left) {
   const auto ud = u.dimensions();
   Layer L{};
-  if (const char* why = layer_shape(L, xs, y->dimensions(), ud.size(), bias.dimensions().size()))
+  if (const char* why = layer_shape(L, xs, y->dimensions(), ud.size(), bias.dimensions().size(), addend, add_top,
+                                    add_left))
     return ffi::Error::InvalidArgument(std::string("srd_winograd_f63: ") + why);
   L.nr = static_cast<int>(ud[3]);
   L.cout_padded = static_cast<int>(ud[1] * ud[3]);
@@ -286,10 +303,11 @@ int64_t best_bf16_isa() { return isa_supported(kAmx) ? kAmx : kAvx512Bf16; }
 ffi::Error winograd_bf16_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::S32> valid, ffi::Buffer<ffi::U16> u,
                               ffi::Buffer<ffi::F32> bias, ffi::RemainingArgs xs, ffi::ResultBuffer<ffi::F32> y,
                               int64_t pad_top, int64_t pad_left, int64_t activation, float slope, int64_t isa,
-                              int64_t block) {
+                              int64_t block, int64_t addend, int64_t add_top, int64_t add_left) {
   const auto ud = u.dimensions();
   Layer L{};
-  if (const char* why = layer_shape(L, xs, y->dimensions(), ud.size(), bias.dimensions().size()))
+  if (const char* why = layer_shape(L, xs, y->dimensions(), ud.size(), bias.dimensions().size(), addend, add_top,
+                                    add_left))
     return ffi::Error::InvalidArgument(std::string("srd_winograd_f63_bf16: ") + why);
   L.cout_padded = static_cast<int>(ud[1] * 16);
   L.cin_padded = static_cast<int>(ud[2] * 2);
@@ -415,7 +433,10 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SrdWinogradF63, srd_wino::winograd_impl,
                                   .Attr<int64_t>("activation")
                                   .Attr<float>("slope")
                                   .Attr<int64_t>("isa")
-                                  .Attr<int64_t>("block"));
+                                  .Attr<int64_t>("block")
+                                  .Attr<int64_t>("addend")
+                                  .Attr<int64_t>("add_top")
+                                  .Attr<int64_t>("add_left"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SrdWinogradF63Bf16, srd_wino::winograd_bf16_impl,
                               ffi::Ffi::Bind()
@@ -430,7 +451,10 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SrdWinogradF63Bf16, srd_wino::winograd_bf16_impl,
                                   .Attr<int64_t>("activation")
                                   .Attr<float>("slope")
                                   .Attr<int64_t>("isa")
-                                  .Attr<int64_t>("block"));
+                                  .Attr<int64_t>("block")
+                                  .Attr<int64_t>("addend")
+                                  .Attr<int64_t>("add_top")
+                                  .Attr<int64_t>("add_left"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SrdPatchMatmul, srd_wino::patch_impl,
                               ffi::Ffi::Bind()

@@ -10,11 +10,11 @@ import jax
 from srd.nn.conv.base import ConvBackend
 from srd.nn.conv.registry import backend_named
 from srd.nn.extents import propagate_extents
+from srd.nn.fusion import Fusions
 from srd.nn.graph import ConvAlgorithm, NetworkSpec, PreparedWeights, Weights
 from srd.nn.ops.base import LayerWeights
 from srd.nn.ops.concat import Concat
 from srd.nn.ops.conv import Conv
-from srd.nn.ops.prelu import PReLU
 
 JaxWeights = Mapping[str, Mapping[str, jax.Array]]
 _NO_WEIGHTS: LayerWeights = {}
@@ -119,7 +119,7 @@ def apply_network(
     # The inputs of each Concat's output: a convolution reading it hands them to its backend unjoined
     # (Conv.apply_parts); the join is then dead code that XLA drops, unless another op reads it.
     parts: dict[str, list[jax.Array]] = {}
-    fused = prelu_pairs(spec, set(overrides) | set(extra_outputs or ()))
+    fusions = Fusions.of(spec, set(overrides) | set(extra_outputs or ()))
     for op in spec.ops:
         if op.output in overrides:
             blobs[op.output] = overrides[op.output]
@@ -128,15 +128,8 @@ def apply_network(
             continue
         layer = weights[op.weight_name] if op.weight_name is not None else _NO_WEIGHTS
         in_extents = [extents[blob] for blob in op.inputs] if extents is not None else None
-        prelu = fused.get(op.output) if isinstance(op, Conv) else None
-        if isinstance(op, Conv) and prelu is not None:
-            # The convolution and the PReLU reading it in one pass, where the backend fuses them.
-            extent = in_extents[0] if in_extents is not None and op.zero_pads else None
-            xs = parts.get(op.inputs[0], [blobs[op.inputs[0]]])
-            y = backend.conv_prelu(xs, op, layer, weights[prelu.weight_name]["slope"], extent)
-            if y is not None:
-                blobs[prelu.output] = y
-                continue
+        if isinstance(op, Conv) and fusions.run(op, layer, weights, backend, blobs, parts, in_extents):
+            continue
         if isinstance(op, Conv) and op.inputs[0] in parts:
             extent = in_extents[0] if in_extents is not None else None
             blobs[op.output] = op.apply_parts(parts[op.inputs[0]], layer, backend, extent)
@@ -147,22 +140,3 @@ def apply_network(
     if extra_outputs is None:
         return blobs[spec.output]
     return blobs[spec.output], {name: blobs[name] for name in extra_outputs}
-
-
-def prelu_pairs(spec: NetworkSpec, kept: set[str]) -> dict[str, PReLU]:
-    """The PReLUs each convolution's output feeds when that PReLU is its only reader and the blob is
-    neither the network's output nor one asked for or overridden (`kept`): {convolution output: PReLU}."""
-    readers: dict[str, int] = {}
-    for op in spec.ops:
-        for blob in op.inputs:
-            readers[blob] = readers.get(blob, 0) + 1
-    convs = {op.output for op in spec.ops if isinstance(op, Conv)}
-    return {
-        op.inputs[0]: op
-        for op in spec.ops
-        if isinstance(op, PReLU)
-        and op.inputs[0] in convs
-        and readers[op.inputs[0]] == 1
-        and op.inputs[0] not in kept | {spec.output}
-        and op.output not in kept
-    }

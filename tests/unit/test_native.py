@@ -20,6 +20,7 @@ from srd.models import load_step
 from srd.nn import Activation, Conv, NetworkSpec, activate, apply_network, conv2d, prepare_weights, resolve
 from srd.nn.conv import native
 from srd.nn.conv.native import native_subpixel_kernel, uses_native
+from srd.nn.fusion import skip_sums
 from srd.settings import EngineSettings, ModelSettings
 
 ISAS = [isa for isa in ("generic", "avx2", "avx512") if native.isa_supported(isa)]
@@ -333,3 +334,33 @@ def test_prelu_slopes_are_applied_per_channel(cin: int, cout: int, bias: bool) -
         native.conv3x3(
             jnp.asarray(x), jnp.asarray(native.pack_kernel(k)), None, cout, slopes=jnp.ones(cout + 1)
         )
+
+
+@pytest.mark.parametrize(
+    ("top", "left", "pads"), [(4, 4, (0, 0, 0, 0)), (0, 3, (1, 1, 1, 1)), (0, 0, (0, 0, 0, 0))]
+)
+def test_addend_is_summed_with_the_input_in_place(
+    top: int, left: int, pads: tuple[int, int, int, int]
+) -> None:
+    """`addend` (blob, top, left): the layer sees x + blob[:, top:top+h, left:left+w] (a cropped skip
+    connection), zero padding applied to the sum."""
+    x, k, b = _case(9, 2, 19, 23, 32, 48)
+    skip = (
+        np.random.default_rng(10).standard_normal((2, 19 + 2 * top + 1, 23 + 2 * left, 32)).astype(np.float32)
+    )
+    ref = _reference(x + skip[:, top : top + 19, left : left + 23], k, b, pads)
+    packed = jnp.asarray(native.pack_kernel(k))
+    out = native.conv3x3(
+        jnp.asarray(x), packed, jnp.asarray(b), 48, pads, addend=(jnp.asarray(skip), top, left)
+    )
+    np.testing.assert_allclose(np.asarray(out), ref, atol=2e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match="addend"):
+        native.conv3x3(jnp.asarray(x), packed, None, 48, addend=(jnp.asarray(skip[:, :10]), top, left))
+
+
+def test_unet_skip_sums_are_found() -> None:
+    """cunet's and Real-CUGAN's three skip sums each (crop of a blob + a blob, read by a convolution)."""
+    cunet = skip_sums(load_step("cunet", -1, 2).spec, set())
+    assert cunet["Eltwise3"] == ("Deconvolution4_ReLU23", "Convolution10_ReLU10", 16, 16) and len(cunet) == 3
+    assert len(skip_sums(load_step("realcugan-se", -1, 2).spec, set())) == 3
+    assert skip_sums(load_step("cunet", -1, 2).spec, {"Eltwise3"}).keys() == {"Eltwise1", "Eltwise2"}

@@ -17,8 +17,8 @@ from srd.models import load_ncnn
 from srd.nn import NetworkSpec, apply_network, infer_geometry, prepare_weights
 from srd.nn.conv import BACKENDS
 from srd.nn.extents import propagate_extents
+from srd.nn.fusion import prelu_pairs
 from srd.nn.graph import Weights
-from srd.nn.network import prelu_pairs
 from srd.nn.ops.prelu import PReLU
 from srd.nn.tiling import FEATURE_BATCH, FEATURE_PIXELS, TileGeometry, TileRunner, feature_batches
 

@@ -55,6 +55,19 @@ class ConvBackend(Protocol):
         them (the caller runs the two ops)."""
         ...
 
+    def conv_sum(
+        self,
+        x: jax.Array,
+        addend: tuple[jax.Array, int, int],
+        op: Conv,
+        layer: LayerWeights,
+        extent: Extent | None,
+    ) -> jax.Array | None:
+        """act(conv(x + addend) + bias), `addend` = (blob, top, left): the blob's pixels from (top, left)
+        on (a U-Net's skip connection, cropped), zero past `extent`, in one pass where this backend reads
+        the two blobs without making their sum; None where it does not (the caller runs the sum)."""
+        ...
+
     def compiler_options(self, platform: str) -> Mapping[str, str]:
         """XLA compiler options the programs using this backend want on that platform."""
         ...

@@ -163,6 +163,7 @@ def conv3x3(
     block: int = 0,
     valid: jax.Array | None = None,
     slopes: jax.Array | None = None,
+    addend: tuple[jax.Array, int, int] | None = None,
 ) -> jax.Array:
     """act(conv3x3(x, w) + bias), NHWC float32, zero padding `pads` (top, bottom, left, right).
 
@@ -170,6 +171,8 @@ def conv3x3(
     is then never made. `valid` (int32, N x 2) zeroes each image's input past its valid rows and columns
     (srd.nn.extents) inside the kernel, instead of a masked copy of the input. `slopes` (out_channels
     values) replaces `activation` by a PReLU with those slopes, fused as the other activations are.
+    `addend` (blob, top, left), with one input blob, adds that blob's pixels from (top, left) on to the
+    input as the kernel reads it (a U-Net's cropped skip connection), so the sum is never made.
     `packed` from pack_kernel runs in float32 on `isa`; from pack_kernel_bf16 (uint16) in bfloat16 on
     `isa` "amx" or "avx512bf16" ("auto": AMX where usable).
     """
@@ -200,6 +203,17 @@ def conv3x3(
     }
     target = TARGET_BF16 if packed.dtype == jnp.uint16 else TARGET
     inputs = [p.astype(jnp.float32) for p in parts]
+    attributes |= {"addend": np.int64(0), "add_top": np.int64(0), "add_left": np.int64(0)}
+    if addend is not None:
+        blob, add_top, add_left = addend
+        if len(parts) != 1 or blob.shape[0] != n or blob.shape[3] != parts[0].shape[3]:
+            raise ValueError(f"conv3x3: an addend of {blob.shape} for input parts {[p.shape for p in parts]}")
+        if add_top < 0 or add_left < 0 or blob.shape[1] < h + add_top or blob.shape[2] < w + add_left:
+            raise ValueError(
+                f"conv3x3: an addend of {blob.shape} at ({add_top}, {add_left}) misses the input"
+            )
+        inputs.append(blob.astype(jnp.float32))
+        attributes |= {"addend": np.int64(1), "add_top": np.int64(add_top), "add_left": np.int64(add_left)}
     result: jax.Array = jax.ffi.ffi_call(target, out)(extent, packed, b, *inputs, **attributes)
     return result
 
@@ -330,6 +344,31 @@ class NativeBackend:
         per_channel = jnp.broadcast_to(slopes.astype(jnp.float32), (cout,))
         return conv3x3(
             xs, layer["native"], layer.get("b"), cout, op.pads, "none", 0.0, valid=extent, slopes=per_channel
+        )
+
+    def conv_sum(
+        self,
+        x: jax.Array,
+        addend: tuple[jax.Array, int, int],
+        op: Conv,
+        layer: LayerWeights,
+        extent: Extent | None,
+    ) -> jax.Array | None:
+        """A 3x3 layer reading a U-Net skip sum (cropped blob + blob) as the two blobs in place: on
+        cunet's 2x U-Net the largest such sum is 270 MB written and read back (1028 x 1028 x 64 for a
+        512 px tile)."""
+        blob, top, left = addend
+        if "native" not in layer or op.transposed or blob.ndim != 4 or x.ndim != 4:
+            return None
+        n, h, w, c = x.shape
+        if blob.shape[0] != n or blob.shape[3] != c or blob.shape[1] < h + top or blob.shape[2] < w + left:
+            return None  # a broadcasting sum, or one the crop does not line up with: not fused
+        if (top, left) == (0, 0) and blob.shape != x.shape:
+            return None
+        act = op.activation.value
+        cout = layer["w"].shape[3]
+        return conv3x3(
+            [x], layer["native"], layer.get("b"), cout, op.pads, act, op.slope, valid=extent, addend=addend
         )
 
     def compiler_options(self, platform: str) -> Mapping[str, str]:

@@ -64,6 +64,16 @@ class WinogradBackend:
     ) -> jax.Array | None:
         return None  # XLA fuses the PReLU into the convolution's epilogue itself where it can
 
+    def conv_sum(
+        self,
+        x: jax.Array,
+        addend: tuple[jax.Array, int, int],
+        op: Conv,
+        layer: LayerWeights,
+        extent: Extent | None,
+    ) -> jax.Array | None:
+        return None  # XLA fuses the crop and sum into its own loops
+
     def compiler_options(self, platform: str) -> Mapping[str, str]:
         if platform != "cpu":
             return {}
