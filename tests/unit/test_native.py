@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -215,13 +216,16 @@ _BUDGET = "from srd.nn.conv import native; print(native.block_budget())"
 
 
 @pytest.mark.parametrize("setting", [None, "300000"])
-def test_block_budget_is_half_the_l2_cache_or_the_setting(setting: str | None) -> None:
+def test_block_budget_is_half_the_l2_cache_or_the_setting(setting: str | None, tmp_path: Path) -> None:
     """Blocks of tiles are sized to half this CPU's L2 (256 KiB to 1 MiB: 512 KiB on Zen 5's 1 MiB, 1 MiB
     on a 2 MiB Xeon), read in a fresh process, or to SRD_WINOGRAD_BLOCK_BYTES; the result is unchanged."""
     env = {k: v for k, v in os.environ.items() if k != "SRD_WINOGRAD_BLOCK_BYTES"}
     if setting is not None:
         env["SRD_WINOGRAD_BLOCK_BYTES"] = setting
-    run = subprocess.run([sys.executable, "-c", _BUDGET], env=env, capture_output=True, text=True, check=True)
+    # From another folder, so the installed srd is imported rather than the checkout's unbuilt sources.
+    run = subprocess.run(
+        [sys.executable, "-c", _BUDGET], env=env, cwd=tmp_path, capture_output=True, text=True, check=True
+    )
     l2 = int(
         subprocess.run(["getconf", "LEVEL2_CACHE_SIZE"], capture_output=True, text=True, check=False).stdout
         or 0
