@@ -80,3 +80,28 @@ def epilogue_for(op: Conv, bias: jax.Array | None) -> EpilogueFn:
         return activate(y if bias is None else y + bias, op.activation, op.slope)
 
     return epilogue
+
+
+class UnfusedOps:
+    """The ConvBackend hooks of a backend that fuses nothing itself (lax.conv and the jnp Winograd): a
+    Concat is joined and masked by the caller, and XLA fuses PReLUs and skip sums into its own loops."""
+
+    def conv_parts(
+        self, xs: Sequence[jax.Array], op: Conv, layer: LayerWeights, extent: Extent | None
+    ) -> jax.Array | None:
+        return None
+
+    def conv_prelu(
+        self, xs: Sequence[jax.Array], op: Conv, layer: LayerWeights, slopes: jax.Array, extent: Extent | None
+    ) -> jax.Array | None:
+        return None
+
+    def conv_sum(
+        self,
+        x: jax.Array,
+        addend: tuple[jax.Array, int, int],
+        op: Conv,
+        layer: LayerWeights,
+        extent: Extent | None,
+    ) -> jax.Array | None:
+        return None

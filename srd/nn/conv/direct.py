@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import jax
 from jax import lax
 
-from srd.nn.conv.base import PreparedKernels, epilogue_for
+from srd.nn.conv.base import PreparedKernels, UnfusedOps, epilogue_for
 from srd.nn.graph import ConvAlgorithm
-from srd.nn.ops.base import Extent, HostLayerWeights, LayerWeights
+from srd.nn.ops.base import HostLayerWeights, LayerWeights
 from srd.nn.ops.conv import Conv
 
 _DIMS = ("NHWC", "HWIO", "NHWC")
@@ -33,7 +33,7 @@ def direct_conv(x: jax.Array, w: jax.Array, op: Conv) -> jax.Array:
 
 
 @dataclass(frozen=True)
-class DirectBackend:
+class DirectBackend(UnfusedOps):
     """lax.conv for every layer, nothing prepared."""
 
     name: ConvAlgorithm = "direct"
@@ -46,26 +46,6 @@ class DirectBackend:
 
     def conv(self, x: jax.Array, op: Conv, layer: LayerWeights) -> jax.Array:
         return epilogue_for(op, layer.get("b"))(direct_conv(x, layer["w"], op))
-
-    def conv_parts(
-        self, xs: Sequence[jax.Array], op: Conv, layer: LayerWeights, extent: Extent | None
-    ) -> jax.Array | None:
-        return None  # lax.conv takes one input: the caller joins and masks
-
-    def conv_prelu(
-        self, xs: Sequence[jax.Array], op: Conv, layer: LayerWeights, slopes: jax.Array, extent: Extent | None
-    ) -> jax.Array | None:
-        return None  # XLA fuses the PReLU into the convolution's epilogue itself where it can
-
-    def conv_sum(
-        self,
-        x: jax.Array,
-        addend: tuple[jax.Array, int, int],
-        op: Conv,
-        layer: LayerWeights,
-        extent: Extent | None,
-    ) -> jax.Array | None:
-        return None  # XLA fuses the crop and sum into its own loops
 
     def compiler_options(self, platform: str) -> Mapping[str, str]:
         return {}

@@ -4,18 +4,18 @@ bench/winograd_micro.py); kept as the portable reference for the native kernel."
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from srd.nn.conv.base import PreparedKernels, epilogue_for
+from srd.nn.conv.base import PreparedKernels, UnfusedOps, epilogue_for
 from srd.nn.conv.subpixel import prepare_subpixel_matmul, subpixel_or_direct
 from srd.nn.conv.winograd_transforms import transform_kernel, transform_kernel_traced, winograd_conv3x3
 from srd.nn.graph import ConvAlgorithm
-from srd.nn.ops.base import Extent, HostLayerWeights, LayerWeights
+from srd.nn.ops.base import HostLayerWeights, LayerWeights
 from srd.nn.ops.conv import Conv
 
 WINOGRAD_TILE = 4  # F(4x4, 3x3): 4x fewer multiplies than direct, float32 error ~1e-6 relative
@@ -29,7 +29,7 @@ def uses_winograd(op: Conv, in_channels: int) -> bool:
 
 
 @dataclass(frozen=True)
-class WinogradBackend:
+class WinogradBackend(UnfusedOps):
     """F(4x4, 3x3) in jnp; `prepare` adds "wino" (36 x C x K) or "subpixel" kernels, else they are traced."""
 
     name: ConvAlgorithm = "winograd"
@@ -53,26 +53,6 @@ class WinogradBackend:
                 u = transform_kernel_traced(layer["w"], WINOGRAD_TILE)
             return winograd_conv3x3(x, u, WINOGRAD_TILE, epilogue)
         return subpixel_or_direct(x, op, layer, epilogue)
-
-    def conv_parts(
-        self, xs: Sequence[jax.Array], op: Conv, layer: LayerWeights, extent: Extent | None
-    ) -> jax.Array | None:
-        return None  # lax.conv takes one input: the caller joins and masks
-
-    def conv_prelu(
-        self, xs: Sequence[jax.Array], op: Conv, layer: LayerWeights, slopes: jax.Array, extent: Extent | None
-    ) -> jax.Array | None:
-        return None  # XLA fuses the PReLU into the convolution's epilogue itself where it can
-
-    def conv_sum(
-        self,
-        x: jax.Array,
-        addend: tuple[jax.Array, int, int],
-        op: Conv,
-        layer: LayerWeights,
-        extent: Extent | None,
-    ) -> jax.Array | None:
-        return None  # XLA fuses the crop and sum into its own loops
 
     def compiler_options(self, platform: str) -> Mapping[str, str]:
         if platform != "cpu":
