@@ -66,6 +66,7 @@ constexpr int kPatchNR = 32;  // output columns per packed panel of b
 struct PatchLayer {
   const float* x;  // N x h x w x cin
   const float* b;  // packed: kDown [cols / 32][4 cin][32]; kUp [2][cols / 32][cin][32] (output row dy)
+  const uint16_t* b16;  // or, for the bfloat16 builds, as bfloat16 pairs: [phases][cols / 16][K / 2][32]
   const float* bias;  // cols (kUp: the bias twice, one per output column phase), or null
   float* y;  // kDown N x h/2 x w/2 x cout; kUp N x 2h x 2w x cout
   int n, h, w, cin, cout;

@@ -1,9 +1,10 @@
 // XLA FFI custom calls "srd_winograd_f63": a stride-1 3x3 convolution (+ bias + activation) run as
 // Winograd F(6x6, 3x3) on the CPU, spread over XLA's intra-op thread pool, of one input or of several
 // read as their channel concatenation, zero past each image's valid extent if given (operands: valid,
-// u, bias, then the input parts); "srd_winograd_f63_bf16": the
-// same with bfloat16 weights and products (AMX tiles, or AVX512-BF16 where there is no AMX). Also the CPython module
-// `srd._winograd`, which hands the handler to JAX (jax.ffi.register_ffi_target) and reports the ISA.
+// u, bias, then the input parts); "srd_winograd_f63_bf16": the same with bfloat16 weights and products
+// (AMX tiles, or AVX512-BF16 where there is no AMX); "srd_patch_matmul" and "srd_patch_matmul_bf16":
+// 2x2 stride-2 convolutions and transposed convolutions (patch_kernel.inc). Also the CPython module
+// `srd._winograd`, which hands the handlers to JAX (jax.ffi.register_ffi_target) and reports the ISA.
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -14,6 +15,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -139,32 +141,45 @@ int default_block(const Layer& L, int mr, bool bf16) {  // bf16: V in bfloat16, 
   return static_cast<int>(std::min<long>(rounded, (bf16 ? 8L : 16L) * mr));
 }
 
-// Blocks are claimed from a shared counter by the calling thread and by pool workers; the caller works
-// too, so the layer finishes even when no pool thread is free, and waits only for blocks already claimed.
-struct Job {
-  Layer layer;
-  Kernel kernel;
-  int nb;
-  long blocks;
+// Runs item(0) .. item(items - 1) on the calling thread and on pool workers: items are claimed from a
+// shared counter; the caller works too, so the call finishes even when no pool thread is free, and waits
+// only for items already claimed. A worker that starts after the last item was claimed finds none left;
+// the shared state (and the item function with what it captured) lives until every worker is done.
+struct ForkJoin {
+  std::function<void(long)> item;
+  long items = 0;
   std::atomic<long> next{0};
   std::atomic<long> done{0};
   std::mutex mu;
   std::condition_variable cv;
 
   void work() {
-    thread_local std::vector<float> scratch;
-    const long rows = (nb + kernel.mr - 1) / kernel.mr * kernel.mr;
-    const size_t need = static_cast<size_t>(scratch_size(static_cast<int>(rows), layer.cin_padded, layer.cout_padded));
-    if (scratch.size() < need) scratch.resize(need);
-    for (long b; (b = next.fetch_add(1)) < blocks;) {
-      kernel.run(layer, b, nb, scratch.data());
-      if (done.fetch_add(1) + 1 == blocks) {
+    for (long i; (i = next.fetch_add(1)) < items;) {
+      item(i);
+      if (done.fetch_add(1) + 1 == items) {
         std::lock_guard<std::mutex> lock(mu);
         cv.notify_all();
       }
     }
   }
 };
+
+// The wall time the call took, in nanoseconds.
+int64_t fork_join(ffi::ThreadPool& pool, long items, std::function<void(long)> item) {
+  const auto started = std::chrono::steady_clock::now();
+  auto job = std::make_shared<ForkJoin>();
+  job->item = std::move(item);
+  job->items = items;
+  // The calling thread works too, so it plus num_threads() - 1 pool threads fill the pool's cores (one
+  // more would only contend with them).
+  const long helpers = std::min<long>(pool.num_threads() - 1, items - 1);
+  for (long i = 0; i < helpers; ++i) pool.Schedule([job] { job->work(); });
+  job->work();
+  std::unique_lock<std::mutex> lock(job->mu);
+  job->cv.wait(lock, [&] { return job->done.load() == job->items; });
+  const auto spent = std::chrono::steady_clock::now() - started;
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(spent).count();
+}
 
 constexpr long kStreamBytes = 16L << 20;  // measured: 17-270 MB outputs 5-22% faster, 4-10 MB even
 
@@ -207,21 +222,16 @@ ffi::Error run_layer(ffi::ThreadPool pool, Layer L, ffi::Buffer<ffi::S32> valid,
   const long out_bytes = static_cast<long>(L.n) * L.oh * L.ow * L.cout * static_cast<long>(sizeof(float));
   L.stream = out_bytes > kStreamBytes && L.cout % 16 == 0 && reinterpret_cast<uintptr_t>(L.y) % 64 == 0;
 
-  const auto started = std::chrono::steady_clock::now();
-  auto job = std::make_shared<Job>();
-  job->layer = L;
-  job->kernel = kernel_for(isa);
-  job->nb = block > 0 ? static_cast<int>(block) : default_block(L, job->kernel.mr, L.u16 != nullptr);
-  job->blocks = (L.tiles() + job->nb - 1) / job->nb;
-  // The calling thread works too, so it plus num_threads() - 1 pool threads fill the pool's cores (one
-  // more would only contend with them).
-  const long helpers = std::min<long>(pool.num_threads() - 1, job->blocks - 1);
-  for (long i = 0; i < helpers; ++i) pool.Schedule([job] { job->work(); });
-  job->work();
-  std::unique_lock<std::mutex> lock(job->mu);
-  job->cv.wait(lock, [&] { return job->done.load() == job->blocks; });
-  const auto spent = std::chrono::steady_clock::now() - started;
-  g_layer_ns.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(spent).count());
+  const Kernel kernel = kernel_for(isa);
+  const int nb = block > 0 ? static_cast<int>(block) : default_block(L, kernel.mr, L.u16 != nullptr);
+  const long rows = (nb + kernel.mr - 1) / kernel.mr * kernel.mr;
+  const size_t need = static_cast<size_t>(scratch_size(static_cast<int>(rows), L.cin_padded, L.cout_padded));
+  const int64_t ns = fork_join(pool, (L.tiles() + nb - 1) / nb, [L, kernel, nb, need](long b) {
+    thread_local std::vector<float> scratch;
+    if (scratch.size() < need) scratch.resize(need);
+    kernel.run(L, b, nb, scratch.data());
+  });
+  g_layer_ns.fetch_add(ns);
   g_layers.fetch_add(1);
   return ffi::Error::Success();
 }
@@ -330,6 +340,10 @@ using PatchFn = void (*)(const PatchLayer&, long);
 PatchFn patch_kernel_for(int64_t isa) {
   switch (isa) {
 #if defined(__x86_64__)
+    case kAmx:
+      return amx::run_patch_item;
+    case kAvx512Bf16:
+      return avx512bf16::run_patch_item;
     case kAvx512:
       return avx512::run_patch_item;
     case kAvx2:
@@ -340,40 +354,15 @@ PatchFn patch_kernel_for(int64_t isa) {
   }
 }
 
-// The patch matmul's items (rows) claimed from a shared counter by the caller and pool workers, as Job's.
-struct PatchJob {
-  PatchLayer layer;
-  PatchFn run;
-  long items;
-  std::atomic<long> next{0};
-  std::atomic<long> done{0};
-  std::mutex mu;
-  std::condition_variable cv;
-
-  void work() {
-    for (long i; (i = next.fetch_add(1)) < items;) {
-      run(layer, i);
-      if (done.fetch_add(1) + 1 == items) {
-        std::lock_guard<std::mutex> lock(mu);
-        cv.notify_all();
-      }
-    }
-  }
-};
-
-ffi::Error patch_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> b,
-                      ffi::Buffer<ffi::F32> bias, ffi::ResultBuffer<ffi::F32> y, int64_t mode, int64_t activation,
-                      float slope, int64_t isa) {
-  const auto xd = x.dimensions(), bd = b.dimensions(), yd = y->dimensions();
-  if (xd.size() != 4 || yd.size() != 4 || bd.size() != 4 || bias.dimensions().size() != 1)
-    return ffi::Error::InvalidArgument("srd_patch_matmul: x, b and y must be 4-D, bias 1-D");
-  if (mode != kDown && mode != kUp) return ffi::Error::InvalidArgument("srd_patch_matmul: unknown mode");
-  if (activation < kNone || activation > kLeakyReLU)
-    return ffi::Error::InvalidArgument("srd_patch_matmul: unknown activation");
-  const int64_t chosen = isa == kAuto ? best_isa() : isa;
-  if (!isa_supported(chosen) || chosen == kAmx || chosen == kAvx512Bf16)
-    return ffi::Error::InvalidArgument("srd_patch_matmul: ISA not supported here (float32 ISAs only)");
-  PatchLayer P{};
+// The layer's sizes from x, b (its dimensions bd: [phases][panels][k][panel width]) and y, checked;
+// `bf16`: b holds bfloat16 pairs ([phases][cols / 16][K / 2][32]) instead of float32 panels
+// ([phases][cols / 32][K][32]). An error message, or null.
+const char* patch_shape(PatchLayer& P, ffi::Span<const int64_t> xd, ffi::Span<const int64_t> bd,
+                        ffi::Span<const int64_t> yd, size_t bias_rank, size_t bias_count, int64_t mode,
+                        int64_t activation, bool bf16) {
+  if (xd.size() != 4 || yd.size() != 4 || bd.size() != 4 || bias_rank != 1) return "x, b and y must be 4-D, bias 1-D";
+  if (mode != kDown && mode != kUp) return "unknown mode";
+  if (activation < kNone || activation > kLeakyReLU) return "unknown activation";
   P.n = static_cast<int>(xd[0]);
   P.h = static_cast<int>(xd[1]);
   P.w = static_cast<int>(xd[2]);
@@ -381,40 +370,64 @@ ffi::Error patch_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer
   P.cout = static_cast<int>(yd[3]);
   P.mode = static_cast<int>(mode);
   P.cols = mode == kDown ? P.cout : 2 * P.cout;
-  // b: kDown [1][cols / 32][4 cin][32]; kUp [2][cols / 32][cin][32].
   const int64_t phases = mode == kDown ? 1 : 2, k = mode == kDown ? 4L * P.cin : P.cin;
   const bool shape_ok = mode == kDown ? yd[0] == xd[0] && yd[1] == xd[1] / 2 && yd[2] == xd[2] / 2
                                       : yd[0] == xd[0] && yd[1] == 2 * xd[1] && yd[2] == 2 * xd[2];
-  if (!shape_ok || P.cols % kPatchNR != 0 || bd[0] != phases || bd[1] * kPatchNR != P.cols || bd[2] != k ||
-      bd[3] != kPatchNR)
-    return ffi::Error::InvalidArgument(
-        "srd_patch_matmul: b must be [1][cout / 32][4 cin][32] (down) or [2][2 cout / 32][cin][32] (up), y"
-        " N x h/2 x w/2 x cout (down) or N x 2h x 2w x cout (up)");
-  if (bias.element_count() != 0 && bias.element_count() != static_cast<size_t>(P.cols))
-    return ffi::Error::InvalidArgument("srd_patch_matmul: bias must be empty or have one value per column");
-  if (P.n == 0 || P.h == 0 || P.w == 0 || yd[1] == 0 || yd[2] == 0) return ffi::Error::Success();
-  P.x = x.typed_data();
-  P.b = b.typed_data();
-  P.bias = bias.element_count() ? bias.typed_data() : nullptr;
+  const bool packed_ok = bf16 ? bd[1] * 16 == P.cols && bd[2] * 2 == k && bd[3] == 32
+                              : bd[1] * kPatchNR == P.cols && bd[2] == k && bd[3] == kPatchNR;
+  if (!shape_ok || P.cols % kPatchNR != 0 || bd[0] != phases || !packed_ok)
+    return bf16 ? "b must be [1][cout / 16][2 cin][32] (down) or [2][2 cout / 16][cin / 2][32] (up), y"
+                  " N x h/2 x w/2 x cout (down) or N x 2h x 2w x cout (up)"
+                : "b must be [1][cout / 32][4 cin][32] (down) or [2][2 cout / 32][cin][32] (up), y"
+                  " N x h/2 x w/2 x cout (down) or N x 2h x 2w x cout (up)";
+  // The bfloat16 kernels round A's halves (2 cin down, cin up) 32 values at a time.
+  if (bf16 && (mode == kDown ? P.cin % 16 : P.cin % 32) != 0)
+    return "the bfloat16 op needs a multiple of 16 input channels (down) or of 32 (up)";
+  if (bias_count != 0 && bias_count != static_cast<size_t>(P.cols)) return "bias must be empty or have one value per column";
+  return nullptr;
+}
+
+ffi::Error run_patch(ffi::ThreadPool pool, PatchLayer P, const float* x, const float* bias, size_t bias_count,
+                     ffi::ResultBuffer<ffi::F32> y, float slope, int64_t activation, int64_t isa) {
+  if (P.items() == 0 || y->element_count() == 0) return ffi::Error::Success();
+  P.x = x;
+  P.bias = bias_count ? bias : nullptr;
   P.y = y->typed_data();
   P.act = static_cast<int>(activation);
   P.slope = slope;
   const long out_bytes = static_cast<long>(y->element_count()) * static_cast<long>(sizeof(float));
   P.stream = out_bytes > kStreamBytes && reinterpret_cast<uintptr_t>(P.y) % 64 == 0;
-
-  const auto started = std::chrono::steady_clock::now();
-  auto job = std::make_shared<PatchJob>();
-  job->layer = P;
-  job->run = patch_kernel_for(chosen);
-  job->items = P.items();
-  const long helpers = std::min<long>(pool.num_threads() - 1, job->items - 1);
-  for (long i = 0; i < helpers; ++i) pool.Schedule([job] { job->work(); });
-  job->work();
-  std::unique_lock<std::mutex> lock(job->mu);
-  job->cv.wait(lock, [&] { return job->done.load() == job->items; });
-  const auto spent = std::chrono::steady_clock::now() - started;
-  g_patch_ns.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(spent).count());
+  const PatchFn run = patch_kernel_for(isa);
+  g_patch_ns.fetch_add(fork_join(pool, P.items(), [P, run](long i) { run(P, i); }));
   return ffi::Error::Success();
+}
+
+ffi::Error patch_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> b,
+                      ffi::Buffer<ffi::F32> bias, ffi::ResultBuffer<ffi::F32> y, int64_t mode, int64_t activation,
+                      float slope, int64_t isa) {
+  PatchLayer P{};
+  if (const char* why = patch_shape(P, x.dimensions(), b.dimensions(), y->dimensions(), bias.dimensions().size(),
+                                    bias.element_count(), mode, activation, false))
+    return ffi::Error::InvalidArgument(std::string("srd_patch_matmul: ") + why);
+  const int64_t chosen = isa == kAuto ? best_isa() : isa;
+  if (!isa_supported(chosen) || chosen == kAmx || chosen == kAvx512Bf16)
+    return ffi::Error::InvalidArgument("srd_patch_matmul: ISA not supported here (float32 ISAs only)");
+  P.b = b.typed_data();
+  return run_patch(pool, P, x.typed_data(), bias.typed_data(), bias.element_count(), y, slope, activation, chosen);
+}
+
+ffi::Error patch_bf16_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::U16> b,
+                           ffi::Buffer<ffi::F32> bias, ffi::ResultBuffer<ffi::F32> y, int64_t mode,
+                           int64_t activation, float slope, int64_t isa) {
+  PatchLayer P{};
+  if (const char* why = patch_shape(P, x.dimensions(), b.dimensions(), y->dimensions(), bias.dimensions().size(),
+                                    bias.element_count(), mode, activation, true))
+    return ffi::Error::InvalidArgument(std::string("srd_patch_matmul_bf16: ") + why);
+  const int64_t chosen = isa == kAuto ? best_bf16_isa() : isa;
+  if ((chosen != kAmx && chosen != kAvx512Bf16) || !isa_supported(chosen))
+    return ffi::Error::InvalidArgument("srd_patch_matmul_bf16: only the bfloat16 ISAs (amx, avx512bf16), where supported");
+  P.b16 = b.typed_data();
+  return run_patch(pool, P, x.typed_data(), bias.typed_data(), bias.element_count(), y, slope, activation, chosen);
 }
 
 }  // namespace
@@ -468,6 +481,18 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SrdPatchMatmul, srd_wino::patch_impl,
                                   .Attr<float>("slope")
                                   .Attr<int64_t>("isa"));
 
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SrdPatchMatmulBf16, srd_wino::patch_bf16_impl,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // x
+                                  .Arg<ffi::Buffer<ffi::U16>>()  // b, packed as bfloat16 pairs
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // bias
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Attr<int64_t>("mode")
+                                  .Attr<int64_t>("activation")
+                                  .Attr<float>("slope")
+                                  .Attr<int64_t>("isa"));
+
 namespace {
 
 PyObject* py_handler(PyObject*, PyObject*) {
@@ -480,6 +505,10 @@ PyObject* py_handler_bf16(PyObject*, PyObject*) {
 
 PyObject* py_handler_patch(PyObject*, PyObject*) {
   return PyCapsule_New(reinterpret_cast<void*>(SrdPatchMatmul), nullptr, nullptr);
+}
+
+PyObject* py_handler_patch_bf16(PyObject*, PyObject*) {
+  return PyCapsule_New(reinterpret_cast<void*>(SrdPatchMatmulBf16), nullptr, nullptr);
 }
 
 PyObject* py_isa_supported(PyObject*, PyObject* arg) {
@@ -508,6 +537,8 @@ PyMethodDef methods[] = {
     {"layer_time", py_layer_time, METH_NOARGS,
      "(nanoseconds, layers) run by the Winograd kernel so far, and nanoseconds in srd_patch_matmul."},
     {"handler_patch", py_handler_patch, METH_NOARGS, "The XLA FFI handler of srd_patch_matmul, as a PyCapsule."},
+    {"handler_patch_bf16", py_handler_patch_bf16, METH_NOARGS,
+     "The XLA FFI handler of srd_patch_matmul_bf16 (bfloat16 weights), as a PyCapsule."},
     {nullptr, nullptr, 0, nullptr}};
 
 PyModuleDef module = {PyModuleDef_HEAD_INIT, "srd._winograd",

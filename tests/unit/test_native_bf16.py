@@ -17,6 +17,7 @@ from srd.imaging.raster import RasterImage
 from srd.models import load_step
 from srd.nn import prepare_weights, resolve
 from srd.nn.conv import native
+from srd.nn.conv.bfloat16 import to_bfloat16_bits
 from srd.nn.conv.native import BF16_MIN_CHANNELS
 from srd.nn.conv.winograd_transforms import transform_kernel, winograd_matrices
 from srd.settings import EngineSettings, ModelSettings
@@ -31,7 +32,7 @@ SET5 = Path(__file__).resolve().parents[3] / "shared" / "data" / "set5"
 
 def _bf16(x: np.ndarray) -> np.ndarray:
     """float32 values rounded to bfloat16 (nearest even), as float64."""
-    bits = native.to_bfloat16_bits(np.asarray(x, np.float32)).astype(np.uint32) << 16
+    bits = to_bfloat16_bits(np.asarray(x, np.float32)).astype(np.uint32) << 16
     return bits.view(np.float32).astype(np.float64)
 
 
@@ -105,7 +106,7 @@ def test_bf16_packing_layout() -> None:
     assert packed.shape == (64, 2, 32, 32) and packed.dtype == np.uint16
     u = transform_kernel(k, 6)
     for p, i, o in [(0, 0, 0), (17, 5, 3), (63, 39, 19), (40, 38, 16)]:
-        expected = native.to_bfloat16_bits(u[p, i, o])
+        expected = to_bfloat16_bits(u[p, i, o])
         assert packed[p, o // 16, i // 2, (o % 16) * 2 + i % 2] == expected
     assert not packed[:, :, 20:].any() and not packed[:, 1, :, 8:].any()
 
@@ -120,7 +121,7 @@ def test_rounding_is_round_to_nearest_even() -> None:
         ]
     )
     expected = np.asarray(jnp.asarray(values).astype(jnp.bfloat16)).view(np.uint16)
-    np.testing.assert_array_equal(native.to_bfloat16_bits(values), expected)
+    np.testing.assert_array_equal(to_bfloat16_bits(values), expected)
 
 
 def test_only_big_layers_go_bf16() -> None:

@@ -22,8 +22,18 @@ import numpy as np
 import numpy.typing as npt
 
 from srd.nn.conv.base import PreparedKernels, epilogue_for
+from srd.nn.conv.bfloat16 import pack_pairs
 from srd.nn.conv.patch import TARGET as PATCH_TARGET
-from srd.nn.conv.patch import pack_down, pack_up, patch_matmul, patch_mode
+from srd.nn.conv.patch import TARGET_BF16 as PATCH_TARGET_BF16
+from srd.nn.conv.patch import (
+    bf16_fits,
+    pack_down,
+    pack_down_bf16,
+    pack_up,
+    pack_up_bf16,
+    patch_matmul,
+    patch_mode,
+)
 from srd.nn.conv.subpixel import (
     depth_to_space,
     prepare_subpixel_matmul,
@@ -58,6 +68,7 @@ def _module() -> ModuleType | None:
     jax.ffi.register_ffi_target(TARGET, module.handler(), platform="cpu")
     jax.ffi.register_ffi_target(TARGET_BF16, module.handler_bf16(), platform="cpu")
     jax.ffi.register_ffi_target(PATCH_TARGET, module.handler_patch(), platform="cpu")
+    jax.ffi.register_ffi_target(PATCH_TARGET_BF16, module.handler_patch_bf16(), platform="cpu")
     return module
 
 
@@ -121,25 +132,15 @@ def pack_kernel(w: npt.ArrayLike) -> npt.NDArray[np.float32]:
     return np.ascontiguousarray(panels.transpose(0, 2, 1, 3))
 
 
-def to_bfloat16_bits(x: npt.NDArray[np.float32]) -> npt.NDArray[np.uint16]:
-    """float32 -> bfloat16 (round to nearest even, as the AMX kernel rounds its V), as raw uint16 bits."""
-    bits = np.ascontiguousarray(x, np.float32).view(np.uint32).astype(np.uint64)
-    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
-    return rounded.astype(np.uint16)
-
-
 def pack_kernel_bf16(w: npt.ArrayLike) -> npt.NDArray[np.uint16]:
     """HWIO 3x3 weights -> U = G g G^T of F(6,3) in bfloat16, packed for AMX: [64][O' / 16][I' / 2][16 x 2]
     (pairs of input channels next to each other for each of 16 outputs), O' = O rounded up to 32 and
     I' = I rounded up to 32; the padding is zeros."""
     u = transform_kernel(w, 6)  # 64 x I x O
-    positions, cin, cout = u.shape
+    _, cin, cout = u.shape
     cin_padded = -(-cin // IN_MULTIPLE_BF16) * IN_MULTIPLE_BF16
     cout_padded = -(-cout // OUT_PANEL) * OUT_PANEL
-    u = np.pad(u, ((0, 0), (0, cin_padded - cin), (0, cout_padded - cout)))
-    pairs = u.reshape(positions, cin_padded // 2, 2, cout_padded // 16, 16)
-    packed = pairs.transpose(0, 3, 1, 4, 2).reshape(positions, cout_padded // 16, cin_padded // 2, 32)
-    return to_bfloat16_bits(packed)
+    return pack_pairs(np.pad(u, ((0, 0), (0, cin_padded - cin), (0, cout_padded - cout))))
 
 
 MAX_PARTS = 8  # input parts one call reads as their concatenation (wino_layer.h kMaxParts)
@@ -277,17 +278,20 @@ class NativeBackend:
 
     def prepare(self, op: Conv, layer: HostLayerWeights) -> PreparedKernels:
         """Adds "native" (the kernel packed by `pack_kernel`, `pack_kernel_bf16` for big layers with
-        `bf16`) and, for sub-pixel layers, "native_b" (the bias per output phase)."""
+        `bf16`) and, for sub-pixel layers, "native_b" (the bias per output phase); for 2x2 stride-2
+        layers "native_patch" (srd.nn.conv.patch; bfloat16 pairs for big layers with `bf16`)."""
         w = np.asarray(layer["w"], np.float32)
         if uses_native(op):
             return {"native": self._pack(w)}
         mode = patch_mode(op, w.shape[3])
+        bf16 = self.bf16 and min(w.shape[2:]) >= BF16_MIN_CHANNELS and mode is not None
+        bf16 = bf16 and bf16_fits(mode or "down", w.shape[2])
         if mode == "down":
-            prepared_down: PreparedKernels = {"native_patch": pack_down(w)}
+            prepared_down: PreparedKernels = {"native_patch": pack_down_bf16(w) if bf16 else pack_down(w)}
             return prepared_down
         if mode == "up":
             matmul = np.asarray(subpixel_kernel(jnp.asarray(w), op.kernel, op.stride, op.pads))
-            prepared_up: PreparedKernels = {"native_patch": pack_up(matmul)}
+            prepared_up: PreparedKernels = {"native_patch": pack_up_bf16(matmul) if bf16 else pack_up(matmul)}
             if "b" in layer:
                 prepared_up["native_patch_b"] = np.tile(np.asarray(layer["b"], np.float32), 2)
             return prepared_up

@@ -15,10 +15,12 @@ import jax.numpy as jnp
 import numpy as np
 import numpy.typing as npt
 
+from srd.nn.conv.bfloat16 import pack_pairs
 from srd.nn.ops.base import Activation
 from srd.nn.ops.conv import Conv
 
 TARGET = "srd_patch_matmul"  # registered with XLA by srd.nn.conv.native with the kernel's other targets
+TARGET_BF16 = "srd_patch_matmul_bf16"  # the same with bfloat16 products (AMX, or AVX512-BF16)
 PANEL = 32  # output columns per packed panel (the kernel's register block)
 MODES = {"down": 0, "up": 1}
 ACTIVATIONS = (Activation.NONE, Activation.RELU, Activation.LEAKY_RELU)  # the kernel's codes 0, 1, 2
@@ -59,6 +61,26 @@ def pack_up(subpixel: npt.ArrayLike) -> npt.NDArray[np.float32]:
     return np.stack([_panels(m[:, :half]), _panels(m[:, half:])])
 
 
+def bf16_fits(mode: str, in_channels: int) -> bool:
+    """Whether the bfloat16 op takes the layer: it rounds 32 inputs at a time of each half of K (2 cin
+    from each of two input rows down, cin up)."""
+    return in_channels % (16 if mode == "down" else 32) == 0
+
+
+def pack_down_bf16(w: npt.ArrayLike) -> npt.NDArray[np.uint16]:
+    """pack_down's matrix in bfloat16 pairs (srd.nn.conv.bfloat16.pack_pairs): [1][cout / 16][2 cin][32]."""
+    w = np.asarray(w, np.float32)
+    kh, kw, cin, cout = w.shape
+    return pack_pairs(w.reshape(kh * kw * cin, cout))[None]
+
+
+def pack_up_bf16(subpixel: npt.ArrayLike) -> npt.NDArray[np.uint16]:
+    """pack_up's two matrices (one per output row phase) in bfloat16 pairs: [2][2 cout / 16][cin / 2][32]."""
+    m = np.asarray(subpixel, np.float32)[0, 0]
+    half = m.shape[1] // 2
+    return np.stack([pack_pairs(m[:, :half]), pack_pairs(m[:, half:])])
+
+
 def patch_matmul(
     x: jax.Array,
     packed: jax.Array,
@@ -72,7 +94,9 @@ def patch_matmul(
     """act(layer(x) + bias) for NHWC float32 `x`: mode "down" gives N x h/2 x w/2 x out_channels (the
     last row or column of an odd size is dropped, as a valid stride-2 convolution drops it), "up"
     N x 2h x 2w x out_channels. `bias`: cout values (down) or the cout values twice (up), or None.
-    `isa` is srd.nn.conv.native.ISA_CODES' (0: the best float32 one); the kernel must be loaded
+    `packed` from pack_down / pack_up runs in float32, from pack_down_bf16 / pack_up_bf16 (uint16) with
+    bfloat16 products. `isa` is srd.nn.conv.native.ISA_CODES' (0: the best float32 one, or for bfloat16
+    weights AMX where usable, else AVX512-BF16); the kernel must be loaded
     (srd.nn.conv.native.available())."""
     n, h, w, _ = x.shape
     shape = (n, h // 2, w // 2, out_channels) if mode == "down" else (n, 2 * h, 2 * w, out_channels)
@@ -84,5 +108,6 @@ def patch_matmul(
         "slope": np.float32(slope),
         "isa": np.int64(isa),
     }
-    result: jax.Array = jax.ffi.ffi_call(TARGET, out)(x.astype(jnp.float32), packed, b, **attributes)
+    target = TARGET_BF16 if packed.dtype == jnp.uint16 else TARGET
+    result: jax.Array = jax.ffi.ffi_call(target, out)(x.astype(jnp.float32), packed, b, **attributes)
     return result
