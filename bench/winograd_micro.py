@@ -1,6 +1,8 @@
-"""One 3x3 layer: direct (YNNPACK), Winograd F(m x m, 3 x 3) in jnp, and srd's native F(6x6) kernel.
+"""One 3x3 layer: direct (YNNPACK), Winograd F(m x m, 3 x 3) in jnp, and srd's native F(6x6) kernel
+(float32, and bfloat16 on each of AMX and AVX512-BF16 this CPU has).
 
-Run from the repository root: ``python bench/winograd_micro.py [--size 260] [--cin 128] [--cout 256]``.
+Run from the repository root: ``python bench/winograd_micro.py [--size 260] [--cin 128] [--cout 256]
+[--blocks 32 64]``.
 Each variant is compiled with its own YNNPACK fusion setting (jit compiler_options), warmed up, then the
 variants run in turn ``--rounds`` times and the best time of each counts, so load from other processes
 hits all of them alike. Prints milliseconds, direct-convolution-equivalent GFLOP/s and max error.
@@ -67,6 +69,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             variants[f"F(6) native, block {block}"] = jax.jit(
                 lambda x, block=block: native.conv3x3(x, packed, None, args.cout, block=block)
             )
+        packed16 = jnp.asarray(native.pack_kernel_bf16(w))
+        for isa in native.BF16_ISAS:
+            if not native.isa_supported(isa):
+                continue
+            variants[f"F(6) native-bf16 {isa}"] = jax.jit(
+                lambda x, isa=isa: native.conv3x3(x, packed16, None, args.cout, isa=isa)
+            )
+            for block in args.blocks:
+                variants[f"F(6) bf16 {isa}, block {block}"] = jax.jit(
+                    lambda x, isa=isa, block=block: native.conv3x3(
+                        x, packed16, None, args.cout, isa=isa, block=block
+                    )
+                )
     ref = np.asarray(variants["direct ynn=dot"](x))
     errors = {name: float(np.abs(np.asarray(f(x)) - ref).max()) for name, f in variants.items()}
     best = dict.fromkeys(variants, float("inf"))
