@@ -42,6 +42,7 @@ struct Layer {
   const int32_t* valid;
   const float* u;  // packed transformed weights (float32 kernels)
   const uint16_t* u16;  // or, for the bfloat16 kernels, packed as bfloat16 pairs (see wino_amx.cc)
+  const float* w_direct;  // or, for the direct kernel (at most 4 outputs), the taps as [9][cout][cin]
   const float* bias;  // cout, or null
   const float* slopes;  // cout PReLU slopes (act kPReLU), else null
   float* y;  // N x oh x ow x cout
@@ -79,13 +80,19 @@ struct PatchLayer {
   long items() const { return mode == kDown ? static_cast<long>(n) * (h / 2) : 2L * n * h; }
 };
 
+// The direct 3x3 kernel (direct_kernel.inc) takes at most this many outputs, cin a multiple of 16.
+constexpr int kDirectMaxOut = 4;
+
 // Each ISA namespace provides run_block (transform in, multiply, transform out for one block of tiles;
-// scratch holds 64 * roundup(nb, MR) * (cin + cout_padded) floats) and block_rows (its MR).
+// scratch holds 64 * roundup(nb, MR) * (cin + cout_padded) floats), block_rows (its MR) and
+// run_patch_item (one matmul of a PatchLayer); the float32 ones also run_direct_item (one output row of
+// a layer with at most kDirectMaxOut outputs, from L.w_direct; direct_kernel.inc).
 #define SRD_WINO_DECLARE(ns)                                          \
   namespace ns {                                                      \
   void run_block(const Layer& L, long block, int nb, float* scratch); \
   int block_rows();                                                   \
   void run_patch_item(const PatchLayer& P, long item);                \
+  void run_direct_item(const Layer& L, long item);                    \
   }
 SRD_WINO_DECLARE(amx)
 SRD_WINO_DECLARE(avx512bf16)

@@ -2,7 +2,8 @@
 // Winograd F(6x6, 3x3) on the CPU, spread over XLA's intra-op thread pool, of one input or of several
 // read as their channel concatenation, zero past each image's valid extent if given (operands: valid,
 // u, bias, then the input parts); "srd_winograd_f63_bf16": the same with bfloat16 weights and products
-// (AMX tiles, or AVX512-BF16 where there is no AMX); "srd_patch_matmul" and "srd_patch_matmul_bf16":
+// (AMX tiles, or AVX512-BF16 where there is no AMX); "srd_conv3x3_direct": a 3x3 layer with at most 4
+// outputs, direct (direct_kernel.inc); "srd_patch_matmul" and "srd_patch_matmul_bf16":
 // 2x2 stride-2 convolutions and transposed convolutions (patch_kernel.inc). Also the CPython module
 // `srd._winograd`, which hands the handlers to JAX (jax.ffi.register_ffi_target) and reports the ISA.
 
@@ -189,24 +190,21 @@ std::atomic<int64_t> g_layer_ns{0};
 std::atomic<int64_t> g_layers{0};
 std::atomic<int64_t> g_patch_ns{0};  // the same for srd_patch_matmul's 2x2 stride-2 layers
 
-// Shapes, checks and threads shared by both handlers; `u` is checked by the caller, which fills
-// L.u / L.u16, cin_padded and cout_padded.
-ffi::Error run_layer(ffi::ThreadPool pool, Layer L, ffi::Buffer<ffi::S32> valid, ffi::Buffer<ffi::F32> bias,
-                     ffi::ResultBuffer<ffi::F32> y, int64_t pad_top, int64_t pad_left, int64_t activation,
-                     float slope, int64_t isa, int64_t block) {
+// The checks and settings every 3x3 handler shares (valid extents, bias and PReLU slopes, pads,
+// activation, the output): an error message, or null.
+const char* finish_layer(Layer& L, ffi::Buffer<ffi::S32> valid, ffi::Buffer<ffi::F32> bias,
+                         ffi::ResultBuffer<ffi::F32> y, int64_t pad_top, int64_t pad_left, int64_t activation,
+                         float slope, int64_t isa) {
   if (valid.element_count() != 0 && (valid.dimensions().size() != 2 || valid.dimensions()[0] != L.n ||
                                      valid.dimensions()[1] != 2))
-    return ffi::Error::InvalidArgument("srd_winograd_f63: valid must be empty or N x 2 (rows, columns)");
-  if (activation < kNone || activation > kPReLU)
-    return ffi::Error::InvalidArgument("srd_winograd_f63: unknown activation");
+    return "valid must be empty or N x 2 (rows, columns)";
+  if (activation < kNone || activation > kPReLU) return "unknown activation";
   // With PReLU, `bias` holds the bias and then the slopes (2 cout values): one buffer, one signature.
   const size_t per_channel = activation == kPReLU ? 2 : 1;
   if ((bias.element_count() != 0 || activation == kPReLU) &&
       bias.element_count() != per_channel * static_cast<size_t>(L.cout))
-    return ffi::Error::InvalidArgument(
-        "srd_winograd_f63: bias must be empty or have cout elements (PReLU: cout biases, then cout slopes)");
-  if (!isa_supported(isa)) return ffi::Error::InvalidArgument("srd_winograd_f63: ISA not supported here");
-  if (L.n == 0 || L.oh <= 0 || L.ow <= 0) return ffi::Error::Success();
+    return "bias must be empty or have cout elements (PReLU: cout biases, then cout slopes)";
+  if (!isa_supported(isa)) return "ISA not supported here";
   L.valid = valid.element_count() ? valid.typed_data() : nullptr;
   L.bias = bias.element_count() ? bias.typed_data() : nullptr;
   L.slopes = activation == kPReLU ? L.bias + L.cout : nullptr;
@@ -221,7 +219,17 @@ ffi::Error run_layer(ffi::ThreadPool pool, Layer L, ffi::Buffer<ffi::S32> valid,
   // it fills (a third of the memory traffic of such a layer), and the next layer finds none of it cached.
   const long out_bytes = static_cast<long>(L.n) * L.oh * L.ow * L.cout * static_cast<long>(sizeof(float));
   L.stream = out_bytes > kStreamBytes && L.cout % 16 == 0 && reinterpret_cast<uintptr_t>(L.y) % 64 == 0;
+  return nullptr;
+}
 
+// The Winograd handlers' common part: checks, then the blocks of tiles over the pool's threads. `u` is
+// checked by the caller, which fills L.u / L.u16, cin_padded and cout_padded.
+ffi::Error run_layer(ffi::ThreadPool pool, Layer L, ffi::Buffer<ffi::S32> valid, ffi::Buffer<ffi::F32> bias,
+                     ffi::ResultBuffer<ffi::F32> y, int64_t pad_top, int64_t pad_left, int64_t activation,
+                     float slope, int64_t isa, int64_t block) {
+  if (const char* why = finish_layer(L, valid, bias, y, pad_top, pad_left, activation, slope, isa))
+    return ffi::Error::InvalidArgument(std::string(L.u16 ? "srd_winograd_f63_bf16: " : "srd_winograd_f63: ") + why);
+  if (L.n == 0 || L.oh <= 0 || L.ow <= 0) return ffi::Error::Success();
   const Kernel kernel = kernel_for(isa);
   const int nb = block > 0 ? static_cast<int>(block) : default_block(L, kernel.mr, L.u16 != nullptr);
   const long rows = (nb + kernel.mr - 1) / kernel.mr * kernel.mr;
@@ -334,6 +342,48 @@ ffi::Error winograd_bf16_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::S32> valid,
   return run_layer(pool, L, valid, bias, y, pad_top, pad_left, activation, slope, chosen, block);
 }
 
+
+using DirectFn = void (*)(const Layer&, long);
+
+DirectFn direct_kernel_for(int64_t isa) {
+  switch (isa) {
+#if defined(__x86_64__)
+    case kAvx512:
+      return avx512::run_direct_item;
+    case kAvx2:
+      return avx2::run_direct_item;
+#endif
+    default:
+      return generic::run_direct_item;
+  }
+}
+
+// "srd_conv3x3_direct": a 3x3 stride-1 layer with at most kDirectMaxOut outputs, direct (direct_kernel.inc),
+// of one input part with a multiple of 16 channels; w is [3][3][cout][cin]. Same operands and attributes
+// as srd_winograd_f63 but for the addend, and the same time counters.
+ffi::Error direct_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::S32> valid, ffi::Buffer<ffi::F32> w,
+                       ffi::Buffer<ffi::F32> bias, ffi::RemainingArgs xs, ffi::ResultBuffer<ffi::F32> y,
+                       int64_t pad_top, int64_t pad_left, int64_t activation, float slope, int64_t isa) {
+  const auto wd = w.dimensions();
+  Layer L{};
+  if (const char* why = layer_shape(L, xs, y->dimensions(), wd.size(), bias.dimensions().size(), 0, 0, 0))
+    return ffi::Error::InvalidArgument(std::string("srd_conv3x3_direct: ") + why);
+  if (L.parts != 1 || L.cin % 16 != 0 || L.cout > kDirectMaxOut || wd[0] != 3 || wd[1] != 3 || wd[2] != L.cout ||
+      wd[3] != L.cin)
+    return ffi::Error::InvalidArgument(
+        "srd_conv3x3_direct: one input part of a multiple of 16 channels, at most 4 outputs, w [3][3][cout][cin]");
+  const int64_t chosen = isa == kAuto ? best_isa() : isa;
+  if (chosen == kAmx || chosen == kAvx512Bf16)
+    return ffi::Error::InvalidArgument("srd_conv3x3_direct: float32 ISAs only");
+  L.w_direct = w.typed_data();
+  if (const char* why = finish_layer(L, valid, bias, y, pad_top, pad_left, activation, slope, chosen))
+    return ffi::Error::InvalidArgument(std::string("srd_conv3x3_direct: ") + why);
+  if (L.n == 0 || L.oh <= 0 || L.ow <= 0) return ffi::Error::Success();
+  const DirectFn run = direct_kernel_for(chosen);
+  g_layer_ns.fetch_add(fork_join(pool, static_cast<long>(L.n) * L.oh, [L, run](long row) { run(L, row); }));
+  g_layers.fetch_add(1);
+  return ffi::Error::Success();
+}
 
 using PatchFn = void (*)(const PatchLayer&, long);
 
@@ -469,6 +519,20 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SrdWinogradF63Bf16, srd_wino::winograd_bf16_impl,
                                   .Attr<int64_t>("add_top")
                                   .Attr<int64_t>("add_left"));
 
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SrdConv3x3Direct, srd_wino::direct_impl,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::S32>>()  // valid
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // w, [3][3][cout][cin]
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // bias
+                                  .RemainingArgs()  // the input
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Attr<int64_t>("pad_top")
+                                  .Attr<int64_t>("pad_left")
+                                  .Attr<int64_t>("activation")
+                                  .Attr<float>("slope")
+                                  .Attr<int64_t>("isa"));
+
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SrdPatchMatmul, srd_wino::patch_impl,
                               ffi::Ffi::Bind()
                                   .Ctx<ffi::ThreadPool>()
@@ -511,6 +575,10 @@ PyObject* py_handler_patch_bf16(PyObject*, PyObject*) {
   return PyCapsule_New(reinterpret_cast<void*>(SrdPatchMatmulBf16), nullptr, nullptr);
 }
 
+PyObject* py_handler_direct(PyObject*, PyObject*) {
+  return PyCapsule_New(reinterpret_cast<void*>(SrdConv3x3Direct), nullptr, nullptr);
+}
+
 PyObject* py_isa_supported(PyObject*, PyObject* arg) {
   const long isa = PyLong_AsLong(arg);
   if (isa == -1 && PyErr_Occurred()) return nullptr;
@@ -536,6 +604,8 @@ PyMethodDef methods[] = {
     {"block_budget", py_block_budget, METH_NOARGS, "Bytes of V and M a block of tiles may take."},
     {"layer_time", py_layer_time, METH_NOARGS,
      "(nanoseconds, layers) run by the Winograd kernel so far, and nanoseconds in srd_patch_matmul."},
+    {"handler_direct", py_handler_direct, METH_NOARGS,
+     "The XLA FFI handler of srd_conv3x3_direct (3x3, at most 4 outputs), as a PyCapsule."},
     {"handler_patch", py_handler_patch, METH_NOARGS, "The XLA FFI handler of srd_patch_matmul, as a PyCapsule."},
     {"handler_patch_bf16", py_handler_patch_bf16, METH_NOARGS,
      "The XLA FFI handler of srd_patch_matmul_bf16 (bfloat16 weights), as a PyCapsule."},

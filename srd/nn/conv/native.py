@@ -23,6 +23,8 @@ import numpy.typing as npt
 
 from srd.nn.conv.base import PreparedKernels, epilogue_for
 from srd.nn.conv.bfloat16 import pack_pairs
+from srd.nn.conv.narrow import TARGET as DIRECT_TARGET
+from srd.nn.conv.narrow import conv3x3_direct, narrow_fits, pack_narrow
 from srd.nn.conv.patch import TARGET as PATCH_TARGET
 from srd.nn.conv.patch import TARGET_BF16 as PATCH_TARGET_BF16
 from srd.nn.conv.patch import (
@@ -67,6 +69,7 @@ def _module() -> ModuleType | None:
         return None
     jax.ffi.register_ffi_target(TARGET, module.handler(), platform="cpu")
     jax.ffi.register_ffi_target(TARGET_BF16, module.handler_bf16(), platform="cpu")
+    jax.ffi.register_ffi_target(DIRECT_TARGET, module.handler_direct(), platform="cpu")
     jax.ffi.register_ffi_target(PATCH_TARGET, module.handler_patch(), platform="cpu")
     jax.ffi.register_ffi_target(PATCH_TARGET_BF16, module.handler_patch_bf16(), platform="cpu")
     return module
@@ -279,8 +282,11 @@ class NativeBackend:
     def prepare(self, op: Conv, layer: HostLayerWeights) -> PreparedKernels:
         """Adds "native" (the kernel packed by `pack_kernel`, `pack_kernel_bf16` for big layers with
         `bf16`) and, for sub-pixel layers, "native_b" (the bias per output phase); for 2x2 stride-2
-        layers "native_patch" (srd.nn.conv.patch; bfloat16 pairs for big layers with `bf16`)."""
+        layers "native_patch" (srd.nn.conv.patch; bfloat16 pairs for big layers with `bf16`); for 3x3
+        layers with at most 4 outputs "native_direct" (srd.nn.conv.narrow)."""
         w = np.asarray(layer["w"], np.float32)
+        if uses_native(op) and narrow_fits(op, w.shape[2], w.shape[3]):
+            return {"native_direct": pack_narrow(w)}
         if uses_native(op):
             return {"native": self._pack(w)}
         mode = patch_mode(op, w.shape[3])
@@ -305,6 +311,8 @@ class NativeBackend:
 
     def conv(self, x: jax.Array, op: Conv, layer: LayerWeights) -> jax.Array:
         act = op.activation.value
+        if "native_direct" in layer:  # at most 4 outputs (srd.nn.conv.narrow)
+            return conv3x3_direct(x, layer["native_direct"], layer.get("b"), op.pads, op.activation, op.slope)
         if "native_patch" in layer:  # 2x2 stride 2, down or up (srd.nn.conv.patch)
             mode = "up" if op.transposed else "down"
             bias = layer.get("native_patch_b") if op.transposed else layer.get("b")
@@ -327,6 +335,10 @@ class NativeBackend:
         """The 3x3 stride-1 layers read a Concat's inputs in place and mask past the extent themselves:
         for Real-ESRGAN x4plus on one 256 px tile the joins alone were a third of the time (2.2 of 6.4 s,
         memory-bound copies of up to 192 channels) and the masks another 0.4 s."""
+        if "native_direct" in layer and len(xs) == 1:
+            return conv3x3_direct(
+                xs[0], layer["native_direct"], layer.get("b"), op.pads, op.activation, op.slope, valid=extent
+            )
         if "native" not in layer or op.transposed or not can_take_parts([x.shape[-1] for x in xs]):
             return None
         act = op.activation.value
@@ -340,12 +352,17 @@ class NativeBackend:
         """A 3x3 layer without its own activation followed by a PReLU, in one pass: the kernel applies
         the per-channel slopes as it writes (realesr-animevideov3's 16 PReLUs were 17% of its network's
         time as separate passes over 64-channel blobs)."""
-        if "native" not in layer or op.transposed or op.activation is not Activation.NONE:
-            return None
-        if not can_take_parts([x.shape[-1] for x in xs]):
+        if op.activation is not Activation.NONE:
             return None
         cout = layer["w"].shape[3]
         per_channel = jnp.broadcast_to(slopes.astype(jnp.float32), (cout,))
+        if "native_direct" in layer and len(xs) == 1:
+            direct = layer["native_direct"]
+            return conv3x3_direct(xs[0], direct, layer.get("b"), op.pads, valid=extent, slopes=per_channel)
+        if "native" not in layer or op.transposed:
+            return None
+        if not can_take_parts([x.shape[-1] for x in xs]):
+            return None
         return conv3x3(
             xs, layer["native"], layer.get("b"), cout, op.pads, "none", 0.0, valid=extent, slopes=per_channel
         )
