@@ -30,7 +30,10 @@ winograd = Extension(
             "wino_generic.cc",
         )
     ],
-    depends=[str(NATIVE / name) for name in ("wino_kernel.inc", "patch_kernel.inc", "direct_kernel.inc", "wino_layer.h")],
+    depends=[
+        str(NATIVE / name)
+        for name in ("wino_kernel.inc", "patch_kernel.inc", "direct_kernel.inc", "wino_layer.h")
+    ],
     include_dirs=[str(Path(jaxlib.__file__).parent / "include")],
     language="c++",
     extra_compile_args=[
