@@ -82,6 +82,10 @@ struct PatchLayer {
 
 // The direct 3x3 kernel (direct_kernel.inc) takes at most this many outputs, cin a multiple of 16.
 constexpr int kDirectMaxOut = 4;
+#ifndef SRD_DIRECT_BAND
+#define SRD_DIRECT_BAND 16
+#endif
+constexpr int kDirectBand = SRD_DIRECT_BAND;  // output rows per work item (direct_kernel.inc)
 
 // Each ISA namespace provides run_block (transform in, multiply, transform out for one block of tiles;
 // scratch holds 64 * roundup(nb, MR) * (cin + cout_padded) floats), block_rows (its MR) and

@@ -380,7 +380,8 @@ ffi::Error direct_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::S32> valid, ffi::B
     return ffi::Error::InvalidArgument(std::string("srd_conv3x3_direct: ") + why);
   if (L.n == 0 || L.oh <= 0 || L.ow <= 0) return ffi::Error::Success();
   const DirectFn run = direct_kernel_for(chosen);
-  g_layer_ns.fetch_add(fork_join(pool, static_cast<long>(L.n) * L.oh, [L, run](long row) { run(L, row); }));
+  const long items = static_cast<long>(L.n) * ((L.oh + kDirectBand - 1) / kDirectBand);
+  g_layer_ns.fetch_add(fork_join(pool, items, [L, run](long item) { run(L, item); }));
   g_layers.fetch_add(1);
   return ffi::Error::Success();
 }
