@@ -69,7 +69,6 @@ struct PatchLayer {
   const float* b;  // packed: kDown [cols / 32][4 cin][32]; kUp [2][cols / 32][cin][32] (output row dy)
   const uint16_t* b16;  // or, for the bfloat16 builds, as bfloat16 pairs: [phases][cols / 16][K / 2][32]
   const float* bias;  // cols (kUp: the bias twice, one per output column phase), or null
-  const float* scale;  // N x cin factors the input is multiplied by first (squeeze-excitation), or null
   float* y;  // kDown N x h/2 x w/2 x cout; kUp N x 2h x 2w x cout
   int n, h, w, cin, cout;
   int mode;

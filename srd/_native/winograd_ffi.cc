@@ -439,12 +439,7 @@ const char* patch_shape(PatchLayer& P, ffi::Span<const int64_t> xd, ffi::Span<co
 }
 
 ffi::Error run_patch(ffi::ThreadPool pool, PatchLayer P, const float* x, const float* bias, size_t bias_count,
-                     ffi::Buffer<ffi::F32> scale, ffi::ResultBuffer<ffi::F32> y, float slope, int64_t activation,
-                     int64_t isa) {
-  if (scale.element_count() != 0 && (scale.dimensions().size() != 2 || scale.dimensions()[0] != P.n ||
-                                     scale.dimensions()[1] != P.cin))
-    return ffi::Error::InvalidArgument("srd_patch_matmul: scale must be empty or N x cin");
-  P.scale = scale.element_count() ? scale.typed_data() : nullptr;
+                     ffi::ResultBuffer<ffi::F32> y, float slope, int64_t activation, int64_t isa) {
   if (P.items() == 0 || y->element_count() == 0) return ffi::Error::Success();
   P.x = x;
   P.bias = bias_count ? bias : nullptr;
@@ -459,8 +454,8 @@ ffi::Error run_patch(ffi::ThreadPool pool, PatchLayer P, const float* x, const f
 }
 
 ffi::Error patch_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> b,
-                      ffi::Buffer<ffi::F32> bias, ffi::Buffer<ffi::F32> scale, ffi::ResultBuffer<ffi::F32> y,
-                      int64_t mode, int64_t activation, float slope, int64_t isa) {
+                      ffi::Buffer<ffi::F32> bias, ffi::ResultBuffer<ffi::F32> y, int64_t mode, int64_t activation,
+                      float slope, int64_t isa) {
   PatchLayer P{};
   if (const char* why = patch_shape(P, x.dimensions(), b.dimensions(), y->dimensions(), bias.dimensions().size(),
                                     bias.element_count(), mode, activation, false))
@@ -469,13 +464,12 @@ ffi::Error patch_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer
   if (!isa_supported(chosen) || chosen == kAmx || chosen == kAvx512Bf16)
     return ffi::Error::InvalidArgument("srd_patch_matmul: ISA not supported here (float32 ISAs only)");
   P.b = b.typed_data();
-  return run_patch(pool, P, x.typed_data(), bias.typed_data(), bias.element_count(), scale, y, slope, activation,
-                   chosen);
+  return run_patch(pool, P, x.typed_data(), bias.typed_data(), bias.element_count(), y, slope, activation, chosen);
 }
 
 ffi::Error patch_bf16_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::U16> b,
-                           ffi::Buffer<ffi::F32> bias, ffi::Buffer<ffi::F32> scale, ffi::ResultBuffer<ffi::F32> y,
-                           int64_t mode, int64_t activation, float slope, int64_t isa) {
+                           ffi::Buffer<ffi::F32> bias, ffi::ResultBuffer<ffi::F32> y, int64_t mode,
+                           int64_t activation, float slope, int64_t isa) {
   PatchLayer P{};
   if (const char* why = patch_shape(P, x.dimensions(), b.dimensions(), y->dimensions(), bias.dimensions().size(),
                                     bias.element_count(), mode, activation, true))
@@ -484,8 +478,7 @@ ffi::Error patch_bf16_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::B
   if ((chosen != kAmx && chosen != kAvx512Bf16) || !isa_supported(chosen))
     return ffi::Error::InvalidArgument("srd_patch_matmul_bf16: only the bfloat16 ISAs (amx, avx512bf16), where supported");
   P.b16 = b.typed_data();
-  return run_patch(pool, P, x.typed_data(), bias.typed_data(), bias.element_count(), scale, y, slope, activation,
-                   chosen);
+  return run_patch(pool, P, x.typed_data(), bias.typed_data(), bias.element_count(), y, slope, activation, chosen);
 }
 
 }  // namespace
@@ -547,7 +540,6 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SrdPatchMatmul, srd_wino::patch_impl,
                                   .Arg<ffi::Buffer<ffi::F32>>()  // x
                                   .Arg<ffi::Buffer<ffi::F32>>()  // b, packed
                                   .Arg<ffi::Buffer<ffi::F32>>()  // bias
-                                  .Arg<ffi::Buffer<ffi::F32>>()  // scale: N x cin, or empty
                                   .Ret<ffi::Buffer<ffi::F32>>()
                                   .Attr<int64_t>("mode")
                                   .Attr<int64_t>("activation")
@@ -560,7 +552,6 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SrdPatchMatmulBf16, srd_wino::patch_bf16_impl,
                                   .Arg<ffi::Buffer<ffi::F32>>()  // x
                                   .Arg<ffi::Buffer<ffi::U16>>()  // b, packed as bfloat16 pairs
                                   .Arg<ffi::Buffer<ffi::F32>>()  // bias
-                                  .Arg<ffi::Buffer<ffi::F32>>()  // scale: N x cin, or empty
                                   .Ret<ffi::Buffer<ffi::F32>>()
                                   .Attr<int64_t>("mode")
                                   .Attr<int64_t>("activation")

@@ -1,10 +1,8 @@
 """Convolutions fused with the op after or before them where a backend can (srd's native kernel): a PReLU
-applied as the convolution writes (realesr-animevideov3), a U-Net's skip sum (a cropped blob plus a blob)
+applied as the convolution writes (realesr-animevideov3), and a U-Net's skip sum (a cropped blob plus a blob)
 read as the two blobs in place (cunet, Real-CUGAN): on cunet's 512 px tile the skip sums and crops took 0.045
-s of a 0.83 s call (bench/profile_layers.py, Intel Xeon); and a squeeze-excitation's channel scale applied
-by the layer reading it (cunet's ChannelScale, Real-CUGAN's BinaryOp MUL of a blob and a vector). The
-unfused ops are still traced; with nothing reading them, XLA drops them as dead code, as it drops a Concat
-whose parts a convolution read.
+s of a 0.83 s call (bench/profile_layers.py, Intel Xeon). The unfused ops are still traced; with nothing
+reading them, XLA drops them as dead code, as it drops a Concat whose parts a convolution read.
 """
 
 from __future__ import annotations
@@ -20,7 +18,7 @@ from srd.nn.ops.base import Extent, LayerWeights, Op
 from srd.nn.ops.binary import BinaryKind, BinaryOp
 from srd.nn.ops.conv import Conv
 from srd.nn.ops.crop import Crop, CropLike
-from srd.nn.ops.elementwise import ChannelScale, Eltwise, EltwiseOp
+from srd.nn.ops.elementwise import Eltwise, EltwiseOp
 from srd.nn.ops.prelu import PReLU
 
 JaxWeights = Mapping[str, LayerWeights]
@@ -68,23 +66,6 @@ def skip_sums(spec: NetworkSpec, kept: set[str]) -> dict[str, tuple[str, str, in
     return found
 
 
-def channel_scales(spec: NetworkSpec, kept: set[str]) -> dict[str, tuple[str, str]]:
-    """Products of a blob and per-channel factors (ChannelScale; a two-blob BinaryOp MUL, which may be
-    one: the shapes say when it runs) that only a convolution reads, and that are neither the network's
-    output nor kept: {product: (its two inputs)}."""
-    readers = _readers(spec)
-    read_by_conv = {op.inputs[0] for op in spec.ops if isinstance(op, Conv)}
-    return {
-        op.output: (op.inputs[0], op.inputs[1])
-        for op in spec.ops
-        if (isinstance(op, ChannelScale) or (isinstance(op, BinaryOp) and op.kind is BinaryKind.MUL))
-        and len(op.inputs) == 2
-        and op.output in read_by_conv
-        and readers[op.output] == 1
-        and op.output not in kept | {spec.output}
-    }
-
-
 def _is_plain_sum(op: Op) -> bool:
     """a + b of two blobs, nothing scaled."""
     if isinstance(op, Eltwise):
@@ -116,17 +97,16 @@ def _readers(spec: NetworkSpec) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class Fusions:
-    """What `apply_network` may fuse in one network: {convolution output: the PReLU reading it},
-    {skip sum: (blob, addend, top, left)} and {channel-scaled blob: (its two inputs)}."""
+    """What `apply_network` may fuse in one network: {convolution output: the PReLU reading it} and
+    {skip sum: (blob, addend, top, left)}."""
 
     prelus: Mapping[str, PReLU]
     sums: Mapping[str, tuple[str, str, int, int]]
-    scales: Mapping[str, tuple[str, str]]
 
     @classmethod
     def of(cls, spec: NetworkSpec, kept: set[str]) -> Fusions:
         """The fusions of `spec` that leave the blobs in `kept` (overridden or asked for) intact."""
-        return cls(prelu_pairs(spec, kept), skip_sums(spec, kept), channel_scales(spec, kept))
+        return cls(prelu_pairs(spec, kept), skip_sums(spec, kept))
 
     def run(
         self,
@@ -156,14 +136,4 @@ class Fusions:
             if y is not None:
                 blobs[op.output] = y
                 return True
-        scaled = self.scales.get(op.inputs[0])
-        if scaled is not None:
-            x, factors = (blobs[name] for name in scaled)
-            if x.ndim == 2 and factors.ndim == 4:
-                x, factors = factors, x
-            if x.ndim == 4 and factors.ndim == 2:
-                y = backend.conv_scaled(x, factors, op, layer)
-                if y is not None:
-                    blobs[op.output] = y
-                    return True
         return False

@@ -25,7 +25,6 @@ from srd.nn.conv.patch import (
     patch_mode,
 )
 from srd.nn.conv.subpixel import subpixel_kernel
-from srd.nn.fusion import channel_scales
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="srd's native kernel is not built")
 ISAS = [
@@ -251,38 +250,3 @@ def test_cunet_bf16_takes_the_bf16_patch_op_and_stays_close() -> None:
     alone = np.asarray(apply_network(spec, f32_patches, x, native.NATIVE_BF16))
     assert np.abs(out - ref).max() < 2 / 255
     assert np.abs(out - ref).mean() <= 1.25 * np.abs(alone - ref).mean()
-
-
-@pytest.mark.parametrize("isa", [0, *BF16_ISAS])
-@pytest.mark.parametrize("mode", ["down", "up"])
-def test_channel_scale_inside_the_op(isa: int, mode: str) -> None:
-    """patch_matmul(x, scale=s) is patch_matmul(x * s): per image and input channel, float32 and bfloat16."""
-    x, w, b = _case(8, (2, 10, 38, 64), 64)
-    s = np.random.default_rng(9).random((2, 64)).astype(np.float32)
-    bf16 = isa != 0
-    if mode == "down":
-        packed = pack_down_bf16(w) if bf16 else pack_down(w)
-        bias = jnp.asarray(b)
-    else:
-        sub = subpixel_kernel(jnp.asarray(w), (2, 2), (2, 2), (0, 0, 0, 0))
-        packed = pack_up_bf16(sub) if bf16 else pack_up(sub)
-        bias = jnp.asarray(np.tile(b, 2))
-    args = (jnp.asarray(packed), bias, 64, mode, Activation.LEAKY_RELU, 0.1, isa)
-    fused = patch_matmul(jnp.asarray(x), *args, scale=jnp.asarray(s))
-    ref = patch_matmul(jnp.asarray(x * s[:, None, None, :]), *args)
-    np.testing.assert_allclose(np.asarray(fused), np.asarray(ref), atol=1e-5 if not bf16 else 2e-2, rtol=1e-5)
-    if bf16:  # rounding x * s or x then s: the same bfloat16 values but for ties and the last bit
-        assert np.abs(np.asarray(fused) - np.asarray(ref)).mean() < 1e-3
-    with pytest.raises(jax.errors.JaxRuntimeError, match="scale must be empty or N x cin"):
-        patch_matmul(jnp.asarray(x), *args, scale=jnp.asarray(s[:, :32])).block_until_ready()
-
-
-@pytest.mark.parametrize(("model", "fused"), [("cunet", 3), ("realcugan-se", 3)])
-def test_squeeze_excitation_scales_go_into_the_next_layer(model: str, fused: int) -> None:
-    """Of the four squeeze-excitation products in cunet's (ChannelScale) and Real-CUGAN's (BinaryOp MUL)
-    second U-Net, the three that only a 2x2 layer reads are fused; the one a skip crop also reads is not."""
-    step = load_step(model, -1, 2)
-    scales = channel_scales(step.spec, set())
-    readers = {op.inputs[0]: op for op in step.spec.ops if isinstance(op, Conv)}
-    assert len(scales) == fused
-    assert all(patch_mode(readers[blob], 64) is not None for blob in scales)

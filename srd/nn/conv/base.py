@@ -68,14 +68,6 @@ class ConvBackend(Protocol):
         the two blobs without making their sum; None where it does not (the caller runs the sum)."""
         ...
 
-    def conv_scaled(
-        self, x: jax.Array, factors: jax.Array, op: Conv, layer: LayerWeights
-    ) -> jax.Array | None:
-        """act(conv(x * factors) + bias), `factors` N x C (a squeeze-excitation's per-image, per-channel
-        scale), in one pass where this backend applies the scale inside the layer; None where it does not
-        (the caller runs the product)."""
-        ...
-
     def compiler_options(self, platform: str) -> Mapping[str, str]:
         """XLA compiler options the programs using this backend want on that platform."""
         ...
@@ -92,8 +84,7 @@ def epilogue_for(op: Conv, bias: jax.Array | None) -> EpilogueFn:
 
 class UnfusedOps:
     """The ConvBackend hooks of a backend that fuses nothing itself (lax.conv and the jnp Winograd): a
-    Concat is joined and masked by the caller, and XLA fuses PReLUs, skip sums and channel scales into
-    its own loops."""
+    Concat is joined and masked by the caller, and XLA fuses PReLUs and skip sums into its own loops."""
 
     def conv_parts(
         self, xs: Sequence[jax.Array], op: Conv, layer: LayerWeights, extent: Extent | None
@@ -112,10 +103,5 @@ class UnfusedOps:
         op: Conv,
         layer: LayerWeights,
         extent: Extent | None,
-    ) -> jax.Array | None:
-        return None
-
-    def conv_scaled(
-        self, x: jax.Array, factors: jax.Array, op: Conv, layer: LayerWeights
     ) -> jax.Array | None:
         return None

@@ -392,20 +392,6 @@ class NativeBackend:
             [x], layer["native"], layer.get("b"), cout, op.pads, act, op.slope, valid=extent, addend=addend
         )
 
-    def conv_scaled(
-        self, x: jax.Array, factors: jax.Array, op: Conv, layer: LayerWeights
-    ) -> jax.Array | None:
-        """A 2x2 stride-2 layer reading a squeeze-excitation's output as its input and channel factors:
-        the scaled blob (cunet's and Real-CUGAN's, 18-68 MB at a 512 px tile) is never written and read."""
-        if "native_patch" not in layer or x.ndim != 4 or factors.shape != (x.shape[0], x.shape[3]):
-            return None
-        mode = "up" if op.transposed else "down"
-        bias = layer.get("native_patch_b") if op.transposed else layer.get("b")
-        cout = layer["w"].shape[3]
-        return patch_matmul(
-            x, layer["native_patch"], bias, cout, mode, op.activation, op.slope, scale=factors
-        )
-
     def compiler_options(self, platform: str) -> Mapping[str, str]:
         return {}
 

@@ -90,7 +90,6 @@ def patch_matmul(
     activation: Activation = Activation.NONE,
     slope: float = 0.0,
     isa: int = 0,
-    scale: jax.Array | None = None,
 ) -> jax.Array:
     """act(layer(x) + bias) for NHWC float32 `x`: mode "down" gives N x h/2 x w/2 x out_channels (the
     last row or column of an odd size is dropped, as a valid stride-2 convolution drops it), "up"
@@ -98,8 +97,7 @@ def patch_matmul(
     `packed` from pack_down / pack_up runs in float32, from pack_down_bf16 / pack_up_bf16 (uint16) with
     bfloat16 products. `isa` is srd.nn.conv.native.ISA_CODES' (0: the best float32 one, or for bfloat16
     weights AMX where usable, else AVX512-BF16); the kernel must be loaded
-    (srd.nn.conv.native.available()). `scale` (N x cin) multiplies the input by per-image, per-channel
-    factors first (a squeeze-excitation's), inside the op: the scaled blob is never made."""
+    (srd.nn.conv.native.available())."""
     n, h, w, _ = x.shape
     shape = (n, h // 2, w // 2, out_channels) if mode == "down" else (n, 2 * h, 2 * w, out_channels)
     out = jax.ShapeDtypeStruct(shape, jnp.float32)  # type: ignore[no-untyped-call]
@@ -111,6 +109,5 @@ def patch_matmul(
         "isa": np.int64(isa),
     }
     target = TARGET_BF16 if packed.dtype == jnp.uint16 else TARGET
-    factors = jnp.zeros((0, 0), jnp.float32) if scale is None else scale.astype(jnp.float32)
-    result: jax.Array = jax.ffi.ffi_call(target, out)(x.astype(jnp.float32), packed, b, factors, **attributes)
+    result: jax.Array = jax.ffi.ffi_call(target, out)(x.astype(jnp.float32), packed, b, **attributes)
     return result
