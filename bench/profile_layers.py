@@ -5,9 +5,10 @@ Run from the repository root: ``python bench/profile_layers.py [--models cunet .
 runs the network on one tile the size of the image (as ``bench/speed.py``'s "network" column does) and
 reads the native kernel's own clock (``srd.nn.conv.native.layer_time``: wall time from each layer's call
 to its last block's end, on the calling thread) before and after each call. Of the fastest call it prints
-the total, the 3x3 layers' time, the 2x2 stride-2 layers' (srd.nn.conv.patch) and the rest (XLA's other
+the total, the 3x3 layers' time (Winograd, and direct for layers with at most 4 outputs:
+srd.nn.conv.narrow), the 2x2 stride-2 layers' (srd.nn.conv.patch) and the rest (XLA's other
 ops: squeeze-excitation, element-wise ops, crops and copies, plus srd's host-side padding and copies),
-which is what bfloat16 (it shortens the 3x3 multiplies only) and kernel work cannot reach.
+which is what bfloat16 (it shortens the big layers' multiplies only) and kernel work cannot reach.
 """
 
 from __future__ import annotations
