@@ -97,8 +97,8 @@ def block_budget() -> int:
 
 def layer_time() -> tuple[float, int, float]:
     """Seconds of wall time the native 3x3 layers (Winograd, and direct: srd.nn.conv.narrow) took in this
-    process so far, how many of them ran, and seconds in the 2x2 stride-2 layers (srd.nn.conv.patch): the difference over a network call
-    is those layers' share of it (bench/profile_layers.py)."""
+    process so far, how many of them ran, and seconds in the 2x2 stride-2 layers (srd.nn.conv.patch):
+    the difference over a network call is those layers' share of it (bench/profile_layers.py)."""
     module = _module()
     if module is None:
         raise RuntimeError("srd's native Winograd kernel is not built")
