@@ -88,8 +88,8 @@ constexpr int kDirectBand = 16;
 
 // Each ISA namespace provides run_block (transform in, multiply, transform out for one block of tiles;
 // scratch holds 64 * roundup(nb, MR) * (cin + cout_padded) floats), block_rows (its MR) and
-// run_patch_item (one matmul of a PatchLayer); the float32 ones also run_direct_item (one output row of
-// a layer with at most kDirectMaxOut outputs, from L.w_direct; direct_kernel.inc).
+// run_patch_item (one matmul of a PatchLayer) and run_direct_item (one band of output rows of a layer with
+// at most kDirectMaxOut outputs, from L.w_direct; direct_kernel.inc).
 #define SRD_WINO_DECLARE(ns)                                          \
   namespace ns {                                                      \
   void run_block(const Layer& L, long block, int nb, float* scratch); \

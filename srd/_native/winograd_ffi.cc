@@ -86,6 +86,18 @@ int64_t best_isa() {
   return kGeneric;
 }
 
+// The function `entry` of the ISA namespace compiled for `isa` (wino_<isa>.cc; generic for anything else).
+#if defined(__x86_64__)
+#define SRD_ISA_ENTRY(isa, entry)                                                                    \
+  ((isa) == kAmx ? amx::entry                                                                        \
+   : (isa) == kAvx512Bf16 ? avx512bf16::entry                                                         \
+   : (isa) == kAvx512     ? avx512::entry                                                             \
+   : (isa) == kAvx2       ? avx2::entry                                                               \
+                          : generic::entry)
+#else
+#define SRD_ISA_ENTRY(isa, entry) (generic::entry)
+#endif
+
 using BlockFn = void (*)(const Layer&, long, int, float*);
 
 struct Kernel {
@@ -93,22 +105,7 @@ struct Kernel {
   int mr;
 };
 
-Kernel kernel_for(int64_t isa) {
-  switch (isa) {
-#if defined(__x86_64__)
-    case kAmx:
-      return {amx::run_block, amx::block_rows()};
-    case kAvx512Bf16:
-      return {avx512bf16::run_block, avx512bf16::block_rows()};
-    case kAvx512:
-      return {avx512::run_block, avx512::block_rows()};
-    case kAvx2:
-      return {avx2::run_block, avx2::block_rows()};
-#endif
-    default:
-      return {generic::run_block, generic::block_rows()};
-  }
-}
+Kernel kernel_for(int64_t isa) { return {SRD_ISA_ENTRY(isa, run_block), SRD_ISA_ENTRY(isa, block_rows)()}; }
 
 // Tiles per block: as many as keep V and M (64 floats per tile per input and output channel) within
 // the budget below (block_budget), so that a block's intermediates stay in L2; at least one register
@@ -345,19 +342,6 @@ ffi::Error winograd_bf16_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::S32> valid,
 
 using DirectFn = void (*)(const Layer&, long);
 
-DirectFn direct_kernel_for(int64_t isa) {
-  switch (isa) {
-#if defined(__x86_64__)
-    case kAvx512:
-      return avx512::run_direct_item;
-    case kAvx2:
-      return avx2::run_direct_item;
-#endif
-    default:
-      return generic::run_direct_item;
-  }
-}
-
 // "srd_conv3x3_direct": a 3x3 stride-1 layer with at most kDirectMaxOut outputs, direct (direct_kernel.inc),
 // of one input part with a multiple of 16 channels; w is [3][3][cout][cin]. Same operands and attributes
 // as srd_winograd_f63 but for the addend, and the same time counters.
@@ -379,7 +363,7 @@ ffi::Error direct_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::S32> valid, ffi::B
   if (const char* why = finish_layer(L, valid, bias, y, pad_top, pad_left, activation, slope, chosen))
     return ffi::Error::InvalidArgument(std::string("srd_conv3x3_direct: ") + why);
   if (L.n == 0 || L.oh <= 0 || L.ow <= 0) return ffi::Error::Success();
-  const DirectFn run = direct_kernel_for(chosen);
+  const DirectFn run = SRD_ISA_ENTRY(chosen, run_direct_item);
   const long items = static_cast<long>(L.n) * ((L.oh + kDirectBand - 1) / kDirectBand);
   g_layer_ns.fetch_add(fork_join(pool, items, [L, run](long item) { run(L, item); }));
   g_layers.fetch_add(1);
@@ -387,23 +371,6 @@ ffi::Error direct_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::S32> valid, ffi::B
 }
 
 using PatchFn = void (*)(const PatchLayer&, long);
-
-PatchFn patch_kernel_for(int64_t isa) {
-  switch (isa) {
-#if defined(__x86_64__)
-    case kAmx:
-      return amx::run_patch_item;
-    case kAvx512Bf16:
-      return avx512bf16::run_patch_item;
-    case kAvx512:
-      return avx512::run_patch_item;
-    case kAvx2:
-      return avx2::run_patch_item;
-#endif
-    default:
-      return generic::run_patch_item;
-  }
-}
 
 // The layer's sizes from x, b (its dimensions bd: [phases][panels][k][panel width]) and y, checked;
 // `bf16`: b holds bfloat16 pairs ([phases][cols / 16][K / 2][32]) instead of float32 panels
@@ -448,36 +415,30 @@ ffi::Error run_patch(ffi::ThreadPool pool, PatchLayer P, const float* x, const f
   P.slope = slope;
   const long out_bytes = static_cast<long>(y->element_count()) * static_cast<long>(sizeof(float));
   P.stream = out_bytes > kStreamBytes && reinterpret_cast<uintptr_t>(P.y) % 64 == 0;
-  const PatchFn run = patch_kernel_for(isa);
+  const PatchFn run = SRD_ISA_ENTRY(isa, run_patch_item);
   g_patch_ns.fetch_add(fork_join(pool, P.items(), [P, run](long i) { run(P, i); }));
   return ffi::Error::Success();
 }
 
-ffi::Error patch_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> b,
-                      ffi::Buffer<ffi::F32> bias, ffi::ResultBuffer<ffi::F32> y, int64_t mode, int64_t activation,
-                      float slope, int64_t isa) {
+// srd_patch_matmul (float32 weights, kB F32) and srd_patch_matmul_bf16 (bfloat16 pairs, kB U16).
+template <ffi::DataType kB>
+ffi::Error patch_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<kB> b, ffi::Buffer<ffi::F32> bias,
+                      ffi::ResultBuffer<ffi::F32> y, int64_t mode, int64_t activation, float slope, int64_t isa) {
+  constexpr bool bf16 = kB == ffi::U16;
+  const std::string name = bf16 ? "srd_patch_matmul_bf16: " : "srd_patch_matmul: ";
   PatchLayer P{};
   if (const char* why = patch_shape(P, x.dimensions(), b.dimensions(), y->dimensions(), bias.dimensions().size(),
-                                    bias.element_count(), mode, activation, false))
-    return ffi::Error::InvalidArgument(std::string("srd_patch_matmul: ") + why);
-  const int64_t chosen = isa == kAuto ? best_isa() : isa;
-  if (!isa_supported(chosen) || chosen == kAmx || chosen == kAvx512Bf16)
-    return ffi::Error::InvalidArgument("srd_patch_matmul: ISA not supported here (float32 ISAs only)");
-  P.b = b.typed_data();
-  return run_patch(pool, P, x.typed_data(), bias.typed_data(), bias.element_count(), y, slope, activation, chosen);
-}
-
-ffi::Error patch_bf16_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::U16> b,
-                           ffi::Buffer<ffi::F32> bias, ffi::ResultBuffer<ffi::F32> y, int64_t mode,
-                           int64_t activation, float slope, int64_t isa) {
-  PatchLayer P{};
-  if (const char* why = patch_shape(P, x.dimensions(), b.dimensions(), y->dimensions(), bias.dimensions().size(),
-                                    bias.element_count(), mode, activation, true))
-    return ffi::Error::InvalidArgument(std::string("srd_patch_matmul_bf16: ") + why);
-  const int64_t chosen = isa == kAuto ? best_bf16_isa() : isa;
-  if ((chosen != kAmx && chosen != kAvx512Bf16) || !isa_supported(chosen))
-    return ffi::Error::InvalidArgument("srd_patch_matmul_bf16: only the bfloat16 ISAs (amx, avx512bf16), where supported");
-  P.b16 = b.typed_data();
+                                    bias.element_count(), mode, activation, bf16))
+    return ffi::Error::InvalidArgument(name + why);
+  const int64_t chosen = isa == kAuto ? (bf16 ? best_bf16_isa() : best_isa()) : isa;
+  const bool bf16_isa = chosen == kAmx || chosen == kAvx512Bf16;
+  if (!isa_supported(chosen) || bf16_isa != bf16)
+    return ffi::Error::InvalidArgument(name + (bf16 ? "only the bfloat16 ISAs (amx, avx512bf16), where supported"
+                                                    : "ISA not supported here (float32 ISAs only)"));
+  if constexpr (bf16)
+    P.b16 = b.typed_data();
+  else
+    P.b = b.typed_data();
   return run_patch(pool, P, x.typed_data(), bias.typed_data(), bias.element_count(), y, slope, activation, chosen);
 }
 
@@ -534,7 +495,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SrdConv3x3Direct, srd_wino::direct_impl,
                                   .Attr<float>("slope")
                                   .Attr<int64_t>("isa"));
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(SrdPatchMatmul, srd_wino::patch_impl,
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SrdPatchMatmul, srd_wino::patch_impl<ffi::F32>,
                               ffi::Ffi::Bind()
                                   .Ctx<ffi::ThreadPool>()
                                   .Arg<ffi::Buffer<ffi::F32>>()  // x
@@ -546,7 +507,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SrdPatchMatmul, srd_wino::patch_impl,
                                   .Attr<float>("slope")
                                   .Attr<int64_t>("isa"));
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(SrdPatchMatmulBf16, srd_wino::patch_bf16_impl,
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SrdPatchMatmulBf16, srd_wino::patch_impl<ffi::U16>,
                               ffi::Ffi::Bind()
                                   .Ctx<ffi::ThreadPool>()
                                   .Arg<ffi::Buffer<ffi::F32>>()  // x
