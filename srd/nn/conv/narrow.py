@@ -14,14 +14,13 @@ import jax.numpy as jnp
 import numpy as np
 import numpy.typing as npt
 
+from srd.nn.conv.operands import ACTIVATIONS, epilogue_operand, extent_operand
 from srd.nn.ops.base import Activation
 from srd.nn.ops.conv import Conv
 
 TARGET = "srd_conv3x3_direct"  # registered with XLA by srd.nn.conv.native with the kernel's other targets
 MAX_OUT = 4  # wino_layer.h kDirectMaxOut
 IN_MULTIPLE = 16  # input channels come in whole vectors
-ACTIVATIONS = (Activation.NONE, Activation.RELU, Activation.LEAKY_RELU)  # the kernel's codes 0, 1, 2
-PRELU_CODE = 3
 
 
 def narrow_fits(op: Conv, in_channels: int, out_channels: int) -> bool:
@@ -60,12 +59,8 @@ def conv3x3_direct(
     n, h, w, _ = x.shape
     cout = packed.shape[2]
     out = jax.ShapeDtypeStruct((n, h + top + bottom - 2, w + left + right - 2, cout), jnp.float32)  # type: ignore[no-untyped-call]
-    b = jnp.zeros((0,), jnp.float32) if bias is None else bias.astype(jnp.float32)
-    code = ACTIVATIONS.index(activation)
-    if slopes is not None:  # the kernel takes the slopes after the biases, in one buffer
-        b = b if bias is not None else jnp.zeros((cout,), jnp.float32)
-        b, code = jnp.concatenate([b, slopes.astype(jnp.float32)]), PRELU_CODE
-    extent = jnp.zeros((0, 2), jnp.int32) if valid is None else valid.astype(jnp.int32)
+    b, code = epilogue_operand(bias, slopes, cout, ACTIVATIONS.index(activation), "conv3x3_direct")
+    extent = extent_operand(valid)
     attributes = {
         "pad_top": np.int64(top),
         "pad_left": np.int64(left),

@@ -25,6 +25,7 @@ from srd.nn.conv.base import PreparedKernels, epilogue_for
 from srd.nn.conv.bfloat16 import pack_pairs
 from srd.nn.conv.narrow import TARGET as DIRECT_TARGET
 from srd.nn.conv.narrow import conv3x3_direct, narrow_fits, pack_narrow
+from srd.nn.conv.operands import ACTIVATIONS, epilogue_operand, extent_operand
 from srd.nn.conv.patch import TARGET as PATCH_TARGET
 from srd.nn.conv.patch import TARGET_BF16 as PATCH_TARGET_BF16
 from srd.nn.conv.patch import (
@@ -52,8 +53,7 @@ TARGET = "srd_winograd_f63"
 TARGET_BF16 = "srd_winograd_f63_bf16"
 ISA_CODES = {"auto": 0, "generic": 1, "avx2": 2, "avx512": 3, "amx": 4, "avx512bf16": 5}
 BF16_ISAS = ("amx", "avx512bf16")  # the variants that take pack_kernel_bf16's weights
-ACTIVATION_CODES = {"none": 0, "relu": 1, "leaky_relu": 2}
-PRELU_CODE = 3  # the kernel's per-channel leaky ReLU (`conv3x3(..., slopes=)`)
+ACTIVATION_CODES = {activation.value: code for code, activation in enumerate(ACTIVATIONS)}
 IN_MULTIPLE = 16  # the kernel's packed input channels
 OUT_PANEL = 32  # its packed output channels (one register block's width)
 NARROW_PANEL = 16  # the float32 kernel's panel for layers with at most 16 outputs (the image's 3, 12 phases)
@@ -189,14 +189,8 @@ def conv3x3(
     n, h, w, _ = parts[0].shape
     shape = (n, h + top + bottom - 2, w + left + right - 2, out_channels)
     out = jax.ShapeDtypeStruct(shape, jnp.float32)  # type: ignore[no-untyped-call]
-    b = jnp.zeros((0,), jnp.float32) if bias is None else bias.astype(jnp.float32)
-    code = ACTIVATION_CODES[activation]
-    if slopes is not None:  # the kernel takes the slopes after the biases, in one buffer
-        if slopes.shape != (out_channels,):
-            raise ValueError(f"conv3x3: {slopes.shape} PReLU slopes for {out_channels} outputs")
-        b = b if bias is not None else jnp.zeros((out_channels,), jnp.float32)
-        b, code = jnp.concatenate([b, slopes.astype(jnp.float32)]), PRELU_CODE
-    extent = jnp.zeros((0, 2), jnp.int32) if valid is None else valid.astype(jnp.int32)
+    b, code = epilogue_operand(bias, slopes, out_channels, ACTIVATION_CODES[activation], "conv3x3")
+    extent = extent_operand(valid)
     attributes = {
         "pad_top": np.int64(top),
         "pad_left": np.int64(left),

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from srd.nn.conv.bfloat16 import pack_pairs
+from srd.nn.conv.operands import ACTIVATIONS
 from srd.nn.ops.base import Activation
 from srd.nn.ops.conv import Conv
 
@@ -23,7 +24,6 @@ TARGET = "srd_patch_matmul"  # registered with XLA by srd.nn.conv.native with th
 TARGET_BF16 = "srd_patch_matmul_bf16"  # the same with bfloat16 products (AMX, or AVX512-BF16)
 PANEL = 32  # output columns per packed panel (the kernel's register block)
 MODES = {"down": 0, "up": 1}
-ACTIVATIONS = (Activation.NONE, Activation.RELU, Activation.LEAKY_RELU)  # the kernel's codes 0, 1, 2
 
 
 def patch_mode(op: Conv, out_channels: int) -> str | None:
