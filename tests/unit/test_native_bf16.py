@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from PIL import Image
+from support.bfloat16 import bfloat16_rounded
 
 from srd.engine import Engine
 from srd.imaging.raster import RasterImage
@@ -30,12 +31,6 @@ BF16_ISAS = [isa for isa in native.BF16_ISAS if native.isa_supported(isa)]
 SET5 = Path(__file__).resolve().parents[3] / "shared" / "data" / "set5"
 
 
-def _bf16(x: np.ndarray) -> np.ndarray:
-    """float32 values rounded to bfloat16 (nearest even), as float64."""
-    bits = to_bfloat16_bits(np.asarray(x, np.float32)).astype(np.uint32) << 16
-    return bits.view(np.float32).astype(np.float64)
-
-
 def _simulated(x: np.ndarray, k: np.ndarray, b: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
     """F(6x6, 3x3) in float64 from the matrices, V and U rounded to bfloat16 as the kernel rounds them."""
     at, _, bt = (np.asarray(m, np.float64) for m in winograd_matrices(6))
@@ -45,12 +40,12 @@ def _simulated(x: np.ndarray, k: np.ndarray, b: np.ndarray, pads: tuple[int, int
     th, tw = -(-oh // 6), -(-ow // 6)
     xp = np.zeros((n, th * 6 + 2, tw * 6 + 2, x.shape[3]))
     xp[:, top : top + h, left : left + w] = x
-    u = _bf16(transform_kernel(k, 6)).reshape(8, 8, k.shape[2], k.shape[3])
+    u = bfloat16_rounded(transform_kernel(k, 6)).reshape(8, 8, k.shape[2], k.shape[3])
     out = np.zeros((n, th * 6, tw * 6, k.shape[3]))
     for i in range(th):
         for j in range(tw):
             d = xp[:, i * 6 : i * 6 + 8, j * 6 : j * 6 + 8]  # n x 8 x 8 x C
-            v = _bf16(np.einsum("ab,nbcz,dc->nadz", bt, d, bt).astype(np.float32))
+            v = bfloat16_rounded(np.einsum("ab,nbcz,dc->nadz", bt, d, bt).astype(np.float32))
             m = np.einsum("nabz,abzo->nabo", v, u)
             out[:, i * 6 : i * 6 + 6, j * 6 : j * 6 + 6] = np.einsum("ra,nabo,sb->nrso", at, m, at)
     y = out[:, :oh, :ow] + b

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax import lax
+from support.bfloat16 import bfloat16_rounded
 
 from srd.models import load_step
 from srd.nn import Activation, Conv, activate, apply_network, prepare_weights
@@ -136,16 +137,10 @@ def test_cunet_with_native_downs_and_ups_equals_lax() -> None:
     np.testing.assert_allclose(out, np.asarray(apply_network(spec, ref, x, "direct")), atol=5e-5)
 
 
-def _rounded(x: np.ndarray) -> np.ndarray:
-    """float32 values rounded to bfloat16 (nearest even), as float64."""
-    bits = to_bfloat16_bits(np.asarray(x, np.float32)).astype(np.uint32) << 16
-    return bits.view(np.float32).astype(np.float64)
-
-
 def _down_reference(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, act: Activation) -> np.ndarray:
     """A valid 2x2 stride-2 convolution in float64 of bfloat16-rounded x and w."""
     n, h, wd, cin = x.shape
-    xr, wr = _rounded(x), _rounded(w)
+    xr, wr = bfloat16_rounded(x), bfloat16_rounded(w)
     patches = xr[:, : h // 2 * 2, : wd // 2 * 2].reshape(n, h // 2, 2, wd // 2, 2, cin)
     y = np.einsum("nayb xc,yxco->nabo".replace(" ", ""), patches, wr)
     return _activate(jnp.asarray((y + (0 if b is None else b)).astype(np.float32)), act)
@@ -156,7 +151,7 @@ def _up_reference(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, act: Activ
     spreads over its 2x2 output patch (srd's transposed kernels are flipped: output (dy, dx) takes
     w[1 - dy, 1 - dx])."""
     n, h, wd, _ = x.shape
-    y = np.einsum("nhwc,yxco->nhywxo", _rounded(x), _rounded(w)[::-1, ::-1])
+    y = np.einsum("nhwc,yxco->nhywxo", bfloat16_rounded(x), bfloat16_rounded(w)[::-1, ::-1])
     y = y.reshape(n, 2 * h, 2 * wd, w.shape[3])
     return _activate(jnp.asarray((y + (0 if b is None else b)).astype(np.float32)), act)
 
