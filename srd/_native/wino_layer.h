@@ -26,16 +26,21 @@ enum Activation { kNone = 0, kReLU = 1, kLeakyReLU = 2, kPReLU = 3 };
 
 constexpr int kMaxParts = 8;  // input blobs one layer reads as if concatenated along channels
 
+// Activations (inputs, addends, outputs) are float32 or bfloat16 (`*16` flags: uint16_t, the upper half of
+// a float32, written rounded to nearest even): "native-bf16" keeps the big layers' activations in
+// bfloat16, which halves the memory traffic of layers that are memory-bound (wino_kernel.inc's loads).
 struct Layer {
   // The input: `parts` NHWC blobs of N x h x w x xc[i], read as their concatenation along channels (an
   // RRDB's growing dense-block inputs, never materialised); every part but the last has a multiple of 16
-  // channels, so no vector of channels straddles two. cin is their sum.
-  const float* xs[kMaxParts];
+  // channels, so no vector of channels straddles two. cin is their sum. x16[i]: part i is bfloat16.
+  const void* xs[kMaxParts];
+  bool x16[kMaxParts];
   int xc[kMaxParts];
   int parts;
   // Or, with one part, an addend: the input is x + addend[at (add_top, add_left) on], the addend an
   // N x add_h x add_w x cin blob (a U-Net's skip connection, cropped in place), the sum never made.
-  const float* addend;
+  const void* addend;
+  bool add16;
   int add_h, add_w, add_top, add_left;
   // Each image's valid rows and columns of the input (N x 2), or null: pixels past them read as zeros, as
   // a smaller edge tile run alone is zero-padded right past its real pixels (srd.nn.extents).
@@ -45,7 +50,8 @@ struct Layer {
   const float* w_direct;  // or, for the direct kernel (at most 4 outputs), the taps as [9][cout][cin]
   const float* bias;  // cout, or null
   const float* slopes;  // cout PReLU slopes (act kPReLU), else null
-  float* y;  // N x oh x ow x cout
+  void* y;  // N x oh x ow x cout
+  bool y16;  // y is bfloat16
   int n, h, w, cin, cout;
   int cin_padded, cout_padded;  // as packed in u: cin to a multiple of 16, cout of nr (zero weights)
   int nr;  // u's panel width: kNR or kNarrowNR (float32 kernels; the bfloat16 ones take kNR)
@@ -65,11 +71,13 @@ enum PatchMode { kDown = 0, kUp = 1 };
 constexpr int kPatchNR = 32;  // output columns per packed panel of b
 
 struct PatchLayer {
-  const float* x;  // N x h x w x cin
+  const void* x;  // N x h x w x cin
+  bool x16;  // x is bfloat16
   const float* b;  // packed: kDown [cols / 32][4 cin][32]; kUp [2][cols / 32][cin][32] (output row dy)
   const uint16_t* b16;  // or, for the bfloat16 builds, as bfloat16 pairs: [phases][cols / 16][K / 2][32]
   const float* bias;  // cols (kUp: the bias twice, one per output column phase), or null
-  float* y;  // kDown N x h/2 x w/2 x cout; kUp N x 2h x 2w x cout
+  void* y;  // kDown N x h/2 x w/2 x cout; kUp N x 2h x 2w x cout
+  bool y16;  // y is bfloat16
   int n, h, w, cin, cout;
   int mode;
   int cols;  // a matmul's output columns: cout (kDown) or 2 cout (kUp); a multiple of kPatchNR

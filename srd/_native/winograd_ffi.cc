@@ -189,8 +189,15 @@ std::atomic<int64_t> g_patch_ns{0};  // the same for srd_patch_matmul's 2x2 stri
 
 // The checks and settings every 3x3 handler shares (valid extents, bias and PReLU slopes, pads,
 // activation, the output): an error message, or null.
+// Activations may be float32 or bfloat16 (wino_layer.h): whether `type` is bfloat16, or an error message
+// when it is neither.
+const char* activation_type(ffi::DataType type, bool& bf16) {
+  bf16 = type == ffi::DataType::BF16;
+  return bf16 || type == ffi::DataType::F32 ? nullptr : "activations must be float32 or bfloat16";
+}
+
 const char* finish_layer(Layer& L, ffi::Buffer<ffi::S32> valid, ffi::Buffer<ffi::F32> bias,
-                         ffi::ResultBuffer<ffi::F32> y, int64_t pad_top, int64_t pad_left, int64_t activation,
+                         ffi::Result<ffi::AnyBuffer>& y, int64_t pad_top, int64_t pad_left, int64_t activation,
                          float slope, int64_t isa) {
   if (valid.element_count() != 0 && (valid.dimensions().size() != 2 || valid.dimensions()[0] != L.n ||
                                      valid.dimensions()[1] != 2))
@@ -205,7 +212,8 @@ const char* finish_layer(Layer& L, ffi::Buffer<ffi::S32> valid, ffi::Buffer<ffi:
   L.valid = valid.element_count() ? valid.typed_data() : nullptr;
   L.bias = bias.element_count() ? bias.typed_data() : nullptr;
   L.slopes = activation == kPReLU ? L.bias + L.cout : nullptr;
-  L.y = y->typed_data();
+  if (const char* why = activation_type(y->element_type(), L.y16)) return why;
+  L.y = y->untyped_data();
   L.th = (L.oh + 5) / 6;
   L.tw = (L.ow + 5) / 6;
   L.pad_top = static_cast<int>(pad_top);
@@ -214,15 +222,16 @@ const char* finish_layer(Layer& L, ffi::Buffer<ffi::S32> valid, ffi::Buffer<ffi:
   L.slope = slope;
   // Outputs far bigger than the caches are written around them: a normal store first reads each line
   // it fills (a third of the memory traffic of such a layer), and the next layer finds none of it cached.
-  const long out_bytes = static_cast<long>(L.n) * L.oh * L.ow * L.cout * static_cast<long>(sizeof(float));
-  L.stream = out_bytes > kStreamBytes && L.cout % 16 == 0 && reinterpret_cast<uintptr_t>(L.y) % 64 == 0;
+  const long out_bytes = static_cast<long>(y->size_bytes());
+  // (bfloat16: whole lines, 32 channels at a time, wino_kernel.inc transform_output_streamed16).
+  L.stream = out_bytes > kStreamBytes && L.cout % (L.y16 ? 32 : 16) == 0 && reinterpret_cast<uintptr_t>(L.y) % 64 == 0;
   return nullptr;
 }
 
 // The Winograd handlers' common part: checks, then the blocks of tiles over the pool's threads. `u` is
 // checked by the caller, which fills L.u / L.u16, cin_padded and cout_padded.
 ffi::Error run_layer(ffi::ThreadPool pool, Layer L, ffi::Buffer<ffi::S32> valid, ffi::Buffer<ffi::F32> bias,
-                     ffi::ResultBuffer<ffi::F32> y, int64_t pad_top, int64_t pad_left, int64_t activation,
+                     ffi::Result<ffi::AnyBuffer> y, int64_t pad_top, int64_t pad_left, int64_t activation,
                      float slope, int64_t isa, int64_t block) {
   if (const char* why = finish_layer(L, valid, bias, y, pad_top, pad_left, activation, slope, isa))
     return ffi::Error::InvalidArgument(std::string(L.u16 ? "srd_winograd_f63_bf16: " : "srd_winograd_f63: ") + why);
@@ -253,8 +262,9 @@ const char* layer_shape(Layer& L, const ffi::RemainingArgs& xs, ffi::Span<const 
   L.parts = static_cast<int>(given);
   L.cin = 0;
   for (int i = 0; i < L.parts; ++i) {
-    auto part = xs.get<ffi::Buffer<ffi::F32>>(i);
-    if (!part.has_value()) return "the input parts must be float32";
+    auto part = xs.get<ffi::AnyBuffer>(i);
+    if (!part.has_value()) return "the input parts must be buffers";
+    if (const char* why = activation_type(part->element_type(), L.x16[i])) return why;
     const auto xd = part->dimensions();
     if (xd.size() != 4) return "the input parts must be 4-D (NHWC)";
     if (i == 0) {
@@ -265,18 +275,19 @@ const char* layer_shape(Layer& L, const ffi::RemainingArgs& xs, ffi::Span<const 
       return "the input parts must have one batch, height and width";
     }
     if (i + 1 < L.parts && xd[3] % 16 != 0) return "every input part but the last needs a multiple of 16 channels";
-    L.xs[i] = part->typed_data();
+    L.xs[i] = part->untyped_data();
     L.xc[i] = static_cast<int>(xd[3]);
     L.cin += L.xc[i];
   }
   if (addend) {
-    auto add = xs.get<ffi::Buffer<ffi::F32>>(given);
-    if (!add.has_value()) return "the addend must be float32";
+    auto add = xs.get<ffi::AnyBuffer>(given);
+    if (!add.has_value()) return "the addend must be a buffer";
+    if (const char* why = activation_type(add->element_type(), L.add16)) return why;
     const auto ad = add->dimensions();
     if (ad.size() != 4 || ad[0] != L.n || ad[3] != L.cin || add_top < 0 || add_left < 0 ||
         ad[1] < L.h + add_top || ad[2] < L.w + add_left)
       return "the addend must be N x H x W x cin, covering the input from (add_top, add_left) on";
-    L.addend = add->typed_data();
+    L.addend = add->untyped_data();
     L.add_h = static_cast<int>(ad[1]);
     L.add_w = static_cast<int>(ad[2]);
     L.add_top = static_cast<int>(add_top);
@@ -290,7 +301,7 @@ const char* layer_shape(Layer& L, const ffi::RemainingArgs& xs, ffi::Span<const 
 }
 
 ffi::Error winograd_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::S32> valid, ffi::Buffer<ffi::F32> u,
-                         ffi::Buffer<ffi::F32> bias, ffi::RemainingArgs xs, ffi::ResultBuffer<ffi::F32> y,
+                         ffi::Buffer<ffi::F32> bias, ffi::RemainingArgs xs, ffi::Result<ffi::AnyBuffer> y,
                          int64_t pad_top, int64_t pad_left, int64_t activation, float slope, int64_t isa,
                          int64_t block, int64_t addend, int64_t add_top, int64_t add_left) {
   const auto ud = u.dimensions();
@@ -316,7 +327,7 @@ ffi::Error winograd_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::S32> valid, ffi:
 int64_t best_bf16_isa() { return isa_supported(kAmx) ? kAmx : kAvx512Bf16; }
 
 ffi::Error winograd_bf16_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::S32> valid, ffi::Buffer<ffi::U16> u,
-                              ffi::Buffer<ffi::F32> bias, ffi::RemainingArgs xs, ffi::ResultBuffer<ffi::F32> y,
+                              ffi::Buffer<ffi::F32> bias, ffi::RemainingArgs xs, ffi::Result<ffi::AnyBuffer> y,
                               int64_t pad_top, int64_t pad_left, int64_t activation, float slope, int64_t isa,
                               int64_t block, int64_t addend, int64_t add_top, int64_t add_left) {
   const auto ud = u.dimensions();
@@ -346,7 +357,7 @@ using DirectFn = void (*)(const Layer&, long);
 // of one input part with a multiple of 16 channels; w is [3][3][cout][cin]. Same operands and attributes
 // as srd_winograd_f63 but for the addend, and the same time counters.
 ffi::Error direct_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::S32> valid, ffi::Buffer<ffi::F32> w,
-                       ffi::Buffer<ffi::F32> bias, ffi::RemainingArgs xs, ffi::ResultBuffer<ffi::F32> y,
+                       ffi::Buffer<ffi::F32> bias, ffi::RemainingArgs xs, ffi::Result<ffi::AnyBuffer> y,
                        int64_t pad_top, int64_t pad_left, int64_t activation, float slope, int64_t isa) {
   const auto wd = w.dimensions();
   Layer L{};
@@ -362,6 +373,7 @@ ffi::Error direct_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::S32> valid, ffi::B
   L.w_direct = w.typed_data();
   if (const char* why = finish_layer(L, valid, bias, y, pad_top, pad_left, activation, slope, chosen))
     return ffi::Error::InvalidArgument(std::string("srd_conv3x3_direct: ") + why);
+  if (L.y16) return ffi::Error::InvalidArgument("srd_conv3x3_direct: the output must be float32");
   if (L.n == 0 || L.oh <= 0 || L.ow <= 0) return ffi::Error::Success();
   const DirectFn run = SRD_ISA_ENTRY(chosen, run_direct_item);
   const long items = static_cast<long>(L.n) * ((L.oh + kDirectBand - 1) / kDirectBand);
@@ -405,15 +417,14 @@ const char* patch_shape(PatchLayer& P, ffi::Span<const int64_t> xd, ffi::Span<co
   return nullptr;
 }
 
-ffi::Error run_patch(ffi::ThreadPool pool, PatchLayer P, const float* x, const float* bias, size_t bias_count,
-                     ffi::ResultBuffer<ffi::F32> y, float slope, int64_t activation, int64_t isa) {
+ffi::Error run_patch(ffi::ThreadPool pool, PatchLayer P, const float* bias, size_t bias_count,
+                     ffi::Result<ffi::AnyBuffer>& y, float slope, int64_t activation, int64_t isa) {
   if (P.items() == 0 || y->element_count() == 0) return ffi::Error::Success();
-  P.x = x;
   P.bias = bias_count ? bias : nullptr;
-  P.y = y->typed_data();
+  P.y = y->untyped_data();
   P.act = static_cast<int>(activation);
   P.slope = slope;
-  const long out_bytes = static_cast<long>(y->element_count()) * static_cast<long>(sizeof(float));
+  const long out_bytes = static_cast<long>(y->size_bytes());
   P.stream = out_bytes > kStreamBytes && reinterpret_cast<uintptr_t>(P.y) % 64 == 0;
   const PatchFn run = SRD_ISA_ENTRY(isa, run_patch_item);
   g_patch_ns.fetch_add(fork_join(pool, P.items(), [P, run](long i) { run(P, i); }));
@@ -422,14 +433,17 @@ ffi::Error run_patch(ffi::ThreadPool pool, PatchLayer P, const float* x, const f
 
 // srd_patch_matmul (float32 weights, kB F32) and srd_patch_matmul_bf16 (bfloat16 pairs, kB U16).
 template <ffi::DataType kB>
-ffi::Error patch_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<kB> b, ffi::Buffer<ffi::F32> bias,
-                      ffi::ResultBuffer<ffi::F32> y, int64_t mode, int64_t activation, float slope, int64_t isa) {
+ffi::Error patch_impl(ffi::ThreadPool pool, ffi::AnyBuffer x, ffi::Buffer<kB> b, ffi::Buffer<ffi::F32> bias,
+                      ffi::Result<ffi::AnyBuffer> y, int64_t mode, int64_t activation, float slope, int64_t isa) {
   constexpr bool bf16 = kB == ffi::U16;
   const std::string name = bf16 ? "srd_patch_matmul_bf16: " : "srd_patch_matmul: ";
   PatchLayer P{};
   if (const char* why = patch_shape(P, x.dimensions(), b.dimensions(), y->dimensions(), bias.dimensions().size(),
                                     bias.element_count(), mode, activation, bf16))
     return ffi::Error::InvalidArgument(name + why);
+  for (const char* why : {activation_type(x.element_type(), P.x16), activation_type(y->element_type(), P.y16)})
+    if (why) return ffi::Error::InvalidArgument(name + why);
+  P.x = x.untyped_data();
   const int64_t chosen = isa == kAuto ? (bf16 ? best_bf16_isa() : best_isa()) : isa;
   const bool bf16_isa = chosen == kAmx || chosen == kAvx512Bf16;
   if (!isa_supported(chosen) || bf16_isa != bf16)
@@ -439,7 +453,7 @@ ffi::Error patch_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer
     P.b16 = b.typed_data();
   else
     P.b = b.typed_data();
-  return run_patch(pool, P, x.typed_data(), bias.typed_data(), bias.element_count(), y, slope, activation, chosen);
+  return run_patch(pool, P, bias.typed_data(), bias.element_count(), y, slope, activation, chosen);
 }
 
 }  // namespace
@@ -451,8 +465,8 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SrdWinogradF63, srd_wino::winograd_impl,
                                   .Arg<ffi::Buffer<ffi::S32>>()  // valid
                                   .Arg<ffi::Buffer<ffi::F32>>()  // u
                                   .Arg<ffi::Buffer<ffi::F32>>()  // bias
-                                  .RemainingArgs()  // the input parts
-                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .RemainingArgs()  // the input parts (float32 or bfloat16)
+                                  .Ret<ffi::AnyBuffer>()  // float32 or bfloat16
                                   .Attr<int64_t>("pad_top")
                                   .Attr<int64_t>("pad_left")
                                   .Attr<int64_t>("activation")
@@ -469,8 +483,8 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SrdWinogradF63Bf16, srd_wino::winograd_bf16_impl,
                                   .Arg<ffi::Buffer<ffi::S32>>()  // valid
                                   .Arg<ffi::Buffer<ffi::U16>>()  // u
                                   .Arg<ffi::Buffer<ffi::F32>>()  // bias
-                                  .RemainingArgs()  // the input parts
-                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .RemainingArgs()  // the input parts (float32 or bfloat16)
+                                  .Ret<ffi::AnyBuffer>()  // float32 or bfloat16
                                   .Attr<int64_t>("pad_top")
                                   .Attr<int64_t>("pad_left")
                                   .Attr<int64_t>("activation")
@@ -487,8 +501,8 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SrdConv3x3Direct, srd_wino::direct_impl,
                                   .Arg<ffi::Buffer<ffi::S32>>()  // valid
                                   .Arg<ffi::Buffer<ffi::F32>>()  // w, [3][3][cout][cin]
                                   .Arg<ffi::Buffer<ffi::F32>>()  // bias
-                                  .RemainingArgs()  // the input
-                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .RemainingArgs()  // the input (float32 or bfloat16)
+                                  .Ret<ffi::AnyBuffer>()  // float32
                                   .Attr<int64_t>("pad_top")
                                   .Attr<int64_t>("pad_left")
                                   .Attr<int64_t>("activation")
@@ -498,10 +512,10 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SrdConv3x3Direct, srd_wino::direct_impl,
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SrdPatchMatmul, srd_wino::patch_impl<ffi::F32>,
                               ffi::Ffi::Bind()
                                   .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()  // x
+                                  .Arg<ffi::AnyBuffer>()  // x, float32 or bfloat16
                                   .Arg<ffi::Buffer<ffi::F32>>()  // b, packed
                                   .Arg<ffi::Buffer<ffi::F32>>()  // bias
-                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::AnyBuffer>()  // float32 or bfloat16
                                   .Attr<int64_t>("mode")
                                   .Attr<int64_t>("activation")
                                   .Attr<float>("slope")
@@ -510,10 +524,10 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SrdPatchMatmul, srd_wino::patch_impl<ffi::F32>,
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SrdPatchMatmulBf16, srd_wino::patch_impl<ffi::U16>,
                               ffi::Ffi::Bind()
                                   .Ctx<ffi::ThreadPool>()
-                                  .Arg<ffi::Buffer<ffi::F32>>()  // x
+                                  .Arg<ffi::AnyBuffer>()  // x, float32 or bfloat16
                                   .Arg<ffi::Buffer<ffi::U16>>()  // b, packed as bfloat16 pairs
                                   .Arg<ffi::Buffer<ffi::F32>>()  // bias
-                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::AnyBuffer>()  // float32 or bfloat16
                                   .Attr<int64_t>("mode")
                                   .Attr<int64_t>("activation")
                                   .Attr<float>("slope")

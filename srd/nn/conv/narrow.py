@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpy.typing as npt
 
-from srd.nn.conv.operands import ACTIVATIONS, epilogue_operand, extent_operand
+from srd.nn.conv.operands import ACTIVATIONS, activation_operand, epilogue_operand, extent_operand
 from srd.nn.ops.base import Activation
 from srd.nn.ops.conv import Conv
 
@@ -51,10 +51,11 @@ def conv3x3_direct(
     valid: jax.Array | None = None,
     slopes: jax.Array | None = None,
 ) -> jax.Array:
-    """act(conv3x3(x, w) + bias) for NHWC float32 `x` with zero padding `pads` (top, bottom, left,
-    right); `packed` from pack_narrow. `valid` (int32, N x 2) zeroes each image's input past its valid
-    rows and columns, `slopes` (cout values) makes the activation a PReLU. `isa`: a float32 code of
-    srd.nn.conv.native.ISA_CODES (0: the best); the kernel must be loaded (srd.nn.conv.native.available())."""
+    """act(conv3x3(x, w) + bias), float32, for NHWC `x` (float32 or bfloat16) with zero padding `pads`
+    (top, bottom, left, right); `packed` from pack_narrow. `valid` (int32, N x 2) zeroes each image's
+    input past its valid rows and columns, `slopes` (cout values) makes the activation a PReLU. `isa`: a
+    float32 code of srd.nn.conv.native.ISA_CODES (0: the best); the kernel must be loaded
+    (srd.nn.conv.native.available())."""
     top, bottom, left, right = pads
     n, h, w, _ = x.shape
     cout = packed.shape[2]
@@ -68,5 +69,5 @@ def conv3x3_direct(
         "slope": np.float32(slope),
         "isa": np.int64(isa),
     }
-    result: jax.Array = jax.ffi.ffi_call(TARGET, out)(extent, packed, b, x.astype(jnp.float32), **attributes)
+    result: jax.Array = jax.ffi.ffi_call(TARGET, out)(extent, packed, b, activation_operand(x), **attributes)
     return result

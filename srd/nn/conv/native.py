@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from types import ModuleType
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -25,7 +26,15 @@ from srd.nn.conv.base import PreparedKernels, epilogue_for
 from srd.nn.conv.bfloat16 import pack_pairs
 from srd.nn.conv.narrow import TARGET as DIRECT_TARGET
 from srd.nn.conv.narrow import conv3x3_direct, narrow_fits, pack_narrow
-from srd.nn.conv.operands import ACTIVATIONS, epilogue_operand, extent_operand
+from srd.nn.conv.operands import (
+    ACTIVATIONS,
+    BFLOAT16,
+    FLOAT32,
+    activation_operand,
+    epilogue_operand,
+    extent_operand,
+    output_dtype,
+)
 from srd.nn.conv.patch import TARGET as PATCH_TARGET
 from srd.nn.conv.patch import TARGET_BF16 as PATCH_TARGET_BF16
 from srd.nn.conv.patch import (
@@ -168,8 +177,11 @@ def conv3x3(
     valid: jax.Array | None = None,
     slopes: jax.Array | None = None,
     addend: tuple[jax.Array, int, int] | None = None,
+    out_dtype: npt.DTypeLike = np.float32,
 ) -> jax.Array:
-    """act(conv3x3(x, w) + bias), NHWC float32, zero padding `pads` (top, bottom, left, right).
+    """act(conv3x3(x, w) + bias), NHWC, zero padding `pads` (top, bottom, left, right). Inputs (and the
+    addend) are read as float32 or bfloat16, whichever they are; the output is `out_dtype` (float32 or
+    bfloat16, rounded to nearest even).
 
     `x` is one blob or several (see can_take_parts) read as their concatenation along channels, which
     is then never made. `valid` (int32, N x 2) zeroes each image's input past its valid rows and columns
@@ -188,7 +200,7 @@ def conv3x3(
     top, bottom, left, right = pads
     n, h, w, _ = parts[0].shape
     shape = (n, h + top + bottom - 2, w + left + right - 2, out_channels)
-    out = jax.ShapeDtypeStruct(shape, jnp.float32)  # type: ignore[no-untyped-call]
+    out = jax.ShapeDtypeStruct(shape, output_dtype(out_dtype, "conv3x3"))  # type: ignore[no-untyped-call]
     b, code = epilogue_operand(bias, slopes, out_channels, ACTIVATION_CODES[activation], "conv3x3")
     extent = extent_operand(valid)
     attributes = {
@@ -200,7 +212,7 @@ def conv3x3(
         "block": np.int64(block),
     }
     target = TARGET_BF16 if packed.dtype == jnp.uint16 else TARGET
-    inputs = [p.astype(jnp.float32) for p in parts]
+    inputs = [activation_operand(p) for p in parts]
     attributes |= {"addend": np.int64(0), "add_top": np.int64(0), "add_left": np.int64(0)}
     if addend is not None:
         blob, add_top, add_left = addend
@@ -210,7 +222,7 @@ def conv3x3(
             raise ValueError(
                 f"conv3x3: an addend of {blob.shape} at ({add_top}, {add_left}) misses the input"
             )
-        inputs.append(blob.astype(jnp.float32))
+        inputs.append(activation_operand(blob))
         attributes |= {"addend": np.int64(1), "add_top": np.int64(add_top), "add_left": np.int64(add_left)}
     result: jax.Array = jax.ffi.ffi_call(target, out)(extent, packed, b, *inputs, **attributes)
     return result
@@ -219,7 +231,9 @@ def conv3x3(
 # "native-bf16" runs a layer in bfloat16 only when it has this many input and output channels: the big
 # layers, where the matmuls dominate. The first and last layers (1-3 image channels in or out; the last
 # one's rounding lands straight in the output pixels) stay float32: measured on Set14, bfloat16 everywhere
-# cost 0.06-0.07 dB PSNR.
+# cost 0.06-0.07 dB PSNR. Every layer with this many outputs writes its activations in bfloat16 too (the
+# next layer reads them as they are): half the memory traffic of those memory-bound layers, for
+# 0.003-0.006 dB more (Set5 / Set14, cunet and upconv7; bench/quality.py).
 BF16_MIN_CHANNELS = 32
 
 
@@ -268,6 +282,12 @@ class NativeBackend:
             )
         return None
 
+    def _out(self, out_channels: int) -> np.dtype[Any]:
+        """A layer's output type: bfloat16 with `bf16` for layers of at least BF16_MIN_CHANNELS outputs
+        (whichever their weights), else float32."""
+        wide = self.bf16 and out_channels >= BF16_MIN_CHANNELS
+        return BFLOAT16 if wide else FLOAT32
+
     def _pack(self, kernel: npt.NDArray[np.float32]) -> npt.NDArray[np.float32] | npt.NDArray[np.uint16]:
         if self.bf16 and min(kernel.shape[2:]) >= BF16_MIN_CHANNELS:
             return pack_kernel_bf16(kernel)
@@ -305,23 +325,36 @@ class NativeBackend:
 
     def conv(self, x: jax.Array, op: Conv, layer: LayerWeights) -> jax.Array:
         act = op.activation.value
+        cout = layer["w"].shape[3]
         if "native_direct" in layer:  # at most 4 outputs (srd.nn.conv.narrow)
             return conv3x3_direct(x, layer["native_direct"], layer.get("b"), op.pads, op.activation, op.slope)
         if "native_patch" in layer:  # 2x2 stride 2, down or up (srd.nn.conv.patch)
             mode = "up" if op.transposed else "down"
             bias = layer.get("native_patch_b") if op.transposed else layer.get("b")
             return patch_matmul(
-                x, layer["native_patch"], bias, layer["w"].shape[3], mode, op.activation, op.slope
+                x, layer["native_patch"], bias, cout, mode, op.activation, op.slope, out_dtype=self._out(cout)
             )
         if "native" in layer and op.transposed:
             # The sub-pixel form: a 3x3 stride-1 convolution producing every output phase, then
             # depth-to-space.
-            phases = op.stride[0] * op.stride[1] * layer["w"].shape[3]
-            y = conv3x3(x, layer["native"], layer.get("native_b"), phases, (0, 0, 0, 0), act, op.slope)
+            phases = op.stride[0] * op.stride[1] * cout
+            y = conv3x3(
+                x,
+                layer["native"],
+                layer.get("native_b"),
+                phases,
+                (0, 0, 0, 0),
+                act,
+                op.slope,
+                out_dtype=self._out(cout),
+            )
             return depth_to_space(y, op.stride)
         if "native" in layer:
-            return conv3x3(x, layer["native"], layer.get("b"), layer["w"].shape[3], op.pads, act, op.slope)
-        return subpixel_or_direct(x, op, layer, epilogue_for(op, layer.get("b")))
+            return conv3x3(
+                x, layer["native"], layer.get("b"), cout, op.pads, act, op.slope, out_dtype=self._out(cout)
+            )
+        # lax.conv and matmuls take the layer's float32 weights: bfloat16 activations are widened first.
+        return subpixel_or_direct(x.astype(jnp.float32), op, layer, epilogue_for(op, layer.get("b")))
 
     def conv_parts(
         self, xs: Sequence[jax.Array], op: Conv, layer: LayerWeights, extent: Extent | None
@@ -336,8 +369,17 @@ class NativeBackend:
         if "native" not in layer or op.transposed or not can_take_parts([x.shape[-1] for x in xs]):
             return None
         act = op.activation.value
+        cout = layer["w"].shape[3]
         return conv3x3(
-            xs, layer["native"], layer.get("b"), layer["w"].shape[3], op.pads, act, op.slope, valid=extent
+            xs,
+            layer["native"],
+            layer.get("b"),
+            cout,
+            op.pads,
+            act,
+            op.slope,
+            valid=extent,
+            out_dtype=self._out(cout),
         )
 
     def conv_prelu(
@@ -358,7 +400,16 @@ class NativeBackend:
         if not can_take_parts([x.shape[-1] for x in xs]):
             return None
         return conv3x3(
-            xs, layer["native"], layer.get("b"), cout, op.pads, "none", 0.0, valid=extent, slopes=per_channel
+            xs,
+            layer["native"],
+            layer.get("b"),
+            cout,
+            op.pads,
+            "none",
+            0.0,
+            valid=extent,
+            slopes=per_channel,
+            out_dtype=self._out(cout),
         )
 
     def conv_sum(
@@ -383,7 +434,16 @@ class NativeBackend:
         act = op.activation.value
         cout = layer["w"].shape[3]
         return conv3x3(
-            [x], layer["native"], layer.get("b"), cout, op.pads, act, op.slope, valid=extent, addend=addend
+            [x],
+            layer["native"],
+            layer.get("b"),
+            cout,
+            op.pads,
+            act,
+            op.slope,
+            valid=extent,
+            addend=addend,
+            out_dtype=self._out(cout),
         )
 
     def compiler_options(self, platform: str) -> Mapping[str, str]:

@@ -1,16 +1,39 @@
-"""What srd's native custom calls share in their operands: the activation codes their kernels fuse, and
-for the 3x3 ones (srd_winograd_f63[_bf16], srd_conv3x3_direct) the bias buffer with PReLU slopes after
-the biases, and the valid extents."""
+"""What srd's native custom calls share in their operands: the activation codes their kernels fuse, the
+element types of the activations they read and write (float32 or bfloat16), and for the 3x3 ones
+(srd_winograd_f63[_bf16], srd_conv3x3_direct) the bias buffer with PReLU slopes after the biases, and
+the valid extents."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
+import numpy as np
+import numpy.typing as npt
 
 from srd.nn.ops.base import Activation
 
 ACTIVATIONS = (Activation.NONE, Activation.RELU, Activation.LEAKY_RELU)  # the kernels' codes 0, 1, 2
 PRELU_CODE = 3  # the 3x3 kernels' per-channel leaky ReLU, its slopes after the biases
+# The activations' element types every native kernel reads and writes (bfloat16: srd/_native/wino_layer.h,
+# rounded to nearest even on write; "native-bf16" keeps the big layers' activations in it).
+FLOAT32: np.dtype[Any] = np.dtype(np.float32)
+BFLOAT16: np.dtype[Any] = np.dtype(jnp.bfloat16)
+ACTIVATION_DTYPES = (FLOAT32, BFLOAT16)
+
+
+def activation_operand(x: jax.Array) -> jax.Array:
+    """`x` as a native kernel reads it: float32 or bfloat16 as it is, any other type as float32."""
+    return x if x.dtype in ACTIVATION_DTYPES else x.astype(jnp.float32)
+
+
+def output_dtype(dtype: npt.DTypeLike, name: str) -> np.dtype[Any]:
+    """A native kernel's output type, checked: float32 or bfloat16."""
+    out = np.dtype(dtype)
+    if out not in ACTIVATION_DTYPES:
+        raise ValueError(f"{name}: outputs are float32 or bfloat16, not {out}")
+    return out
 
 
 def epilogue_operand(

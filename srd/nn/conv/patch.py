@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from srd.nn.conv.bfloat16 import pack_pairs
-from srd.nn.conv.operands import ACTIVATIONS
+from srd.nn.conv.operands import ACTIVATIONS, activation_operand, output_dtype
 from srd.nn.ops.base import Activation
 from srd.nn.ops.conv import Conv
 
@@ -90,17 +90,19 @@ def patch_matmul(
     activation: Activation = Activation.NONE,
     slope: float = 0.0,
     isa: int = 0,
+    out_dtype: npt.DTypeLike = np.float32,
 ) -> jax.Array:
-    """act(layer(x) + bias) for NHWC float32 `x`: mode "down" gives N x h/2 x w/2 x out_channels (the
-    last row or column of an odd size is dropped, as a valid stride-2 convolution drops it), "up"
-    N x 2h x 2w x out_channels. `bias`: cout values (down) or the cout values twice (up), or None.
+    """act(layer(x) + bias) for NHWC `x` (float32 or bfloat16), output `out_dtype` (the same two): mode
+    "down" gives N x h/2 x w/2 x out_channels (the last row or column of an odd size is dropped, as a
+    valid stride-2 convolution drops it), "up" N x 2h x 2w x out_channels. `bias`: cout values (down)
+    or the cout values twice (up), or None.
     `packed` from pack_down / pack_up runs in float32, from pack_down_bf16 / pack_up_bf16 (uint16) with
     bfloat16 products. `isa` is srd.nn.conv.native.ISA_CODES' (0: the best float32 one, or for bfloat16
     weights AMX where usable, else AVX512-BF16); the kernel must be loaded
     (srd.nn.conv.native.available())."""
     n, h, w, _ = x.shape
     shape = (n, h // 2, w // 2, out_channels) if mode == "down" else (n, 2 * h, 2 * w, out_channels)
-    out = jax.ShapeDtypeStruct(shape, jnp.float32)  # type: ignore[no-untyped-call]
+    out = jax.ShapeDtypeStruct(shape, output_dtype(out_dtype, "patch_matmul"))  # type: ignore[no-untyped-call]
     b = jnp.zeros((0,), jnp.float32) if bias is None else bias.astype(jnp.float32)
     attributes = {
         "mode": np.int64(MODES[mode]),
@@ -109,5 +111,5 @@ def patch_matmul(
         "isa": np.int64(isa),
     }
     target = TARGET_BF16 if packed.dtype == jnp.uint16 else TARGET
-    result: jax.Array = jax.ffi.ffi_call(target, out)(x.astype(jnp.float32), packed, b, **attributes)
+    result: jax.Array = jax.ffi.ffi_call(target, out)(activation_operand(x), packed, b, **attributes)
     return result

@@ -77,7 +77,12 @@ class BinaryOp(ManyInputOp):
         if len(xs) == 1:
             return _FUNCTIONS[self.kind](xs[0], jnp.asarray(self.scalar, xs[0].dtype))
         a, b = _broadcastable(xs[0], xs[1])
-        return _FUNCTIONS[self.kind](a, b)
+        y = _FUNCTIONS[self.kind](a, b)
+        if a.shape != b.shape:
+            # An image blob with a per-channel vector (a squeeze-excitation's scale) keeps the image's type:
+            # bfloat16 activations ("native-bf16") stay bfloat16 rather than widening to the vector's.
+            y = y.astype((a if a.size >= b.size else b).dtype)
+        return y
 
     def extent(self, extents: Sequence[Extent | None]) -> Extent | None:
         return common_extent(extents)
