@@ -93,7 +93,7 @@ def _samples(image: RasterImage, target: ImageFormat) -> npt.NDArray[np.unsigned
     deep = image.bits == 16 and layout in target.deep
     planes = [image.pixels] if image.alpha is None else [image.pixels, image.alpha[..., None]]
     maxv, dtype = (65535, np.uint16) if deep else (255, np.uint8)
-    samples = quantize(np.concatenate(planes, axis=2), maxv, dtype)
+    samples = quantize(planes[0] if len(planes) == 1 else np.concatenate(planes, axis=2), maxv, dtype)
     if not target.gray and image.channels == 1:
         samples = np.concatenate([samples[..., :1]] * 3 + [samples[..., 1:]], axis=2)
     return samples

@@ -55,9 +55,13 @@ def icc_matches(icc: bytes | None, channels: int) -> bool:
 
 
 def quantize(x: FloatArray, maxv: int, dtype: type[np.unsignedinteger]) -> npt.NDArray[np.unsignedinteger]:
-    """floor(x * maxv + 0.5) clipped to 0..maxv, in float32 arithmetic as waifu2x and ncnn do."""
-    scaled = np.asarray(x, dtype=np.float32) * np.float32(maxv) + np.float32(0.5)
+    """floor(x * maxv + 0.5) clipped to 0..maxv, in float32 arithmetic as waifu2x and ncnn do; NaN gives 0.
+
+    In place on one float32 copy: fmax with 0 maps NaN (and -inf) to 0, minimum caps +inf, where
+    nan_to_num's inf tests plus clip took two thirds of the time (9 of 14 ms for a 1024 px RGB output)."""
+    scaled = np.multiply(x, np.float32(maxv), dtype=np.float32)
+    scaled += np.float32(0.5)
     np.floor(scaled, out=scaled)
-    np.nan_to_num(scaled, copy=False, nan=0.0)
-    np.clip(scaled, 0, maxv, out=scaled)
+    np.fmax(scaled, np.float32(0), out=scaled)
+    np.minimum(scaled, np.float32(maxv), out=scaled)
     return scaled.astype(dtype)

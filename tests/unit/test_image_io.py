@@ -445,6 +445,15 @@ def test_rounding_is_half_up_and_clipped() -> None:
     np.testing.assert_array_equal(got[510:], [0, 255])
 
 
+def test_non_finite_samples_are_written_as_black_or_white() -> None:
+    """A network output that overflowed writes NaN and -inf as 0 and +inf as the maximum, never garbage,
+    at 8 and 16 bits."""
+    row = np.array([np.nan, np.inf, -np.inf, 0.5], np.float32).reshape(1, 4, 1)
+    for bits, top in ((8, 255), (16, 65535)):
+        with Image.open(io.BytesIO(encode_image(RasterImage(pixels=row, bits=bits), "png"))) as im:
+            np.testing.assert_array_equal(np.asarray(im)[0], [0, top, 0, (top + 1) // 2])
+
+
 def test_16bit_rounding_is_half_up() -> None:
     """16-bit PNG output rounds 0.5/65535 up to 1 and 0.49/65535 down to 0."""
     row = np.array([0.5, 0.49, 65534.5], np.float32) / np.float32(65535)
