@@ -207,12 +207,43 @@ def _timed(fn: object) -> float:
     return time.perf_counter() - started
 
 
+def _process_tree(pid: int) -> list[int]:
+    """pid and its descendants (Linux /proc)."""
+    tree, frontier = [pid], [pid]
+    while frontier:
+        parent = frontier.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            try:
+                children = [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            tree += children
+            frontier += children
+    return tree
+
+
+def _cpu_seconds(pid: int) -> dict[int, tuple[str, float]]:
+    """CPU seconds (user + system) so far of pid and each descendant, with its command line's tail."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    times: dict[int, tuple[str, float]] = {}
+    for process in _process_tree(pid):
+        try:
+            fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+            argv = Path(f"/proc/{process}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        name = " ".join(a.decode(errors="replace") for a in argv[1:4] if a)
+        times[process] = (name, (int(fields[11]) + int(fields[12])) / ticks)
+    return times
+
+
 def _drain(root: Path, daemon: _Daemon, count: int, size: int) -> float:
     """Seconds for the daemon to publish `count` images moved into its inbox at once."""
     staging = root / "staging"
     staging.mkdir()
     for i in range(count):
         _image(size, i).save(staging / f"img{i:04d}.png")
+    before = _cpu_seconds(daemon.proc.pid)
     started = time.monotonic()
     for path in sorted(staging.iterdir()):
         os.rename(path, root / "inbox" / path.name)
@@ -221,7 +252,13 @@ def _drain(root: Path, daemon: _Daemon, count: int, size: int) -> float:
         if daemon.proc.poll() is not None:
             raise SystemExit("daemon exited early")
         time.sleep(0.05)
-    return time.monotonic() - started
+    elapsed = time.monotonic() - started
+    # Where the cores went meanwhile: the scheduler process (watching, queueing, publishing) and the worker
+    # (decode, network, encode, thumbnails); what is not the network competes with it for the same cores.
+    for process, (name, seconds) in _cpu_seconds(daemon.proc.pid).items():
+        spent = seconds - before.get(process, (name, 0.0))[1]
+        print(f"  cpu: pid {process} ({name}): {spent:.1f} s ({spent / count * 1000:.0f} ms per image)")
+    return elapsed
 
 
 def main() -> int:
