@@ -300,53 +300,48 @@ const char* layer_shape(Layer& L, const ffi::RemainingArgs& xs, ffi::Span<const 
   return nullptr;
 }
 
-ffi::Error winograd_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::S32> valid, ffi::Buffer<ffi::F32> u,
+int64_t best_bf16_isa() { return isa_supported(kAmx) ? kAmx : kAvx512Bf16; }
+
+// The packed weights' sizes (ud) into L.nr, cin_padded and cout_padded, checked against the layer: float32
+// [64][ceil(cout / nr)][cin rounded up to 16][nr], nr 32 (or 16 for at most 16 outputs); bfloat16 pairs
+// [64][cout rounded up to 32, / 16][cin rounded up to 32, / 2][32]. An error message, or null.
+const char* packed_u_shape(Layer& L, ffi::Span<const int64_t> ud, bool bf16) {
+  const int in_multiple = bf16 ? 32 : 16;
+  L.nr = bf16 ? kNR : static_cast<int>(ud[3]);
+  L.cout_padded = static_cast<int>(bf16 ? ud[1] * 16 : ud[1] * ud[3]);
+  L.cin_padded = static_cast<int>(bf16 ? ud[2] * 2 : ud[2]);
+  const bool panel_ok = bf16 ? ud[3] == 32 && L.cout_padded % kNR == 0 : L.nr == kNR || L.nr == kNarrowNR;
+  if (ud[0] != 64 || !panel_ok || L.cin_padded % in_multiple != 0 || L.cin_padded < L.cin ||
+      L.cin_padded >= L.cin + in_multiple || L.cout > L.cout_padded || L.cout_padded >= L.cout + L.nr)
+    return bf16 ? "u must be [64][cout rounded up to 32, / 16][cin rounded up to 32, / 2][32]"
+                : "u must be [64][ceil(cout/nr)][cin rounded up to 16][nr], nr 32 (or 16 for at most 16 outputs),"
+                  " for x and y";
+  return nullptr;
+}
+
+// srd_winograd_f63 (float32 weights, kU F32, the float32 ISAs) and srd_winograd_f63_bf16 (bfloat16
+// pairs, kU U16, AMX or AVX512-BF16).
+template <ffi::DataType kU>
+ffi::Error winograd_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::S32> valid, ffi::Buffer<kU> u,
                          ffi::Buffer<ffi::F32> bias, ffi::RemainingArgs xs, ffi::Result<ffi::AnyBuffer> y,
                          int64_t pad_top, int64_t pad_left, int64_t activation, float slope, int64_t isa,
                          int64_t block, int64_t addend, int64_t add_top, int64_t add_left) {
+  constexpr bool bf16 = kU == ffi::U16;
+  const std::string name = bf16 ? "srd_winograd_f63_bf16: " : "srd_winograd_f63: ";
   const auto ud = u.dimensions();
   Layer L{};
   if (const char* why = layer_shape(L, xs, y->dimensions(), ud.size(), bias.dimensions().size(), addend, add_top,
                                     add_left))
-    return ffi::Error::InvalidArgument(std::string("srd_winograd_f63: ") + why);
-  L.nr = static_cast<int>(ud[3]);
-  L.cout_padded = static_cast<int>(ud[1] * ud[3]);
-  L.cin_padded = static_cast<int>(ud[2]);
-  if (ud[0] != 64 || (L.nr != kNR && L.nr != kNarrowNR) || L.cin_padded % 16 != 0 || L.cin_padded < L.cin ||
-      L.cin_padded >= L.cin + 16 || L.cout > L.cout_padded || L.cout_padded >= L.cout + L.nr)
-    return ffi::Error::InvalidArgument(
-        "srd_winograd_f63: u must be [64][ceil(cout/nr)][cin rounded up to 16][nr], nr 32 (or 16 for at most"
-        " 16 outputs), for x and y");
-  const int64_t chosen = isa == kAuto ? best_isa() : isa;
-  if (chosen == kAmx || chosen == kAvx512Bf16)
-    return ffi::Error::InvalidArgument("srd_winograd_f63: the bfloat16 kernels take bfloat16 weights");
-  L.u = u.typed_data();
-  return run_layer(pool, L, valid, bias, y, pad_top, pad_left, activation, slope, chosen, block);
-}
-
-int64_t best_bf16_isa() { return isa_supported(kAmx) ? kAmx : kAvx512Bf16; }
-
-ffi::Error winograd_bf16_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::S32> valid, ffi::Buffer<ffi::U16> u,
-                              ffi::Buffer<ffi::F32> bias, ffi::RemainingArgs xs, ffi::Result<ffi::AnyBuffer> y,
-                              int64_t pad_top, int64_t pad_left, int64_t activation, float slope, int64_t isa,
-                              int64_t block, int64_t addend, int64_t add_top, int64_t add_left) {
-  const auto ud = u.dimensions();
-  Layer L{};
-  if (const char* why = layer_shape(L, xs, y->dimensions(), ud.size(), bias.dimensions().size(), addend, add_top,
-                                    add_left))
-    return ffi::Error::InvalidArgument(std::string("srd_winograd_f63_bf16: ") + why);
-  L.cout_padded = static_cast<int>(ud[1] * 16);
-  L.cin_padded = static_cast<int>(ud[2] * 2);
-  if (ud[0] != 64 || ud[3] != 32 || L.cin_padded % 32 != 0 || L.cin_padded < L.cin ||
-      L.cin_padded >= L.cin + 32 || L.cout_padded % kNR != 0 || L.cout > L.cout_padded ||
-      L.cout_padded >= L.cout + kNR)
-    return ffi::Error::InvalidArgument(
-        "srd_winograd_f63_bf16: u must be [64][cout rounded up to 32, / 16][cin rounded up to 32, / 2][32]");
-  const int64_t chosen = isa == kAuto ? best_bf16_isa() : isa;
-  if (chosen != kAmx && chosen != kAvx512Bf16)
-    return ffi::Error::InvalidArgument("srd_winograd_f63_bf16: only the bfloat16 ISAs (amx, avx512bf16)");
-  L.u16 = u.typed_data();
-  L.nr = kNR;
+    return ffi::Error::InvalidArgument(name + why);
+  if (const char* why = packed_u_shape(L, ud, bf16)) return ffi::Error::InvalidArgument(name + why);
+  const int64_t chosen = isa == kAuto ? (bf16 ? best_bf16_isa() : best_isa()) : isa;
+  if ((chosen == kAmx || chosen == kAvx512Bf16) != bf16)
+    return ffi::Error::InvalidArgument(name + (bf16 ? "only the bfloat16 ISAs (amx, avx512bf16)"
+                                                    : "the bfloat16 kernels take bfloat16 weights"));
+  if constexpr (bf16)
+    L.u16 = u.typed_data();
+  else
+    L.u = u.typed_data();
   return run_layer(pool, L, valid, bias, y, pad_top, pad_left, activation, slope, chosen, block);
 }
 
@@ -459,7 +454,7 @@ ffi::Error patch_impl(ffi::ThreadPool pool, ffi::AnyBuffer x, ffi::Buffer<kB> b,
 }  // namespace
 }  // namespace srd_wino
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(SrdWinogradF63, srd_wino::winograd_impl,
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SrdWinogradF63, srd_wino::winograd_impl<ffi::F32>,
                               ffi::Ffi::Bind()
                                   .Ctx<ffi::ThreadPool>()
                                   .Arg<ffi::Buffer<ffi::S32>>()  // valid
@@ -477,7 +472,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SrdWinogradF63, srd_wino::winograd_impl,
                                   .Attr<int64_t>("add_top")
                                   .Attr<int64_t>("add_left"));
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(SrdWinogradF63Bf16, srd_wino::winograd_bf16_impl,
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SrdWinogradF63Bf16, srd_wino::winograd_impl<ffi::U16>,
                               ffi::Ffi::Bind()
                                   .Ctx<ffi::ThreadPool>()
                                   .Arg<ffi::Buffer<ffi::S32>>()  // valid
