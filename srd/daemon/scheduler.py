@@ -12,13 +12,13 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import time
 from collections import deque
 from pathlib import Path
 
 import structlog
 
 from srd.daemon.dispatch import RemoteEnded
+from srd.daemon.finished import local_entry, record_remote_end
 from srd.daemon.queue import RetryQueue, claim_job
 from srd.daemon.settle import SettledFile, SettleTracker
 from srd.errors import NotARegularFileError
@@ -26,7 +26,7 @@ from srd.jobs.messages import FailureKind, JobDone, JobFailed, JobSpec
 from srd.jobs.outcome import complete_job, fail_job, plan_output, recover_job
 from srd.jobs.record import Job
 from srd.settings import Config
-from srd.status.history import FinishedJob, discard_thumbnails, thumbnails_dir
+from srd.status.history import thumbnails_dir
 from srd.status.stats import InFlightJob, JobProgress, Stats
 from srd.workers.celery_app import THUMBNAILS_FOLDER
 from srd.workers.faults import page_fault
@@ -158,24 +158,7 @@ class Scheduler:
         job = self.in_flight.pop(ended.job_id, None)
         if job is None:
             return
-        thumbnails = self.config.work / THUMBNAILS_FOLDER
-        history = self.stats.history
-        if ended.outcome == "failed":
-            discard_thumbnails(thumbnails, job.job_id)
-            self.stats.job_failed(
-                job.rel_path,
-                ended.error_type or "Error",
-                ended.reason or "",
-                job.job_id,
-                device=ended.device,
-                host=ended.host,
-            )
-        else:
-            if history is not None:
-                history.adopt_thumbnails(thumbnails, job.job_id)
-            else:
-                discard_thumbnails(thumbnails, job.job_id)
-            self.stats.job_done(self._remote_finished(job, ended))
+        record_remote_end(job, self.stats, self.config.outbox, self.config.work / THUMBNAILS_FOLDER, ended)
         log.info(
             "job.ended",
             outcome=ended.outcome,
@@ -186,31 +169,6 @@ class Scheduler:
             error_type=ended.error_type,
             job_id=job.job_id,
         )
-
-    def _remote_finished(self, job: Job, ended: RemoteEnded) -> FinishedJob:
-        handed = self.stats.handed_over(job.job_id)
-        return FinishedJob(
-            job_id=job.job_id,
-            input=job.rel_path,
-            outcome="done",
-            finished_at=time.time(),
-            queue_wait=None if handed is None else round(handed[1], 3),
-            seconds=None if ended.ms is None else round(ended.ms / 1000, 3),
-            input_size=ended.input_size,
-            output_size=ended.output_size,
-            input_bytes=ended.input_bytes,
-            output_bytes=ended.output_bytes,
-            output=None if ended.output is None else self._published_name(Path(ended.output)),
-            device=ended.device,
-            host=ended.host,
-        )
-
-    def _published_name(self, output: Path) -> str:
-        """An output as the page names it: relative to the outbox."""
-        try:
-            return output.relative_to(self.config.outbox).as_posix()
-        except ValueError:
-            return output.name
 
     def _still_to_run(self, job: Job) -> bool:
         """Whether a job from work/ must run. One already published before a crash or failure is
@@ -280,7 +238,7 @@ class Scheduler:
             self._defer(job, "job.publish_failed", exc)
             return
         self.retry.forget(job)
-        self.stats.job_done(self._finished(job, result, output))
+        self.stats.job_done(local_entry(job, self.stats, self.config.outbox, result, output))
         log.info(
             "job",
             outcome="ok",
@@ -295,23 +253,6 @@ class Scheduler:
             output_bytes=result.output_bytes,
             ms=result.ms,
             attempts=job.attempts + 1,  # the charged ones and this one
-        )
-
-    def _finished(self, job: Job, result: JobDone, output: Path) -> FinishedJob:
-        handed = self.stats.handed_over(job.job_id)
-        return FinishedJob(
-            job_id=job.job_id,
-            input=job.rel_path,
-            outcome="done",
-            finished_at=time.time(),
-            queue_wait=None if handed is None else round(handed[1], 3),
-            seconds=round(result.ms / 1000, 3),
-            input_size=result.input_size,
-            output_size=result.output_size,
-            input_bytes=result.input_bytes,
-            output_bytes=result.output_bytes,
-            output=self._published_name(output),
-            device=result.device or None,
         )
 
     def on_failed(self, result: JobFailed) -> None:
