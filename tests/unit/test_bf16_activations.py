@@ -13,7 +13,7 @@ from srd.models import load_step
 from srd.nn import prepare_weights
 from srd.nn.conv import native
 from srd.nn.conv.narrow import conv3x3_direct, pack_narrow
-from srd.nn.conv.native import NATIVE_BF16
+from srd.nn.conv.native_backend import NATIVE_BF16
 from srd.nn.conv.operands import output_dtype
 from srd.nn.conv.patch import pack_down, pack_down_bf16, pack_up, pack_up_bf16, patch_matmul
 from srd.nn.conv.subpixel import subpixel_kernel

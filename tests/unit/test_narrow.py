@@ -11,7 +11,7 @@ import pytest
 from jax import lax
 
 from srd.nn import Activation, Conv, activate
-from srd.nn.conv import native
+from srd.nn.conv import native, native_backend
 from srd.nn.conv.narrow import conv3x3_direct, narrow_fits, pack_narrow
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="srd's native kernel is not built")
@@ -102,8 +102,8 @@ def test_which_layers_take_it() -> None:
     assert not narrow_fits(Conv("t", "a", "b", (3, 3), transposed=True), 64, 3)
     assert not narrow_fits(Conv("s", "a", "b", (3, 3), activation=Activation.SIGMOID), 64, 3)
     w = np.zeros((3, 3, 64, 3), np.float32)
-    assert set(native.NATIVE.prepare(last, {"w": w})) == {"native_direct"}
-    assert set(native.NATIVE.prepare(last, {"w": np.zeros((3, 3, 64, 8), np.float32)})) == {"native"}
+    assert set(native_backend.NATIVE.prepare(last, {"w": w})) == {"native_direct"}
+    assert set(native_backend.NATIVE.prepare(last, {"w": np.zeros((3, 3, 64, 8), np.float32)})) == {"native"}
 
 
 def test_refuses_what_it_cannot_run() -> None:

@@ -20,7 +20,7 @@ from srd.errors import UsageError
 from srd.models import load_step
 from srd.nn import Activation, Conv, NetworkSpec, activate, apply_network, conv2d, prepare_weights, resolve
 from srd.nn.conv import native
-from srd.nn.conv.native import native_subpixel_kernel, uses_native
+from srd.nn.conv.native_backend import native_subpixel_kernel, uses_native
 from srd.nn.fusion import skip_sums
 from srd.settings import EngineSettings, ModelSettings
 

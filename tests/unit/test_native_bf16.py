@@ -19,7 +19,7 @@ from srd.models import load_step
 from srd.nn import prepare_weights, resolve
 from srd.nn.conv import native
 from srd.nn.conv.bfloat16 import to_bfloat16_bits
-from srd.nn.conv.native import BF16_MIN_CHANNELS
+from srd.nn.conv.native_backend import BF16_MIN_CHANNELS
 from srd.nn.conv.winograd_transforms import transform_kernel, winograd_matrices
 from srd.settings import EngineSettings, ModelSettings
 

@@ -14,7 +14,7 @@ from support.bfloat16 import bfloat16_rounded
 
 from srd.models import load_step
 from srd.nn import Activation, Conv, activate, apply_network, prepare_weights
-from srd.nn.conv import native
+from srd.nn.conv import native, native_backend
 from srd.nn.conv.bfloat16 import to_bfloat16_bits
 from srd.nn.conv.patch import (
     bf16_fits,
@@ -130,10 +130,10 @@ def test_cunet_with_native_downs_and_ups_equals_lax() -> None:
     x = jnp.asarray(
         np.random.default_rng(3).random((1, 36 + 2 * spec.context, 36 + 2 * spec.context, 3), np.float32)
     )
-    nat = jax.tree.map(jnp.asarray, prepare_weights(spec, step.weights, native.NATIVE))
+    nat = jax.tree.map(jnp.asarray, prepare_weights(spec, step.weights, native_backend.NATIVE))
     ref = jax.tree.map(jnp.asarray, prepare_weights(spec, step.weights, "direct"))  # type: ignore[arg-type]
     assert sum("native_patch" in layer for layer in nat.values()) == 6
-    out = np.asarray(apply_network(spec, nat, x, native.NATIVE))
+    out = np.asarray(apply_network(spec, nat, x, native_backend.NATIVE))
     np.testing.assert_allclose(out, np.asarray(apply_network(spec, ref, x, "direct")), atol=5e-5)
 
 
@@ -230,8 +230,8 @@ def test_cunet_bf16_takes_the_bf16_patch_op_and_stays_close() -> None:
     yy, xx = np.mgrid[0:size, 0:size] / size
     image = [0.5 + 0.4 * np.sin(7 * xx + 3 * yy), 0.5 + 0.4 * np.cos(20 * xx * yy), 0.2 + 0.6 * (xx > 0.5)]
     x = jnp.asarray(np.stack(image, -1)[None].astype(np.float32))
-    bf = jax.tree.map(jnp.asarray, prepare_weights(spec, step.weights, native.NATIVE_BF16))
-    f32 = jax.tree.map(jnp.asarray, prepare_weights(spec, step.weights, native.NATIVE))
+    bf = jax.tree.map(jnp.asarray, prepare_weights(spec, step.weights, native_backend.NATIVE_BF16))
+    f32 = jax.tree.map(jnp.asarray, prepare_weights(spec, step.weights, native_backend.NATIVE))
     assert (
         sum("native_patch" in layer and layer["native_patch"].dtype == jnp.uint16 for layer in bf.values())
         == 6
@@ -240,8 +240,8 @@ def test_cunet_bf16_takes_the_bf16_patch_op_and_stays_close() -> None:
         name: {**layer, "native_patch": f32[name]["native_patch"]} if "native_patch" in layer else layer
         for name, layer in bf.items()
     }
-    ref = np.asarray(apply_network(spec, f32, x, native.NATIVE))
-    out = np.asarray(apply_network(spec, bf, x, native.NATIVE_BF16))
-    alone = np.asarray(apply_network(spec, f32_patches, x, native.NATIVE_BF16))
+    ref = np.asarray(apply_network(spec, f32, x, native_backend.NATIVE))
+    out = np.asarray(apply_network(spec, bf, x, native_backend.NATIVE_BF16))
+    alone = np.asarray(apply_network(spec, f32_patches, x, native_backend.NATIVE_BF16))
     assert np.abs(out - ref).max() < 2 / 255
     assert np.abs(out - ref).mean() <= 1.25 * np.abs(alone - ref).mean()

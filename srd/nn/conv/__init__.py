@@ -2,7 +2,7 @@
 
 from srd.nn.conv.base import ConvBackend, PreparedKernels
 from srd.nn.conv.direct import DIRECT
-from srd.nn.conv.native import NATIVE, NATIVE_BF16
+from srd.nn.conv.native_backend import NATIVE, NATIVE_BF16
 from srd.nn.conv.registry import BACKENDS, backend_named, resolve
 from srd.nn.conv.winograd import WINOGRAD
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from srd.nn.conv import native
+from srd.nn.conv import native_backend
 from srd.nn.conv.base import ConvBackend
 from srd.nn.conv.direct import DIRECT
 from srd.nn.conv.winograd import WINOGRAD
 from srd.nn.graph import ConvAlgorithm
 
 BACKENDS: dict[str, ConvBackend] = {
-    backend.name: backend for backend in (DIRECT, native.NATIVE, native.NATIVE_BF16, WINOGRAD)
+    backend.name: backend for backend in (DIRECT, native_backend.NATIVE, native_backend.NATIVE_BF16, WINOGRAD)
 }
 
 
@@ -27,7 +27,7 @@ def resolve(name: ConvAlgorithm, platform: str) -> ConvBackend:
     """The backend to run on a JAX platform: "auto" is the native kernel on the CPU when it is built, else
     direct. Asking for one that cannot run there is a ValueError saying why, not a silent fallback."""
     if name == "auto":
-        return native.NATIVE if native.NATIVE.unavailable_reason(platform) is None else DIRECT
+        return native_backend.NATIVE if native_backend.NATIVE.unavailable_reason(platform) is None else DIRECT
     backend = backend_named(name)
     why = backend.unavailable_reason(platform)
     if why is not None:
