@@ -258,14 +258,16 @@ def test_a_worker_lost_with_two_jobs_in_flight_blames_neither(tmp_path: Path, ca
 
 def test_an_idle_worker_hands_its_free_memory_back(tmp_path: Path, cache: Path) -> None:
     """malloc (tuned by srd/runtime.py) keeps freed memory between jobs; an idle worker gives it back
-    (measured: 553 MB -> 368 MB after a 1000x1000 job; without the trim it stayed at 553 MB)."""
+    (measured: 553 MB -> 368 MB after a 1000x1000 job, without the trim it stayed at 553 MB; 468 -> 351 MB
+    on the Intel Xeon, and 420 -> 348 MB since the 8-bit quantisation makes one 48 MB temporary fewer:
+    less is left free to give back, so the test asks for 40 MB)."""
     config = write_config(tmp_path, cache, watch={"settle_seconds": 0.2})
     daemon = DaemonProcess(config).wait_ready()
     make_png(tmp_path / "inbox" / "big.png", size=(1000, 1000), seed=1)
     wait_for((tmp_path / "outbox" / "big.png").exists, 120, "big.png output")
     pid = status(tmp_path)["worker_pid"]
     peak = vm_peak_kib(pid)
-    wait_for(lambda: vm_peak_kib(pid, "VmRSS") < peak - 100_000, 30, "the idle worker's RSS to drop")
+    wait_for(lambda: vm_peak_kib(pid, "VmRSS") < peak - 40_000, 30, "the idle worker's RSS to drop")
     assert daemon.stop() == 0
 
 
