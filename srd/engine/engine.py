@@ -20,7 +20,8 @@ from srd.models.registry import BUILTINS, LoadedModel, load_step
 from srd.nn.conv import DIRECT, ConvBackend, resolve
 from srd.nn.graph import ConvAlgorithm
 from srd.nn.resample import bicubic_per_tile
-from srd.nn.tiling import SharedPools, TileCounter, TileGeometry, TileRunner, round_up
+from srd.nn.tile_plan import SharedPools, TileGeometry, round_up
+from srd.nn.tiling import TileCounter, TileRunner
 from srd.settings import EngineSettings, ModelSettings
 
 # The least tile a tile-independent network gets on a GPU or TPU when engine.tile is unset: 512x512 tiles

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from srd.nn.tiling import Array32, SharedPools, TileRunner
+from srd.nn.tile_plan import Array32, SharedPools
+from srd.nn.tiling import TileRunner
 
 SAMPLE_TILE = 32  # process_cpu_se_very_rough's TILE_SIZE_X/Y
 SAMPLE_STEP = 3

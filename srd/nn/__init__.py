@@ -41,7 +41,8 @@ if TYPE_CHECKING:
         PReLU,
         activate,
     )
-    from srd.nn.tiling import TileRunner, round_tile, upscale_untiled
+    from srd.nn.tile_plan import round_tile
+    from srd.nn.tiling import TileRunner, upscale_untiled
 
 _LAZY = {
     "BACKENDS": "srd.nn.conv",
@@ -74,7 +75,7 @@ _LAZY = {
         "srd.nn.ops",
     ),
     "TileRunner": "srd.nn.tiling",
-    "round_tile": "srd.nn.tiling",
+    "round_tile": "srd.nn.tile_plan",
     "upscale_untiled": "srd.nn.tiling",
 }
 

@@ -20,7 +20,8 @@ from srd.nn.extents import propagate_extents
 from srd.nn.fusion import prelu_pairs
 from srd.nn.graph import Weights
 from srd.nn.ops.prelu import PReLU
-from srd.nn.tiling import FEATURE_BATCH, FEATURE_PIXELS, TileGeometry, TileRunner, feature_batches
+from srd.nn.tile_plan import FEATURE_BATCH, FEATURE_PIXELS, TileGeometry, feature_batches
+from srd.nn.tiling import TileRunner
 
 SET5 = Path(__file__).resolve().parents[3] / "shared" / "data" / "set5"
 

@@ -13,7 +13,7 @@ from srd.imaging.raster import RasterImage
 from srd.models import load_step
 from srd.nn import Activation, Conv, ConvAlgorithm, TileRunner, Weights, infer_geometry, upscale_untiled
 from srd.nn.conv import NATIVE
-from srd.nn.tiling import axis_plan, bucket_sizes, bucket_step
+from srd.nn.tile_plan import axis_plan, bucket_sizes, bucket_step
 from srd.settings import EngineSettings, ModelSettings
 
 UPCONV = load_step("upconv7-art", -1, 2)
