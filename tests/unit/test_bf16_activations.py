@@ -97,6 +97,19 @@ def test_winograd_writes_bfloat16_rounded_to_nearest_even(
 
 
 @pytest.mark.parametrize("isa", FLOAT_ISAS + BF16_ISAS)
+def test_bfloat16_output_keeps_infinities_and_nan(isa: str) -> None:
+    """Overflowed activations stay what they are in bfloat16 (+-inf, NaN), as JAX's own conversion keeps
+    them, rather than rounding into other values (here from the bias, the kernel's last addition)."""
+    x = jnp.zeros((1, 8, 8, 16), jnp.float32)
+    bias = np.zeros(32, np.float32)
+    bias[:3] = [np.inf, -np.inf, np.nan]
+    k = np.zeros((3, 3, 16, 32), np.float32)
+    y = native.conv3x3(x, _packed(isa, k), jnp.asarray(bias), 32, (1, 1, 1, 1), isa=isa, out_dtype=BF16)
+    centre = np.asarray(y.astype(jnp.float32))[0, 3, 5]
+    assert centre[0] == np.inf and centre[1] == -np.inf and np.isnan(centre[2])
+
+
+@pytest.mark.parametrize("isa", FLOAT_ISAS + BF16_ISAS)
 @pytest.mark.parametrize("mode", ["down", "up"])
 def test_patch_layers_read_and_write_bfloat16(isa: str, mode: str) -> None:
     """The 2x2 stride-2 layers: a bfloat16 input reads as its values, a bfloat16 output is the float32 one
