@@ -1,0 +1,36 @@
+#!/bin/bash
+# One CPU measurement round, every figure the README's per-machine performance tables are made of, into
+# one folder: the machine (lscpu), srd against ncnn for the four shipped families at 256, 512, 333x517 and
+# 1024 px in float32 and native-bf16, where a call's time goes, one 64 -> 64 layer with several block
+# sizes, the daemon's throughput, and the PSNR cost of bfloat16. About 45 minutes on 2 cores.
+#
+#   bash bench/cpu_round.sh [OUT]      (OUT defaults to bench-round-<hostname>-<date>)
+#
+# Run from the repository root with the project installed (pip install -e '.[test,bench]'). Each step's
+# output goes to its own .log; a step that fails is reported and the round goes on.
+set -u
+out=${1:-bench-round-$(hostname)-$(date +%Y%m%d-%H%M)}
+mkdir -p "$out"
+python=${PYTHON:-python}
+models=(upconv7-art cunet realcugan-se realesr-animevideov3)
+
+step() {
+  local name=$1
+  shift
+  echo "== $name: $*"
+  if ! "$@" >"$out/$name.log" 2>&1; then
+    echo "   FAILED (see $out/$name.log)"
+  fi
+  tail -n 3 "$out/$name.log" | sed 's/^/   /'
+}
+
+step machine lscpu
+step speed-f32 "$python" bench/speed.py --models "${models[@]}" --sizes 256 512 333x517 --big --repeat 3
+step speed-bf16 "$python" bench/speed.py --models "${models[@]}" --sizes 256 512 333x517 --big --repeat 3 \
+  --conv native-bf16
+step profile "$python" bench/profile_layers.py --sizes 256 512 --conv native native-bf16
+step layer "$python" bench/winograd_micro.py --size 516 --cin 64 --cout 64 --blocks 6 12 24 36
+step daemon-f32 "$python" bench/daemon_bench.py --count 40
+step daemon-bf16 "$python" bench/daemon_bench.py --count 40 --conv native-bf16
+step quality "$python" bench/quality.py --models cunet upconv7-art upconv7-photo --scales 2
+echo "logs in $out/"
