@@ -2,7 +2,7 @@
 # One CPU measurement round, every figure the README's per-machine performance tables are made of, into
 # one folder: the machine (lscpu), srd against ncnn for the four shipped families at 256, 512, 333x517 and
 # 1024 px in float32 and native-bf16, where a call's time goes, one 64 -> 64 layer with several block
-# sizes, the daemon's throughput, and the PSNR cost of bfloat16. About 45 minutes on 2 cores.
+# sizes, the daemon's throughput, and the PSNR cost of bfloat16. About 25 minutes on 2 cores (Intel Xeon).
 #
 #   bash bench/cpu_round.sh [OUT]      (OUT defaults to bench-round-<hostname>-<date>)
 #
@@ -25,6 +25,7 @@ step() {
 }
 
 step machine lscpu
+grep -m1 "Model name" "$out/machine.log" | sed 's/^/   /'
 step speed-f32 "$python" bench/speed.py --models "${models[@]}" --sizes 256 512 333x517 --big --repeat 3
 step speed-bf16 "$python" bench/speed.py --models "${models[@]}" --sizes 256 512 333x517 --big --repeat 3 \
   --conv native-bf16
