@@ -105,6 +105,34 @@ class NativeBackend:
         wide = self.bf16 and out_channels >= BF16_MIN_CHANNELS
         return BFLOAT16 if wide else FLOAT32
 
+    def _winograd(
+        self,
+        xs: jax.Array | Sequence[jax.Array],
+        op: Conv,
+        layer: LayerWeights,
+        activation: str,
+        slope: float,
+        valid: Extent | None = None,
+        slopes: jax.Array | None = None,
+        addend: tuple[jax.Array, int, int] | None = None,
+    ) -> jax.Array:
+        """The layer's stride-1 3x3 convolution by srd's kernel: its packed weights, bias and pads, this
+        backend's output type; the rest as conv3x3 takes it."""
+        cout = layer["w"].shape[3]
+        return conv3x3(
+            xs,
+            layer["native"],
+            layer.get("b"),
+            cout,
+            op.pads,
+            activation,
+            slope,
+            valid=valid,
+            slopes=slopes,
+            addend=addend,
+            out_dtype=self._out(cout),
+        )
+
     def _pack(self, kernel: npt.NDArray[np.float32]) -> npt.NDArray[np.float32] | npt.NDArray[np.uint16]:
         if self.bf16 and min(kernel.shape[2:]) >= BF16_MIN_CHANNELS:
             return pack_kernel_bf16(kernel)
@@ -167,9 +195,7 @@ class NativeBackend:
             )
             return depth_to_space(y, op.stride)
         if "native" in layer:
-            return conv3x3(
-                x, layer["native"], layer.get("b"), cout, op.pads, act, op.slope, out_dtype=self._out(cout)
-            )
+            return self._winograd(x, op, layer, act, op.slope)
         # lax.conv and matmuls take the layer's float32 weights: bfloat16 activations are widened first.
         return subpixel_or_direct(x.astype(jnp.float32), op, layer, epilogue_for(op, layer.get("b")))
 
@@ -185,19 +211,7 @@ class NativeBackend:
             )
         if "native" not in layer or op.transposed or not can_take_parts([x.shape[-1] for x in xs]):
             return None
-        act = op.activation.value
-        cout = layer["w"].shape[3]
-        return conv3x3(
-            xs,
-            layer["native"],
-            layer.get("b"),
-            cout,
-            op.pads,
-            act,
-            op.slope,
-            valid=extent,
-            out_dtype=self._out(cout),
-        )
+        return self._winograd(xs, op, layer, op.activation.value, op.slope, valid=extent)
 
     def conv_prelu(
         self, xs: Sequence[jax.Array], op: Conv, layer: LayerWeights, slopes: jax.Array, extent: Extent | None
@@ -216,18 +230,7 @@ class NativeBackend:
             return None
         if not can_take_parts([x.shape[-1] for x in xs]):
             return None
-        return conv3x3(
-            xs,
-            layer["native"],
-            layer.get("b"),
-            cout,
-            op.pads,
-            "none",
-            0.0,
-            valid=extent,
-            slopes=per_channel,
-            out_dtype=self._out(cout),
-        )
+        return self._winograd(xs, op, layer, "none", 0.0, valid=extent, slopes=per_channel)
 
     def conv_sum(
         self,
@@ -248,20 +251,7 @@ class NativeBackend:
             return None  # a broadcasting sum, or one the crop does not line up with: not fused
         if (top, left) == (0, 0) and blob.shape != x.shape:
             return None
-        act = op.activation.value
-        cout = layer["w"].shape[3]
-        return conv3x3(
-            [x],
-            layer["native"],
-            layer.get("b"),
-            cout,
-            op.pads,
-            act,
-            op.slope,
-            valid=extent,
-            addend=addend,
-            out_dtype=self._out(cout),
-        )
+        return self._winograd([x], op, layer, op.activation.value, op.slope, valid=extent, addend=addend)
 
     def compiler_options(self, platform: str) -> Mapping[str, str]:
         return {}
