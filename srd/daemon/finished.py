@@ -21,9 +21,11 @@ def published_name(output: Path, outbox: Path) -> str:
         return output.name
 
 
-def _entry(
+def finished_entry(
     job: Job, stats: Stats, outbox: Path, ended: JobDone | RemoteEnded, output: Path | None
 ) -> FinishedJob:
+    """The history entry of a done job: the local worker's JobDone or a worker host's RemoteEnded, and
+    where its output was published."""
     handed = stats.handed_over(job.job_id)
     return FinishedJob(
         job_id=job.job_id,
@@ -42,16 +44,6 @@ def _entry(
     )
 
 
-def local_entry(job: Job, stats: Stats, outbox: Path, result: JobDone, output: Path) -> FinishedJob:
-    """The entry of a job the local worker ran and this daemon published at `output`."""
-    return _entry(job, stats, outbox, result, output)
-
-
-def remote_entry(job: Job, stats: Stats, outbox: Path, ended: RemoteEnded) -> FinishedJob:
-    """The entry of a job a worker host ran and published."""
-    return _entry(job, stats, outbox, ended, None if ended.output is None else Path(ended.output))
-
-
 def record_remote_end(job: Job, stats: Stats, outbox: Path, thumbnails: Path, ended: RemoteEnded) -> None:
     """Count a worker host's job as done or failed; its thumbnails (work/.thumbnails/, written by that
     host) move beside the history, or are discarded when it failed or no history is kept."""
@@ -65,4 +57,5 @@ def record_remote_end(job: Job, stats: Stats, outbox: Path, thumbnails: Path, en
         history.adopt_thumbnails(thumbnails, job.job_id)
     else:
         discard_thumbnails(thumbnails, job.job_id)
-    stats.job_done(remote_entry(job, stats, outbox, ended))
+    output = None if ended.output is None else Path(ended.output)
+    stats.job_done(finished_entry(job, stats, outbox, ended, output))

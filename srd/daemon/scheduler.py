@@ -18,7 +18,7 @@ from pathlib import Path
 import structlog
 
 from srd.daemon.dispatch import RemoteEnded
-from srd.daemon.finished import local_entry, record_remote_end
+from srd.daemon.finished import finished_entry, record_remote_end
 from srd.daemon.queue import RetryQueue, claim_job
 from srd.daemon.settle import SettledFile, SettleTracker
 from srd.errors import NotARegularFileError
@@ -238,7 +238,7 @@ class Scheduler:
             self._defer(job, "job.publish_failed", exc)
             return
         self.retry.forget(job)
-        self.stats.job_done(local_entry(job, self.stats, self.config.outbox, result, output))
+        self.stats.job_done(finished_entry(job, self.stats, self.config.outbox, result, output))
         log.info(
             "job",
             outcome="ok",

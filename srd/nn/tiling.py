@@ -32,6 +32,7 @@ from srd.nn.conv.registry import resolve
 from srd.nn.graph import DEFAULT_CONV_ALGORITHM, ConvAlgorithm, NetworkSpec, PreparedWeights, Weights
 from srd.nn.network import JaxWeights, apply_network, prepare_weights
 from srd.nn.tile_plan import (
+    Array32,
     SharedPools,
     TileGeometry,
     axis_plan,
@@ -41,7 +42,6 @@ from srd.nn.tile_plan import (
     round_up,
 )
 
-Array32 = npt.NDArray[np.float32]
 TileCounter = Callable[[int], None]  # called with how many more tiles are finished
 
 
