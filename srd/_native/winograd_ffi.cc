@@ -130,13 +130,30 @@ long block_budget() {
   return budget;
 }
 
-int default_block(const Layer& L, int mr, bool bf16) {  // bf16: V in bfloat16, U in L.u16
+// A float32 layer whose U is far bigger than a block's own data (V and M) reads U from L3 once per block;
+// there, when it pays, a block is kWideBlock tiles, past L2: with V and M spilled to L3 and back (modelled
+// as kSpillCost times their size, fitted to the Xeon's 12..96-tile sweeps of 64->128, 128->128, 128->256
+// and 256->256 layers: bench/winograd_micro.py --blocks), U's traffic per tile falls 8x. 128->256 at
+// 516 px: 158 -> 125 ms, 256->256 at 260 px: 90 -> 61 ms; 128->128 and 64->128 ran alike or slower with
+// big blocks, and the model keeps them small.
+constexpr long kWideBlock = 96;
+constexpr long kSpillCost = 5;
+
+int default_block(const Layer& L, int mr, bool bf16, int threads) {  // bf16: V in bfloat16, U in L.u16
   const long v_bytes = bf16 ? 2 : 4;
   const long per_tile = 64L * (L.cin_padded * v_bytes + L.cout_padded * 4L);
   long want = block_budget() / per_tile;
   if (bf16) want = std::max<long>(want, 64L * L.cin_padded * L.cout_padded * 2 / (32L << 10));
-  const long rounded = std::max<long>(mr, want / mr * mr);
-  return static_cast<int>(std::min<long>(rounded, (bf16 ? 8L : 16L) * mr));
+  long nb = std::min<long>(std::max<long>(mr, want / mr * mr), (bf16 ? 8L : 16L) * mr);
+  if (!bf16) {
+    const long u_bytes = 64L * L.cin_padded * L.cout_padded * 4;
+    const long wide = (kWideBlock + mr - 1) / mr * mr;
+    if (wide > nb && u_bytes / nb > u_bytes / wide + kSpillCost * per_tile) nb = wide;
+  }
+  // Enough blocks for every thread (four each, so that the last ones even out): a small image's layer
+  // in one big block would run on one core.
+  const long spread = L.tiles() / (4L * std::max(threads, 1)) / mr * mr;
+  return static_cast<int>(std::max<long>(mr, std::min(nb, spread)));
 }
 
 // Runs item(0) .. item(items - 1) on the calling thread and on pool workers: items are claimed from a
@@ -237,7 +254,7 @@ ffi::Error run_layer(ffi::ThreadPool pool, Layer L, ffi::Buffer<ffi::S32> valid,
     return ffi::Error::InvalidArgument(std::string(L.u16 ? "srd_winograd_f63_bf16: " : "srd_winograd_f63: ") + why);
   if (L.n == 0 || L.oh <= 0 || L.ow <= 0) return ffi::Error::Success();
   const Kernel kernel = kernel_for(isa);
-  const int nb = block > 0 ? static_cast<int>(block) : default_block(L, kernel.mr, L.u16 != nullptr);
+  const int nb = block > 0 ? static_cast<int>(block) : default_block(L, kernel.mr, L.u16 != nullptr, pool.num_threads());
   const long rows = (nb + kernel.mr - 1) / kernel.mr * kernel.mr;
   const size_t need = static_cast<size_t>(scratch_size(static_cast<int>(rows), L.cin_padded, L.cout_padded));
   const int64_t ns = fork_join(pool, (L.tiles() + nb - 1) / nb, [L, kernel, nb, need](long b) {
@@ -560,6 +577,26 @@ PyObject* py_best_isa(PyObject*, PyObject*) { return PyLong_FromLong(srd_wino::b
 
 PyObject* py_block_budget(PyObject*, PyObject*) { return PyLong_FromLong(srd_wino::block_budget()); }
 
+// default_block(cin_padded, cout_padded, tiles, threads, isa): the tiles per block run_layer picks for such
+// a layer (float32 weights, or bfloat16 for the bfloat16 ISA codes), so that tests can check the rule.
+PyObject* py_default_block(PyObject*, PyObject* args) {
+  int cin = 0, cout = 0, threads = 0;
+  long tiles = 0, isa = 0;
+  if (!PyArg_ParseTuple(args, "iilil", &cin, &cout, &tiles, &threads, &isa)) return nullptr;
+  if (cin <= 0 || cout <= 0 || tiles <= 0 || threads <= 0 || !srd_wino::isa_supported(isa)) {
+    PyErr_SetString(PyExc_ValueError, "positive sizes and an ISA this CPU runs");
+    return nullptr;
+  }
+  srd_wino::Layer L{};
+  L.cin_padded = cin;
+  L.cout_padded = cout;
+  L.n = 1;
+  L.th = static_cast<int>(tiles);
+  L.tw = 1;
+  const bool bf16 = isa == srd_wino::kAmx || isa == srd_wino::kAvx512Bf16;
+  return PyLong_FromLong(srd_wino::default_block(L, srd_wino::kernel_for(isa).mr, bf16, threads));
+}
+
 PyObject* py_layer_time(PyObject*, PyObject*) {
   return Py_BuildValue("(LLL)", static_cast<long long>(srd_wino::g_layer_ns.load()),
                        static_cast<long long>(srd_wino::g_layers.load()),
@@ -573,6 +610,8 @@ PyMethodDef methods[] = {
     {"isa_supported", py_isa_supported, METH_O, "Whether this CPU runs the kernel built for an ISA code."},
     {"best_isa", py_best_isa, METH_NOARGS, "The ISA code the kernel uses when asked for 0 (auto)."},
     {"block_budget", py_block_budget, METH_NOARGS, "Bytes of V and M a block of tiles may take."},
+    {"default_block", py_default_block, METH_VARARGS,
+     "Tiles per block for (cin_padded, cout_padded, tiles, threads, isa code), as a layer would get."},
     {"layer_time", py_layer_time, METH_NOARGS,
      "(nanoseconds, layers) run by the Winograd kernel so far, and nanoseconds in srd_patch_matmul."},
     {"handler_direct", py_handler_direct, METH_NOARGS,

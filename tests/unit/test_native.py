@@ -245,6 +245,39 @@ def test_every_block_size_gives_the_same_result() -> None:
         np.testing.assert_allclose(np.asarray(out), ref, atol=2e-4, rtol=1e-4)
 
 
+def test_blocks_are_wide_only_where_the_weights_outweigh_a_block() -> None:
+    """Float32 layers whose U is far bigger than a block's V and M (128 -> 256: 8 MB) get wide blocks that
+    read it from L3 less often; those whose U is near a block's data (64 -> 64, 64 -> 128) keep the
+    L2-sized ones; a small layer is spread over four blocks per thread, never one block for all."""
+    budget = native.block_budget()
+    mr = 12  # the AVX-512 kernel's register block
+    if not native.isa_supported("avx512"):
+        pytest.skip("the AVX-512 build's register block is what this checks")
+    many = 100_000
+    l2_fit = max(mr, budget // (64 * (64 + 64) * 4) // mr * mr)
+    assert native.default_block(64, 64, many, 2, "avx512") == min(l2_fit, 16 * mr)
+    assert native.default_block(64, 128, many, 2, "avx512") <= 24
+    assert native.default_block(128, 256, many, 2, "avx512") == 96
+    assert native.default_block(256, 256, many, 2, "avx512") == 96
+    # 121 tiles (a 66 px layer) on 2 threads: blocks of 12, not one block of ~100 for a single core.
+    assert native.default_block(16, 32, 121, 2, "avx512") == 12
+    assert native.default_block(128, 256, 400, 2, "avx512") == 48
+    assert native.default_block(128, 256, 400, 16, "avx512") == mr
+    with pytest.raises(ValueError):
+        native.default_block(64, 64, 0, 2, "avx512")
+
+
+def test_a_wide_block_gives_the_same_result() -> None:
+    """A 128 -> 256 layer in wide blocks (96 tiles: more than the image has), in blocks of 12 and in its
+    default ones equals the float64 reference."""
+    x, k, b = _case(7, 1, 40, 46, 128, 256)
+    ref = _reference(x, k, b, (1, 1, 1, 1))
+    packed = jnp.asarray(native.pack_kernel(k))
+    for block in (0, 12, 96):
+        out = native.conv3x3(jnp.asarray(x), packed, jnp.asarray(b), 256, (1, 1, 1, 1), block=block)
+        np.testing.assert_allclose(np.asarray(out), ref, atol=3e-4, rtol=1e-4)
+
+
 @pytest.mark.parametrize(("cin", "cout"), [(1, 32), (3, 16), (64, 3), (5, 12), (17, 33)])
 def test_channel_counts_that_are_not_multiples_of_16(cin: int, cout: int) -> None:
     """The kernel pads input channels to 16 and output channels to 32 inside: first and last layers

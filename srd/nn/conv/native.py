@@ -80,6 +80,16 @@ def block_budget() -> int:
     return int(module.block_budget())
 
 
+def default_block(cin_padded: int, cout_padded: int, tiles: int, threads: int, isa: str) -> int:
+    """Tiles per block the kernel picks for a layer of these padded channel counts and 6x6 tiles on
+    `threads` threads with `isa` (a bfloat16 one: "amx", "avx512bf16"): L2-sized, wide where U is far
+    bigger than a block (float32), and at least four blocks per thread where the tiles allow."""
+    module = _module()
+    if module is None:
+        raise RuntimeError("srd's native Winograd kernel is not built")
+    return int(module.default_block(cin_padded, cout_padded, tiles, threads, ISA_CODES[isa]))
+
+
 def layer_time() -> tuple[float, int, float]:
     """Seconds of wall time the native 3x3 layers (Winograd, and direct: srd.nn.conv.narrow) took in this
     process so far, how many of them ran, and seconds in the 2x2 stride-2 layers (srd.nn.conv.patch):
