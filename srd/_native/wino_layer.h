@@ -16,10 +16,8 @@ constexpr int kNarrowNR = 16;
 // same L1 cache set when a tile's 64 values are stored or loaded.
 inline long plane_size(int rows, int channels) { return static_cast<long>(rows) * channels + 16; }
 
-// Scratch floats one block of `rows` tiles needs: V and M.
-inline long scratch_size(int rows, int cin, int cout_padded) {
-  return 64 * (plane_size(rows, cin) + plane_size(rows, cout_padded));
-}
+// Scratch floats one block of `rows` tiles needs: V and M (M for `group` output channels at a time).
+inline long scratch_size(int rows, int cin, int group) { return 64 * (plane_size(rows, cin) + plane_size(rows, group)); }
 
 // kPReLU: leaky ReLU with one slope per output channel (Layer::slopes; Real-ESRGAN's compact SRVGG nets).
 enum Activation { kNone = 0, kReLU = 1, kLeakyReLU = 2, kPReLU = 3 };
@@ -55,6 +53,8 @@ struct Layer {
   int n, h, w, cin, cout;
   int cin_padded, cout_padded;  // as packed in u: cin to a multiple of 16, cout of nr (zero weights)
   int nr;  // u's panel width: kNR or kNarrowNR (float32 kernels; the bfloat16 ones take kNR)
+  int group;  // output channels multiplied and transformed out per pass over a block: cout_padded, or a
+              // multiple of 32 below it (M holds one group), set by run_layer
   int oh, ow, th, tw;  // output size and 6x6 tiles per image
   int pad_top, pad_left;
   int act;

@@ -117,43 +117,69 @@ Kernel kernel_for(int64_t isa) { return {SRD_ISA_ENTRY(isa, run_block), SRD_ISA_
 // alike and 36 or more (past L2 with U's 1 MiB) 10-35% slower; 512 KiB on a 1 MiB-L2 AMD Zen 5.
 // SRD_WINOGRAD_BLOCK_BYTES sets it instead; bench/winograd_micro.py --blocks times given block sizes.
 // (Zen 5's 512 KiB is the rule's, not yet measured there; on the Xeon 256 KiB-1 MiB ran cunet alike.)
+long l2_bytes() {  // this CPU's L2 cache per core, or 0 where sysconf does not say
+  static const long l2 = std::max(sysconf(_SC_LEVEL2_CACHE_SIZE), 0L);
+  return l2;
+}
+
 long block_budget() {
   static const long budget = [] {
     if (const char* set = std::getenv("SRD_WINOGRAD_BLOCK_BYTES")) {
       const long value = std::atol(set);
       if (value > 0) return value;
     }
-    const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
-    if (l2 <= 0) return 1L << 20;
-    return std::clamp(l2 / 2, 256L << 10, 1L << 20);
+    if (l2_bytes() <= 0) return 1L << 20;
+    return std::clamp(l2_bytes() / 2, 256L << 10, 1L << 20);
   }();
   return budget;
 }
 
-// A float32 layer whose U is far bigger than a block's own data (V and M) reads U from L3 once per block;
-// there, when it pays, a block is kWideBlock tiles, past L2: with V and M spilled to L3 and back (modelled
-// as kSpillCost times their size, fitted to the Xeon's 12..96-tile sweeps of 64->128, 128->128, 128->256
-// and 256->256 layers: bench/winograd_micro.py --blocks), U's traffic per tile falls 8x. 128->256 at
-// 516 px: 158 -> 125 ms, 256->256 at 260 px: 90 -> 61 ms; 128->128 and 64->128 ran alike or slower with
-// big blocks, and the model keeps them small.
+// Tiles per block and output channels per pass for a layer (run_layer's plan, unless the call sets a block).
+// A float32 layer whose U does not stay in L2 beside a block reads U from L3 once per block, so there a
+// block should hold more tiles than the L2 rule gives; two ways, chosen by a model of the L3 traffic per
+// tile (U / tiles, plus kSpillCost times V and M where they outgrow L2 and go out and back), fitted to the
+// Xeon's sweeps of 64->64 .. 256->256 layers at 260 and 516 px (bench/winograd_micro.py --blocks):
+// - wide: kWideBlock tiles past L2, V and M spilled: 128->256 at 516 px 158 -> 125 ms, 256->256 at 260 px
+//   90 -> 61 ms (U 8-16 MB);
+// - grouped: M for kGroup output channels at a time (Layer::group), so the L2 budget holds twice to three
+//   times the tiles: 64->128 at 516 px 38.9 -> 34.5 ms, 128->128 78 -> 72 ms (U 2-4 MB), where wide blocks
+//   ran alike or slower. (Grouping the wide layers instead measured 5-15% slower than wide.)
+// bfloat16 layers keep the AMX-measured rule (block_budget's comment).
 constexpr long kWideBlock = 96;
 constexpr long kSpillCost = 5;
+constexpr int kGroup = 32;
 
-int default_block(const Layer& L, int mr, bool bf16, int threads) {  // bf16: V in bfloat16, U in L.u16
+struct BlockPlan {
+  int tiles;  // tiles per block
+  int group;  // output channels per pass (Layer::group)
+};
+
+BlockPlan plan_blocks(const Layer& L, int mr, bool bf16, int threads) {  // bf16: V in bfloat16, U in L.u16
   const long v_bytes = bf16 ? 2 : 4;
-  const long per_tile = 64L * (L.cin_padded * v_bytes + L.cout_padded * 4L);
-  long want = block_budget() / per_tile;
-  if (bf16) want = std::max<long>(want, 64L * L.cin_padded * L.cout_padded * 2 / (32L << 10));
-  long nb = std::min<long>(std::max<long>(mr, want / mr * mr), (bf16 ? 8L : 16L) * mr);
-  if (!bf16) {
-    const long u_bytes = 64L * L.cin_padded * L.cout_padded * 4;
+  const long v_tile = 64L * L.cin_padded * v_bytes;
+  const long per_tile = v_tile + 64L * L.cout_padded * 4;
+  const auto fit = [&](long bytes_per_tile, long at_least) {
+    const long want = std::max(block_budget() / bytes_per_tile, at_least);
+    return std::min<long>(std::max<long>(mr, want / mr * mr), (bf16 ? 8L : 16L) * mr);
+  };
+  long nb = fit(per_tile, bf16 ? 64L * L.cin_padded * L.cout_padded * 2 / (32L << 10) : 0);
+  int group = L.cout_padded;
+  const long u_bytes = 64L * L.cin_padded * L.cout_padded * 4;
+  const long l2 = std::max(l2_bytes(), 2 * block_budget());
+  if (!bf16 && u_bytes + nb * per_tile > l2) {  // U streams from L3 once per block
     const long wide = (kWideBlock + mr - 1) / mr * mr;
-    if (wide > nb && u_bytes / nb > u_bytes / wide + kSpillCost * per_tile) nb = wide;
+    const long grouped = fit(v_tile + 64L * kGroup * 4, 0);
+    if (wide > nb && u_bytes / nb > u_bytes / wide + kSpillCost * per_tile) {
+      nb = wide;
+    } else if (L.nr == kNR && L.cout_padded > kGroup && grouped > nb) {
+      nb = grouped;
+      group = kGroup;
+    }
   }
   // Enough blocks for every thread (four each, so that the last ones even out): a small image's layer
   // in one big block would run on one core.
   const long spread = L.tiles() / (4L * std::max(threads, 1)) / mr * mr;
-  return static_cast<int>(std::max<long>(mr, std::min(nb, spread)));
+  return {static_cast<int>(std::max<long>(mr, std::min(nb, spread))), group};
 }
 
 // Runs item(0) .. item(items - 1) on the calling thread and on pool workers: items are claimed from a
@@ -254,9 +280,12 @@ ffi::Error run_layer(ffi::ThreadPool pool, Layer L, ffi::Buffer<ffi::S32> valid,
     return ffi::Error::InvalidArgument(std::string(L.u16 ? "srd_winograd_f63_bf16: " : "srd_winograd_f63: ") + why);
   if (L.n == 0 || L.oh <= 0 || L.ow <= 0) return ffi::Error::Success();
   const Kernel kernel = kernel_for(isa);
-  const int nb = block > 0 ? static_cast<int>(block) : default_block(L, kernel.mr, L.u16 != nullptr, pool.num_threads());
+  const BlockPlan plan = block > 0 ? BlockPlan{static_cast<int>(block), L.cout_padded}
+                                   : plan_blocks(L, kernel.mr, L.u16 != nullptr, pool.num_threads());
+  const int nb = plan.tiles;
+  L.group = plan.group;
   const long rows = (nb + kernel.mr - 1) / kernel.mr * kernel.mr;
-  const size_t need = static_cast<size_t>(scratch_size(static_cast<int>(rows), L.cin_padded, L.cout_padded));
+  const size_t need = static_cast<size_t>(scratch_size(static_cast<int>(rows), L.cin_padded, L.group));
   const int64_t ns = fork_join(pool, (L.tiles() + nb - 1) / nb, [L, kernel, nb, need](long b) {
     thread_local std::vector<float> scratch;
     if (scratch.size() < need) scratch.resize(need);
@@ -577,9 +606,9 @@ PyObject* py_best_isa(PyObject*, PyObject*) { return PyLong_FromLong(srd_wino::b
 
 PyObject* py_block_budget(PyObject*, PyObject*) { return PyLong_FromLong(srd_wino::block_budget()); }
 
-// default_block(cin_padded, cout_padded, tiles, threads, isa): the tiles per block run_layer picks for such
-// a layer (float32 weights, or bfloat16 for the bfloat16 ISA codes), so that tests can check the rule.
-PyObject* py_default_block(PyObject*, PyObject* args) {
+// plan_blocks(cin_padded, cout_padded, tiles, threads, isa): (tiles per block, output channels per pass)
+// as run_layer plans such a layer (float32 weights, or bfloat16 for the bfloat16 ISA codes), for tests.
+PyObject* py_plan_blocks(PyObject*, PyObject* args) {
   int cin = 0, cout = 0, threads = 0;
   long tiles = 0, isa = 0;
   if (!PyArg_ParseTuple(args, "iilil", &cin, &cout, &tiles, &threads, &isa)) return nullptr;
@@ -594,7 +623,9 @@ PyObject* py_default_block(PyObject*, PyObject* args) {
   L.th = static_cast<int>(tiles);
   L.tw = 1;
   const bool bf16 = isa == srd_wino::kAmx || isa == srd_wino::kAvx512Bf16;
-  return PyLong_FromLong(srd_wino::default_block(L, srd_wino::kernel_for(isa).mr, bf16, threads));
+  L.nr = cout <= srd_wino::kNarrowNR ? srd_wino::kNarrowNR : srd_wino::kNR;
+  const srd_wino::BlockPlan plan = srd_wino::plan_blocks(L, srd_wino::kernel_for(isa).mr, bf16, threads);
+  return Py_BuildValue("(ii)", plan.tiles, plan.group);
 }
 
 PyObject* py_layer_time(PyObject*, PyObject*) {
@@ -610,8 +641,8 @@ PyMethodDef methods[] = {
     {"isa_supported", py_isa_supported, METH_O, "Whether this CPU runs the kernel built for an ISA code."},
     {"best_isa", py_best_isa, METH_NOARGS, "The ISA code the kernel uses when asked for 0 (auto)."},
     {"block_budget", py_block_budget, METH_NOARGS, "Bytes of V and M a block of tiles may take."},
-    {"default_block", py_default_block, METH_VARARGS,
-     "Tiles per block for (cin_padded, cout_padded, tiles, threads, isa code), as a layer would get."},
+    {"plan_blocks", py_plan_blocks, METH_VARARGS,
+     "(tiles per block, output channels per pass) for (cin_padded, cout_padded, tiles, threads, isa code)."},
     {"layer_time", py_layer_time, METH_NOARGS,
      "(nanoseconds, layers) run by the Winograd kernel so far, and nanoseconds in srd_patch_matmul."},
     {"handler_direct", py_handler_direct, METH_NOARGS,

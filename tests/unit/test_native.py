@@ -245,37 +245,65 @@ def test_every_block_size_gives_the_same_result() -> None:
         np.testing.assert_allclose(np.asarray(out), ref, atol=2e-4, rtol=1e-4)
 
 
-def test_blocks_are_wide_only_where_the_weights_outweigh_a_block() -> None:
-    """Float32 layers whose U is far bigger than a block's V and M (128 -> 256: 8 MB) get wide blocks that
-    read it from L3 less often; those whose U is near a block's data (64 -> 64, 64 -> 128) keep the
-    L2-sized ones; a small layer is spread over four blocks per thread, never one block for all."""
-    budget = native.block_budget()
-    mr = 12  # the AVX-512 kernel's register block
+def test_blocks_grow_where_the_weights_outweigh_a_block() -> None:
+    """Float32 layers whose U (64 x cin x cout floats) outgrows L2 beside a block read it from L3 once per
+    block, so their blocks hold more tiles: wide blocks where U dwarfs them (128 -> 256: 8 MB), 32 output
+    channels per pass where it is a few times their size (64 -> 128, 128 -> 128); layers whose U stays in
+    L2 keep the L2-sized blocks; a small layer is spread over four blocks per thread."""
     if not native.isa_supported("avx512"):
-        pytest.skip("the AVX-512 build's register block is what this checks")
-    many = 100_000
-    l2_fit = max(mr, budget // (64 * (64 + 64) * 4) // mr * mr)
-    assert native.default_block(64, 64, many, 2, "avx512") == min(l2_fit, 16 * mr)
-    assert native.default_block(64, 128, many, 2, "avx512") <= 24
-    assert native.default_block(128, 256, many, 2, "avx512") == 96
-    assert native.default_block(256, 256, many, 2, "avx512") == 96
+        pytest.skip("the AVX-512 build's register block (12 tiles) is what this checks")
+    budget, mr, many = native.block_budget(), 12, 100_000
+
+    def l2_fit(cin: int, group: int) -> int:
+        return min(max(mr, budget // (64 * (cin + group) * 4) // mr * mr), 16 * mr)
+
+    assert native.plan_blocks(16, 32, many, 2, "avx512") == (l2_fit(16, 32), 32)
+    assert native.plan_blocks(128, 256, many, 2, "avx512") == (96, 256)
+    assert native.plan_blocks(256, 256, many, 2, "avx512") == (96, 256)
+    assert native.plan_blocks(128, 128, many, 2, "avx512") == (l2_fit(128, 32), 32)
+    assert native.plan_blocks(64, 128, many, 2, "avx512") == (l2_fit(64, 32), 32)
+    assert l2_fit(64, 32) > l2_fit(64, 128)
     # 121 tiles (a 66 px layer) on 2 threads: blocks of 12, not one block of ~100 for a single core.
-    assert native.default_block(16, 32, 121, 2, "avx512") == 12
-    assert native.default_block(128, 256, 400, 2, "avx512") == 48
-    assert native.default_block(128, 256, 400, 16, "avx512") == mr
+    assert native.plan_blocks(16, 32, 121, 2, "avx512") == (12, 32)
+    assert native.plan_blocks(128, 256, 400, 2, "avx512") == (48, 256)
+    assert native.plan_blocks(128, 256, 400, 16, "avx512") == (mr, 256)
     with pytest.raises(ValueError):
-        native.default_block(64, 64, 0, 2, "avx512")
+        native.plan_blocks(64, 64, 0, 2, "avx512")
 
 
-def test_a_wide_block_gives_the_same_result() -> None:
-    """A 128 -> 256 layer in wide blocks (96 tiles: more than the image has), in blocks of 12 and in its
-    default ones equals the float64 reference."""
-    x, k, b = _case(7, 1, 40, 46, 128, 256)
-    ref = _reference(x, k, b, (1, 1, 1, 1))
+def test_grouped_and_wide_blocks_give_the_same_result() -> None:
+    """Layers planned with 32 output channels per pass (64 -> 128) and wide blocks (128 -> 256, 96 tiles:
+    more than the image has) equal the float64 reference, as blocks of 12 do; the bias and leaky ReLU
+    reach every group. 137 outputs: a last group of 9 real channels and padding."""
+    for cin, cout in ((64, 128), (128, 256), (64, 137)):
+        x, k, b = _case(7, 2, 80, 86, cin, cout)
+        ref = _reference(x, k, b, (1, 1, 1, 1))
+        ref = np.where(ref > 0, ref, 0.1 * ref)
+        packed = jnp.asarray(native.pack_kernel(k))
+        for block in (0, 12, 96):
+            out = native.conv3x3(
+                jnp.asarray(x), packed, jnp.asarray(b), cout, (1, 1, 1, 1), "leaky_relu", 0.1, block=block
+            )
+            np.testing.assert_allclose(np.asarray(out), ref, atol=3e-4, rtol=1e-4)
+
+
+def test_grouped_outputs_are_streamed_and_rounded_exactly() -> None:
+    """A grouped layer (64 -> 128, 32 outputs per pass) with an output past the streaming threshold
+    (1 x 200 x 170 x 128 floats, 17 MB) equals the float64 reference; its bfloat16 output (whole 64-byte
+    lines streamed, one group at a time) is the float32 output rounded to nearest even, bit for bit."""
+    assert native.plan_blocks(64, 128, 34 * 29, 2, "avx512")[1] == 32 or not native.isa_supported("avx512")
+    x, k, b = _case(8, 1, 200, 170, 64, 128)
+    assert 200 * 170 * 128 * 4 > 16 << 20
     packed = jnp.asarray(native.pack_kernel(k))
-    for block in (0, 12, 96):
-        out = native.conv3x3(jnp.asarray(x), packed, jnp.asarray(b), 256, (1, 1, 1, 1), block=block)
-        np.testing.assert_allclose(np.asarray(out), ref, atol=3e-4, rtol=1e-4)
+    out = native.conv3x3(jnp.asarray(x), packed, jnp.asarray(b), 128, (1, 1, 1, 1), "relu")
+    ref = np.maximum(_reference(x, k, b, (1, 1, 1, 1)), 0.0)
+    np.testing.assert_allclose(np.asarray(out), ref, atol=3e-4, rtol=1e-4)
+    b16 = native.conv3x3(
+        jnp.asarray(x), packed, jnp.asarray(b), 128, (1, 1, 1, 1), "relu", out_dtype=jnp.bfloat16
+    )
+    np.testing.assert_array_equal(
+        np.asarray(b16).view(np.uint16), np.asarray(out.astype(jnp.bfloat16)).view(np.uint16)
+    )
 
 
 @pytest.mark.parametrize(("cin", "cout"), [(1, 32), (3, 16), (64, 3), (5, 12), (17, 33)])

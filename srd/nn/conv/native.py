@@ -80,14 +80,16 @@ def block_budget() -> int:
     return int(module.block_budget())
 
 
-def default_block(cin_padded: int, cout_padded: int, tiles: int, threads: int, isa: str) -> int:
-    """Tiles per block the kernel picks for a layer of these padded channel counts and 6x6 tiles on
-    `threads` threads with `isa` (a bfloat16 one: "amx", "avx512bf16"): L2-sized, wide where U is far
-    bigger than a block (float32), and at least four blocks per thread where the tiles allow."""
+def plan_blocks(cin_padded: int, cout_padded: int, tiles: int, threads: int, isa: str) -> tuple[int, int]:
+    """(tiles per block, output channels per pass) the kernel plans for a layer of these padded channel
+    counts and 6x6 tiles on `threads` threads with `isa` (a bfloat16 one: "amx", "avx512bf16"): blocks
+    sized to L2; for float32 layers whose weights outgrow L2, wide blocks or a few output channels per
+    pass; at least four blocks per thread where the tiles allow."""
     module = _module()
     if module is None:
         raise RuntimeError("srd's native Winograd kernel is not built")
-    return int(module.default_block(cin_padded, cout_padded, tiles, threads, ISA_CODES[isa]))
+    tiles_per_block, group = module.plan_blocks(cin_padded, cout_padded, tiles, threads, ISA_CODES[isa])
+    return int(tiles_per_block), int(group)
 
 
 def layer_time() -> tuple[float, int, float]:
