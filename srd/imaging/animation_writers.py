@@ -11,11 +11,11 @@ disposal the next frame needs (srd/imaging/gif.py). GIF and WebP take 8-bit fram
 from __future__ import annotations
 
 import struct
-import zlib
 from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
+from zlib_ng import zlib_ng
 
 from srd.imaging.animation import FrameSink, Rgba
 from srd.imaging.apng import Canvas
@@ -52,7 +52,7 @@ class ApngWriter:
         self._sequence = self._written = 0
         out.write(SIGNATURE + chunk(b"IHDR", struct.pack(">IIBBBBB", size[0], size[1], bits, 6, 0, 0, 0)))
         if icc:
-            out.write(chunk(b"iCCP", b"ICC Profile\0\0" + zlib.compress(icc)))
+            out.write(chunk(b"iCCP", b"ICC Profile\0\0" + zlib_ng.compress(icc)))
         for kind, body in png_chunks(metadata):
             out.write(chunk(kind, body))
         out.write(chunk(b"acTL", struct.pack(">II", frames, plays)))
@@ -75,7 +75,7 @@ class ApngWriter:
         bpp = 4 * self._bits // 8
         samples = np.ascontiguousarray(rgba, dtype=">u2" if self._bits == 16 else np.uint8)
         rows = samples.view(np.uint8).reshape(height, width * bpp)
-        compressor = zlib.compressobj(DEFAULT_LEVEL, zlib.DEFLATED, 15, 9, STRATEGIES["rle"])
+        compressor = zlib_ng.compressobj(DEFAULT_LEVEL, zlib_ng.DEFLATED, 15, 9, STRATEGIES["rle"])
         data = (
             compressor.compress(filter_rows(rows, np.zeros(width * bpp, np.uint8), bpp=bpp))
             + compressor.flush()

@@ -20,7 +20,6 @@ from __future__ import annotations
 import importlib
 import io
 import struct
-import zlib
 from collections.abc import Sequence
 from types import ModuleType
 from typing import BinaryIO
@@ -28,6 +27,7 @@ from typing import BinaryIO
 import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageFile
+from zlib_ng import zlib_ng
 
 
 def _load_native() -> ModuleType | None:
@@ -49,12 +49,14 @@ _FILTER_BLOCK_BYTES = 1 << 22  # rows filtered together (numpy makes 5 candidate
 # zlib strategies by name. Measured on 2x upconv_7 outputs of Set5/Set14 (1 Mpx, filtered as here): "rle"
 # (runs only) gives files within -3%..+4% of libpng's "filtered" at level 4 on photos, 3-4x faster
 # (27 vs 104 ms for lenna), but up to 35% larger on screenshots and flat graphics (ppt3), where
-# "filtered" or "default" find the repeats; "huffman" is slightly faster still.
+# "filtered" or "default" find the repeats; "huffman" is slightly faster still. The deflate is zlib-ng's
+# (zlib's API and format): on a 1024 px RGB output, "rle" 25.8 -> 14.8 ms with the same bytes, "filtered"
+# 92 -> 39 ms (Intel Xeon, lenna upsampled).
 STRATEGIES = {
-    "rle": zlib.Z_RLE,
-    "filtered": zlib.Z_FILTERED,
-    "default": zlib.Z_DEFAULT_STRATEGY,
-    "huffman": zlib.Z_HUFFMAN_ONLY,
+    "rle": zlib_ng.Z_RLE,
+    "filtered": zlib_ng.Z_FILTERED,
+    "default": zlib_ng.Z_DEFAULT_STRATEGY,
+    "huffman": zlib_ng.Z_HUFFMAN_ONLY,
 }
 DEFAULT_STRATEGY = "rle"
 DEFAULT_LEVEL = 4
@@ -62,7 +64,7 @@ DEFAULT_LEVEL = 4
 
 def chunk(kind: bytes, body: bytes) -> bytes:
     """One PNG chunk: length, type, body, CRC."""
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib_ng.crc32(kind + body))
 
 
 def filter_rows(rows: npt.NDArray[np.uint8], prev: npt.NDArray[np.uint8], bpp: int) -> bytes:
@@ -122,13 +124,13 @@ class PngStreamWriter:
         self._out = out
         self._width, self._height, self._channels, self._bits = width, height, channels, bits
         self._rows_written = 0
-        self._compressor = zlib.compressobj(level, zlib.DEFLATED, 15, 9, STRATEGIES[strategy])
+        self._compressor = zlib_ng.compressobj(level, zlib_ng.DEFLATED, 15, 9, STRATEGIES[strategy])
         self._pending = bytearray()
         self._prev = np.zeros(width * channels * bits // 8, dtype=np.uint8)
         header = struct.pack(">IIBBBBB", width, height, bits, _COLOR_TYPE[channels], 0, 0, 0)
         out.write(SIGNATURE + chunk(b"IHDR", header))
         if icc_profile:
-            out.write(chunk(b"iCCP", b"ICC Profile\0\0" + zlib.compress(icc_profile)))
+            out.write(chunk(b"iCCP", b"ICC Profile\0\0" + zlib_ng.compress(icc_profile)))
         for kind, body in chunks:  # ancillary chunks before IDAT (srd.imaging.metadata.png_chunks)
             out.write(chunk(kind, body))
 

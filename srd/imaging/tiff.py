@@ -11,11 +11,11 @@ from __future__ import annotations
 import io
 import struct
 import sys
-import zlib
 
 import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageFile
+from zlib_ng import zlib_ng
 
 from srd.imaging.metadata import Metadata
 
@@ -71,7 +71,7 @@ def encode_tiff16(samples: Uint16Array, icc: bytes | None, metadata: Metadata) -
     row_bytes = W * C * 2
     rows_per_strip = max(1, _STRIP_BYTES // row_bytes)
     raw = np.ascontiguousarray(samples, dtype="<u2").view(np.uint8).reshape(H, row_bytes)
-    strips = [zlib.compress(raw[y : y + rows_per_strip].tobytes(), 6) for y in range(0, H, rows_per_strip)]
+    strips = [zlib_ng.compress(raw[y : y + rows_per_strip].tobytes(), 6) for y in range(0, H, rows_per_strip)]
     # (tag, type, count, value bytes); values over 4 bytes are stored after the IFD.
     entries: list[tuple[int, int, int, bytes]] = [
         (256, 4, 1, struct.pack("<I", W)),
