@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 from support.web import UnixHTTPConnection, WebProcess, request
 
@@ -103,6 +104,22 @@ def test_thumbnails_fit_and_never_enlarge() -> None:
     gray = RasterImage(np.full((20, 30, 1), 0.5, np.float32), alpha=np.ones((20, 30), np.float32))
     thumb = thumbnail_image(gray, 320)
     assert thumb.size == (30, 20) and thumb.mode == "RGBA"
+
+
+def test_thumbnails_show_the_image() -> None:
+    """A thumbnail is the picture made small: a 1024 px gradient with a red square (box-reduced, then
+    Lanczos) matches Pillow's own Lanczos of the full image within a few levels; gray becomes RGB."""
+    yy, xx = np.mgrid[0:1024, 0:960].astype(np.float32)
+    pixels = np.stack([xx / 960, yy / 1024, np.full_like(xx, 0.25)], axis=2)
+    pixels[200:500, 300:700] = (1.0, 0.0, 0.0)
+    full = Image.fromarray(np.round(pixels * 255).astype(np.uint8), "RGB")
+    full.thumbnail((320, 320), Image.Resampling.LANCZOS)
+    thumb = thumbnail_image(RasterImage(pixels), 320)
+    assert thumb.size == full.size == (300, 320)
+    difference = np.abs(np.asarray(thumb, np.int16) - np.asarray(full, np.int16))
+    assert np.median(difference) <= 1 and np.percentile(difference, 99) <= 24
+    gray = thumbnail_image(RasterImage(pixels[:, :, :1].copy()), 100)
+    assert gray.mode == "RGB" and np.array_equal(np.asarray(gray)[..., 0], np.asarray(gray)[..., 2])
 
 
 def test_history_keeps_the_last_jobs_and_prunes_their_thumbnails(tmp_path: Path) -> None:
