@@ -50,7 +50,8 @@ def thumbnail_image(image: RasterImage, size: int) -> Image.Image:
     planes = [image.pixels[::step, ::step]]
     if image.alpha is not None:
         planes.append(image.alpha[::step, ::step, None])
-    factor = max(planes[0].shape[0], planes[0].shape[1]) // size
+    height, width = planes[0].shape[:2]
+    factor = min(max(height, width) // size, height, width)  # a 6000 x 2 image keeps its two rows
     reduced = [_box_reduce(plane, factor) if factor >= 2 else plane.astype(np.float32) for plane in planes]
     if reduced[0].shape[2] == 1:
         reduced[0] = np.repeat(reduced[0], 3, axis=2)
@@ -72,7 +73,7 @@ def write_thumbnails(folder: Path, job_id: str, before: RasterImage, after: Rast
             temp = path.with_name(f".{path.name}.tmp")
             thumbnail_image(image, size).save(temp, "WEBP", quality=QUALITY, method=METHOD)
             os.replace(temp, path)
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # a thumbnail must never fail the job it shows (logged)
         if temp is not None:
             with contextlib.suppress(OSError):
                 temp.unlink(missing_ok=True)

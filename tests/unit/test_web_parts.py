@@ -118,6 +118,8 @@ def test_thumbnails_show_the_image() -> None:
     assert thumb.size == full.size == (300, 320)
     difference = np.abs(np.asarray(thumb, np.int16) - np.asarray(full, np.int16))
     assert np.median(difference) <= 1 and np.percentile(difference, 99) <= 24
+    assert thumbnail_image(RasterImage(np.full((2, 6000, 1), 0.3, np.float32)), 320).size == (320, 1)
+    assert thumbnail_image(RasterImage(np.full((5000, 3, 3), 0.3, np.float32)), 320).size == (1, 320)
     gray = thumbnail_image(RasterImage(pixels[:, :, :1].copy()), 100)
     assert gray.mode == "RGB" and np.array_equal(np.asarray(gray)[..., 0], np.asarray(gray)[..., 2])
 
