@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -149,6 +150,16 @@ constexpr long kWideBlock = 96;
 constexpr long kSpillCost = 5;
 constexpr int kGroup = 32;
 
+// SRD_WINOGRAD_PLAN=l2 keeps every layer's blocks L2-sized, whole (the rule before wide and grouped
+// blocks), for measuring what the traffic model gains on a machine (bench/cpu_round.sh); read once.
+bool traffic_plan() {
+  static const bool on = [] {
+    const char* set = std::getenv("SRD_WINOGRAD_PLAN");
+    return set == nullptr || std::strcmp(set, "l2") != 0;
+  }();
+  return on;
+}
+
 struct BlockPlan {
   int tiles;  // tiles per block
   int group;  // output channels per pass (Layer::group)
@@ -166,7 +177,7 @@ BlockPlan plan_blocks(const Layer& L, int mr, bool bf16, int threads) {  // bf16
   int group = L.cout_padded;
   const long u_bytes = 64L * L.cin_padded * L.cout_padded * 4;
   const long l2 = std::max(l2_bytes(), 2 * block_budget());
-  if (!bf16 && u_bytes + nb * per_tile > l2) {  // U streams from L3 once per block
+  if (!bf16 && traffic_plan() && u_bytes + nb * per_tile > l2) {  // U streams from L3 once per block
     const long wide = (kWideBlock + mr - 1) / mr * mr;
     const long grouped = fit(v_tile + 64L * kGroup * 4, 0);
     if (wide > nb && u_bytes / nb > u_bytes / wide + kSpillCost * per_tile) {

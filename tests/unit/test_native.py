@@ -271,6 +271,20 @@ def test_blocks_grow_where_the_weights_outweigh_a_block() -> None:
         native.plan_blocks(64, 64, 0, 2, "avx512")
 
 
+def test_the_l2_plan_setting_keeps_blocks_whole_and_l2_sized(tmp_path: Path) -> None:
+    """SRD_WINOGRAD_PLAN=l2 (read once per process) plans every layer with L2-sized blocks of all its
+    outputs, the rule before wide and grouped blocks, so a machine can measure what they gain."""
+    if not native.isa_supported("avx512"):
+        pytest.skip("the AVX-512 build's register block (12 tiles) is what this checks")
+    code = "from srd.nn.conv import native; print(*native.plan_blocks(128, 256, 100000, 2, 'avx512'))"
+    env = {**os.environ, "SRD_WINOGRAD_PLAN": "l2"}
+    run = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    budget = native.block_budget()
+    assert run.stdout.split() == [str(max(12, budget // (64 * 384 * 4) // 12 * 12)), "256"], run.stderr
+
+
 def test_grouped_and_wide_blocks_give_the_same_result() -> None:
     """Layers planned with 32 output channels per pass (64 -> 128) and wide blocks (128 -> 256, 96 tiles:
     more than the image has) equal the float64 reference, as blocks of 12 do; the bias and leaky ReLU
