@@ -87,6 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     best = dict.fromkeys(variants, float("inf"))
     for _ in range(args.rounds):
         for name, f in variants.items():
+            # One untimed call first: the variant timed right after a slow one otherwise paid for waking
+            # the pool's threads and refilling the caches (the first native row read 10-60% slow).
+            f(x).block_until_ready()
             started = time.perf_counter()
             f(x).block_until_ready()
             best[name] = min(best[name], time.perf_counter() - started)
