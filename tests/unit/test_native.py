@@ -251,7 +251,7 @@ def test_blocks_grow_where_the_weights_outweigh_a_block() -> None:
     channels per pass where it is a few times their size (64 -> 128, 128 -> 128); layers whose U stays in
     L2 keep the L2-sized blocks; a small layer is spread over four blocks per thread."""
     if not native.isa_supported("avx512"):
-        pytest.skip("the AVX-512 build's register block (12 tiles) is what this checks")
+        pytest.skip("no AVX-512 here: the expected plans are in that build's 12-tile register blocks")
     budget, mr, many = native.block_budget(), 12, 100_000
 
     def l2_fit(cin: int, group: int) -> int:
@@ -275,7 +275,7 @@ def test_the_l2_plan_setting_keeps_blocks_whole_and_l2_sized(tmp_path: Path) -> 
     """SRD_WINOGRAD_PLAN=l2 (read once per process) plans every layer with L2-sized blocks of all its
     outputs, the rule before wide and grouped blocks, so a machine can measure what they gain."""
     if not native.isa_supported("avx512"):
-        pytest.skip("the AVX-512 build's register block (12 tiles) is what this checks")
+        pytest.skip("no AVX-512 here: the expected plans are in that build's 12-tile register blocks")
     code = "from srd.nn.conv import native; print(*native.plan_blocks(128, 256, 100000, 2, 'avx512'))"
     env = {**os.environ, "SRD_WINOGRAD_PLAN": "l2"}
     run = subprocess.run(

@@ -205,13 +205,7 @@ class NativeBackend:
         """The 3x3 stride-1 layers read a Concat's inputs in place and mask past the extent themselves:
         for Real-ESRGAN x4plus on one 256 px tile the joins alone were a third of the time (2.2 of 6.4 s,
         memory-bound copies of up to 192 channels) and the masks another 0.4 s."""
-        if "native_direct" in layer and len(xs) == 1:
-            return conv3x3_direct(
-                xs[0], layer["native_direct"], layer.get("b"), op.pads, op.activation, op.slope, valid=extent
-            )
-        if "native" not in layer or op.transposed or not can_take_parts([x.shape[-1] for x in xs]):
-            return None
-        return self._winograd(xs, op, layer, op.activation.value, op.slope, valid=extent)
+        return self._conv3x3_parts(xs, op, layer, op.activation, op.slope, extent)
 
     def conv_prelu(
         self, xs: Sequence[jax.Array], op: Conv, layer: LayerWeights, slopes: jax.Array, extent: Extent | None
@@ -221,16 +215,35 @@ class NativeBackend:
         time as separate passes over 64-channel blobs)."""
         if op.activation is not Activation.NONE:
             return None
-        cout = layer["w"].shape[3]
-        per_channel = jnp.broadcast_to(slopes.astype(jnp.float32), (cout,))
+        per_channel = jnp.broadcast_to(slopes.astype(jnp.float32), (layer["w"].shape[3],))
+        return self._conv3x3_parts(xs, op, layer, Activation.NONE, 0.0, extent, per_channel)
+
+    def _conv3x3_parts(
+        self,
+        xs: Sequence[jax.Array],
+        op: Conv,
+        layer: LayerWeights,
+        activation: Activation,
+        slope: float,
+        extent: Extent | None,
+        slopes: jax.Array | None = None,
+    ) -> jax.Array | None:
+        """conv_parts' and conv_prelu's layer: the direct kernel (at most 4 outputs, one part), else the
+        Winograd kernel where it takes these parts; None for the caller's path otherwise."""
         if "native_direct" in layer and len(xs) == 1:
-            direct = layer["native_direct"]
-            return conv3x3_direct(xs[0], direct, layer.get("b"), op.pads, valid=extent, slopes=per_channel)
-        if "native" not in layer or op.transposed:
+            return conv3x3_direct(
+                xs[0],
+                layer["native_direct"],
+                layer.get("b"),
+                op.pads,
+                activation,
+                slope,
+                valid=extent,
+                slopes=slopes,
+            )
+        if "native" not in layer or op.transposed or not can_take_parts([x.shape[-1] for x in xs]):
             return None
-        if not can_take_parts([x.shape[-1] for x in xs]):
-            return None
-        return self._winograd(xs, op, layer, "none", 0.0, valid=extent, slopes=per_channel)
+        return self._winograd(xs, op, layer, activation.value, slope, valid=extent, slopes=slopes)
 
     def conv_sum(
         self,
