@@ -39,6 +39,8 @@ namespace {
 
 enum Isa : int64_t { kAuto = 0, kGeneric = 1, kAvx2 = 2, kAvx512 = 3, kAmx = 4, kAvx512Bf16 = 5 };
 
+bool is_bf16_isa(int64_t isa) { return isa == kAmx || isa == kAvx512Bf16; }  // takes bfloat16 weights
+
 #if defined(__x86_64__)
 // AVX512-BF16 in CPUID (leaf 7, sub-leaf 1, EAX bit 5).
 bool has_avx512_bf16() {
@@ -108,6 +110,11 @@ struct Kernel {
 
 Kernel kernel_for(int64_t isa) { return {SRD_ISA_ENTRY(isa, run_block), SRD_ISA_ENTRY(isa, block_rows)()}; }
 
+long l2_bytes() {  // this CPU's L2 cache per core, or 0 where sysconf does not say
+  static const long l2 = std::max(sysconf(_SC_LEVEL2_CACHE_SIZE), 0L);
+  return l2;
+}
+
 // Tiles per block: as many as keep V and M (64 floats per tile per input and output channel) within
 // the budget below (block_budget), so that a block's intermediates stay in L2; at least one register
 // block. The AMX kernel multiplies so fast that streaming the weights (U, all 64 positions) from L3 once
@@ -118,11 +125,6 @@ Kernel kernel_for(int64_t isa) { return {SRD_ISA_ENTRY(isa, run_block), SRD_ISA_
 // alike and 36 or more (past L2 with U's 1 MiB) 10-35% slower; 512 KiB on a 1 MiB-L2 AMD Zen 5.
 // SRD_WINOGRAD_BLOCK_BYTES sets it instead; bench/winograd_micro.py --blocks times given block sizes.
 // (Zen 5's 512 KiB is the rule's, not yet measured there; on the Xeon 256 KiB-1 MiB ran cunet alike.)
-long l2_bytes() {  // this CPU's L2 cache per core, or 0 where sysconf does not say
-  static const long l2 = std::max(sysconf(_SC_LEVEL2_CACHE_SIZE), 0L);
-  return l2;
-}
-
 long block_budget() {
   static const long budget = [] {
     if (const char* set = std::getenv("SRD_WINOGRAD_BLOCK_BYTES")) {
@@ -392,7 +394,7 @@ ffi::Error winograd_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::S32> valid, ffi:
     return ffi::Error::InvalidArgument(name + why);
   if (const char* why = packed_u_shape(L, ud, bf16)) return ffi::Error::InvalidArgument(name + why);
   const int64_t chosen = isa == kAuto ? (bf16 ? best_bf16_isa() : best_isa()) : isa;
-  if ((chosen == kAmx || chosen == kAvx512Bf16) != bf16)
+  if (is_bf16_isa(chosen) != bf16)
     return ffi::Error::InvalidArgument(name + (bf16 ? "only the bfloat16 ISAs (amx, avx512bf16)"
                                                     : "the bfloat16 kernels take bfloat16 weights"));
   if constexpr (bf16)
@@ -420,7 +422,7 @@ ffi::Error direct_impl(ffi::ThreadPool pool, ffi::Buffer<ffi::S32> valid, ffi::B
     return ffi::Error::InvalidArgument(
         "srd_conv3x3_direct: one input part of a multiple of 16 channels, at most 4 outputs, w [3][3][cout][cin]");
   const int64_t chosen = isa == kAuto ? best_isa() : isa;
-  if (chosen == kAmx || chosen == kAvx512Bf16)
+  if (is_bf16_isa(chosen))
     return ffi::Error::InvalidArgument("srd_conv3x3_direct: float32 ISAs only");
   L.w_direct = w.typed_data();
   if (const char* why = finish_layer(L, valid, bias, y, pad_top, pad_left, activation, slope, chosen))
@@ -497,8 +499,7 @@ ffi::Error patch_impl(ffi::ThreadPool pool, ffi::AnyBuffer x, ffi::Buffer<kB> b,
     if (why) return ffi::Error::InvalidArgument(name + why);
   P.x = x.untyped_data();
   const int64_t chosen = isa == kAuto ? (bf16 ? best_bf16_isa() : best_isa()) : isa;
-  const bool bf16_isa = chosen == kAmx || chosen == kAvx512Bf16;
-  if (!isa_supported(chosen) || bf16_isa != bf16)
+  if (!isa_supported(chosen) || is_bf16_isa(chosen) != bf16)
     return ffi::Error::InvalidArgument(name + (bf16 ? "only the bfloat16 ISAs (amx, avx512bf16), where supported"
                                                     : "ISA not supported here (float32 ISAs only)"));
   if constexpr (bf16)
@@ -633,7 +634,7 @@ PyObject* py_plan_blocks(PyObject*, PyObject* args) {
   L.n = 1;
   L.th = static_cast<int>(tiles);
   L.tw = 1;
-  const bool bf16 = isa == srd_wino::kAmx || isa == srd_wino::kAvx512Bf16;
+  const bool bf16 = srd_wino::is_bf16_isa(isa);
   L.nr = cout <= srd_wino::kNarrowNR ? srd_wino::kNarrowNR : srd_wino::kNR;
   const srd_wino::BlockPlan plan = srd_wino::plan_blocks(L, srd_wino::kernel_for(isa).mr, bf16, threads);
   return Py_BuildValue("(ii)", plan.tiles, plan.group);
