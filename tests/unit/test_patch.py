@@ -111,6 +111,41 @@ def test_up_equals_a_transposed_convolution(
     np.testing.assert_allclose(np.asarray(out), ref, atol=2e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("mode", ["down", "up"])
+def test_every_row_count_up_to_two_register_blocks(isa: int, mode: str) -> None:
+    """Rows of 1 .. 25 pixels (AVX-512's register block is 12 rows, AVX2's 3, generic's 2): every tail
+    length after whole blocks, each with its own register block, and the prefetch of the next block."""
+    for width in range(1, 26):
+        cin = 16
+        x, w, b = _case(
+            width, (1, 2 if mode == "down" else 1, 2 * width if mode == "down" else width, cin), 32
+        )
+        if mode == "down":
+            ref = lax.conv_general_dilated(
+                jnp.asarray(x), jnp.asarray(w), (2, 2), "VALID", dimension_numbers=_DIMS
+            )
+            packed = pack_down(w)
+            bias = jnp.asarray(b)
+        else:
+            ref = lax.conv_general_dilated(
+                jnp.asarray(x),
+                jnp.asarray(w),
+                (1, 1),
+                ((1, 1), (1, 1)),
+                lhs_dilation=(2, 2),
+                dimension_numbers=_DIMS,
+            )
+            packed = pack_up(np.asarray(subpixel_kernel(jnp.asarray(w), (2, 2), (2, 2), (0, 0, 0, 0))))
+            bias = jnp.asarray(np.tile(b, 2))
+        ref = _activate(ref + b, Activation.LEAKY_RELU)
+        out = patch_matmul(
+            jnp.asarray(x), jnp.asarray(packed), bias, 32, mode, Activation.LEAKY_RELU, 0.1, isa
+        )
+        assert out.shape == ref.shape, width
+        np.testing.assert_allclose(np.asarray(out), ref, atol=2e-5, rtol=1e-5, err_msg=f"width {width}")
+
+
 def test_which_layers_take_it() -> None:
     """2x2 stride 2 without padding and with a 32-multiple matmul width; anything else keeps XLA."""
     down = Conv("d", "a", "b", (2, 2), (2, 2), activation=Activation.LEAKY_RELU)
