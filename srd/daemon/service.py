@@ -114,6 +114,8 @@ class Daemon:
             self.workers.restart_stopped()
             while self.workers.accepting and (spec := self.scheduler.next_spec()) is not None:
                 self.workers.submit(spec)
+            if not self.workers.accepting:
+                self.scheduler.claim_ahead()
         self._report()
 
     def _rescan(self) -> None:

@@ -75,6 +75,29 @@ def test_a_job_the_daemon_died_running_is_charged_at_the_next_start(scheduler: S
     assert take(restarted).job_id == spec.job_id
 
 
+def test_a_file_claimed_ahead_runs_next_and_a_crash_before_it_ran_charges_nothing(
+    scheduler: Scheduler,
+) -> None:
+    """claim_ahead moves the next settled file into work/ (not running) and next_spec hands it over first;
+    a daemon that dies before handing it over leaves it to the next start, which runs it uncharged."""
+    drop(scheduler, "a.png", "b.png")
+    first = take(scheduler)
+    scheduler.claim_ahead()
+    assert not (scheduler.config.inbox / "b.png").exists()
+    assert scheduler.ahead is not None and scheduler.waiting == 1
+    ahead = scheduler.ahead
+    scheduler.claim_ahead()  # one at a time
+    assert scheduler.ahead is ahead and not scheduler.ready
+    assert json.loads((ahead.directory / "job.json").read_text())["running"] is False
+    restarted = Scheduler(scheduler.config, Stats())
+    restarted.recover(recover_jobs(scheduler.config.work))
+    assert record(restarted, first)["attempts"] == 1  # `a` was handed over: charged
+    assert json.loads((ahead.directory / "job.json").read_text())["attempts"] == 0
+    second = take(scheduler)
+    assert second.job_id == ahead.job_id and second.input.name == "b.png"
+    assert scheduler.ahead is None and scheduler.waiting == 0
+
+
 def test_a_full_disk_charges_nothing_and_a_transient_failure_one_attempt(scheduler: Scheduler) -> None:
     """NO_SPACE defers the job uncharged; TRANSIENT charges an attempt and retries it at once."""
     drop(scheduler, "a.png")
