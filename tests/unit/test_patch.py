@@ -50,6 +50,29 @@ def _activate(y: jax.Array, act: Activation) -> np.ndarray:
     return np.asarray(activate(y, act, 0.1))
 
 
+def _strided(x: np.ndarray, w: np.ndarray) -> jax.Array:
+    """The valid stride-2 convolution the down op computes."""
+    return lax.conv_general_dilated(jnp.asarray(x), jnp.asarray(w), (2, 2), "VALID", dimension_numbers=_DIMS)
+
+
+def _transposed(x: np.ndarray, w: np.ndarray) -> jax.Array:
+    """The stride-2 transposed convolution with a 2x2 kernel the up op computes: lhs dilation 2, pad 1
+    (srd keeps transposed kernels flipped already, as lhs-dilated lax.conv takes them:
+    srd.nn.conv.subpixel)."""
+    return lax.conv_general_dilated(
+        jnp.asarray(x),
+        jnp.asarray(w),
+        (1, 1),
+        ((1, 1), (1, 1)),
+        lhs_dilation=(2, 2),
+        dimension_numbers=_DIMS,
+    )
+
+
+def _packed_up(w: np.ndarray) -> np.ndarray:
+    return pack_up(np.asarray(subpixel_kernel(jnp.asarray(w), (2, 2), (2, 2), (0, 0, 0, 0))))
+
+
 @pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize(
     ("shape", "cout", "act", "bias"),
@@ -64,8 +87,7 @@ def test_down_equals_a_strided_convolution(
     isa: int, shape: tuple[int, int, int, int], cout: int, act: Activation, bias: bool
 ) -> None:
     x, w, b = _case(1, shape, cout)
-    ref = lax.conv_general_dilated(jnp.asarray(x), jnp.asarray(w), (2, 2), "VALID", dimension_numbers=_DIMS)
-    ref = _activate(ref + (b if bias else 0), act)
+    ref = _activate(_strided(x, w) + (b if bias else 0), act)
     out = patch_matmul(
         jnp.asarray(x),
         jnp.asarray(pack_down(w)),
@@ -93,18 +115,8 @@ def test_up_equals_a_transposed_convolution(
     isa: int, shape: tuple[int, int, int, int], cout: int, act: Activation, bias: bool
 ) -> None:
     x, w, b = _case(2, shape, cout)
-    # a stride-2 transposed convolution with a 2x2 kernel: lhs dilation 2, pad 1 (srd keeps transposed
-    # kernels flipped already, as lhs-dilated lax.conv takes them: srd.nn.conv.subpixel)
-    ref = lax.conv_general_dilated(
-        jnp.asarray(x),
-        jnp.asarray(w),
-        (1, 1),
-        ((1, 1), (1, 1)),
-        lhs_dilation=(2, 2),
-        dimension_numbers=_DIMS,
-    )
-    ref = _activate(ref + (b if bias else 0), act)
-    packed = pack_up(np.asarray(subpixel_kernel(jnp.asarray(w), (2, 2), (2, 2), (0, 0, 0, 0))))
+    ref = _activate(_transposed(x, w) + (b if bias else 0), act)
+    packed = _packed_up(w)
     bias2 = jnp.asarray(np.tile(b, 2)) if bias else None
     out = patch_matmul(jnp.asarray(x), jnp.asarray(packed), bias2, cout, "up", act, 0.1, isa)
     assert out.shape == ref.shape == (shape[0], 2 * shape[1], 2 * shape[2], cout)
@@ -116,29 +128,12 @@ def test_up_equals_a_transposed_convolution(
 def test_every_row_count_up_to_two_register_blocks(isa: int, mode: str) -> None:
     """Rows of 1 .. 25 pixels (AVX-512's register block is 12 rows, AVX2's 3, generic's 2): every tail
     length after whole blocks, each with its own register block, and the prefetch of the next block."""
+    down = mode == "down"
     for width in range(1, 26):
-        cin = 16
-        x, w, b = _case(
-            width, (1, 2 if mode == "down" else 1, 2 * width if mode == "down" else width, cin), 32
-        )
-        if mode == "down":
-            ref = lax.conv_general_dilated(
-                jnp.asarray(x), jnp.asarray(w), (2, 2), "VALID", dimension_numbers=_DIMS
-            )
-            packed = pack_down(w)
-            bias = jnp.asarray(b)
-        else:
-            ref = lax.conv_general_dilated(
-                jnp.asarray(x),
-                jnp.asarray(w),
-                (1, 1),
-                ((1, 1), (1, 1)),
-                lhs_dilation=(2, 2),
-                dimension_numbers=_DIMS,
-            )
-            packed = pack_up(np.asarray(subpixel_kernel(jnp.asarray(w), (2, 2), (2, 2), (0, 0, 0, 0))))
-            bias = jnp.asarray(np.tile(b, 2))
-        ref = _activate(ref + b, Activation.LEAKY_RELU)
+        x, w, b = _case(width, (1, 2, 2 * width, 16) if down else (1, 1, width, 16), 32)
+        ref = _activate((_strided(x, w) if down else _transposed(x, w)) + b, Activation.LEAKY_RELU)
+        packed = pack_down(w) if down else _packed_up(w)
+        bias = jnp.asarray(b if down else np.tile(b, 2))
         out = patch_matmul(
             jnp.asarray(x), jnp.asarray(packed), bias, 32, mode, Activation.LEAKY_RELU, 0.1, isa
         )
@@ -222,11 +217,7 @@ def test_bf16_op_equals_a_rounded_reference(
     # float32 sums of exact bfloat16 products against float64 ones
     np.testing.assert_allclose(np.asarray(out), ref, atol=1e-4, rtol=1e-4)
     # and bfloat16 did round: the float32 op differs by more than that
-    f32 = (
-        pack_down(w)
-        if mode == "down"
-        else pack_up(subpixel_kernel(jnp.asarray(w), (2, 2), (2, 2), (0, 0, 0, 0)))
-    )
+    f32 = pack_down(w) if mode == "down" else _packed_up(w)
     exact = patch_matmul(jnp.asarray(x), jnp.asarray(f32), bias_arg, cout, mode, act, 0.1)
     assert np.abs(np.asarray(exact) - np.asarray(out)).max() > 1e-3
 
