@@ -1,12 +1,12 @@
-"""Build srd's native pieces (srd/_native): the Winograd convolution kernel, an XLA FFI custom call, and
-the PNG row filter.
+"""Build srd's native pieces (srd/_native): the Winograd convolution kernel, an XLA FFI custom call, the
+PNG row filter and the float-to-integer quantiser.
 
 Everything else about the package is in pyproject.toml. The Winograd extension needs a C++17 compiler and
-the XLA FFI headers that jaxlib ships (a build requirement); the filter needs a C compiler. Both are
+the XLA FFI headers that jaxlib ships (a build requirement); the other two need a C compiler. All are
 optional: where one cannot be built, srd installs without it and uses its pure Python/JAX equivalent
-(lax.conv for every convolution, numpy for PNG filtering), which gives the same results more slowly.
-SRD_NATIVE_KERNEL=0 leaves the Winograd kernel out (it runs on the CPU only; a GPU machine's install,
-bench/gpu_check.sh, skips its minute of compiling).
+(lax.conv for every convolution, numpy for PNG filtering and quantising), which gives the same results
+more slowly. SRD_NATIVE_KERNEL=0 leaves the Winograd kernel out (it runs on the CPU only; a GPU machine's
+install, bench/gpu_check.sh, skips its minute of compiling).
 """
 
 import os
@@ -54,5 +54,13 @@ png_filter = Extension(
     optional=True,
 )
 
+quantize = Extension(
+    "srd._quantize",
+    sources=[str(NATIVE / "quantize.c")],
+    # x * maxv, then + 0.5 (no FMA); floorf vectorised (exception flags aside, the same results)
+    extra_compile_args=["-O3", "-fvisibility=hidden", "-ffp-contract=off", "-fno-trapping-math"],
+    optional=True,
+)
+
 native = [winograd] if os.environ.get("SRD_NATIVE_KERNEL", "1") != "0" else []
-setup(ext_modules=[*native, png_filter])
+setup(ext_modules=[*native, png_filter, quantize])

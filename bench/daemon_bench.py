@@ -237,8 +237,11 @@ def _cpu_seconds(pid: int) -> dict[int, tuple[str, float]]:
     return times
 
 
-def _drain(root: Path, daemon: _Daemon, count: int, size: int) -> float:
-    """Seconds for the daemon to publish `count` images moved into its inbox at once."""
+def _drain(root: Path, daemon: _Daemon, count: int, size: int) -> tuple[float, float]:
+    """Seconds for the daemon to publish `count` images moved into its inbox at once, and its steady
+    rate: images per second from the first output written to the last (the outputs' mtimes, set as the
+    worker writes each), which leaves out the settle delay and the first image's latency before the queue
+    fills, as the network's calls back to back have none."""
     staging = root / "staging"
     staging.mkdir()
     for i in range(count):
@@ -258,7 +261,25 @@ def _drain(root: Path, daemon: _Daemon, count: int, size: int) -> float:
     for process, (name, seconds) in _cpu_seconds(daemon.proc.pid).items():
         spent = seconds - before.get(process, (name, 0.0))[1]
         print(f"  cpu: pid {process} ({name}): {spent:.1f} s ({spent / count * 1000:.0f} ms per image)")
-    return elapsed
+    written = sorted(p.stat().st_mtime_ns for p in outbox.iterdir() if not p.name.startswith("."))
+    steady = (count - 1) / max((written[-1] - written[0]) / 1e9, 1e-9) if count > 1 else float("nan")
+    return elapsed, steady
+
+
+def _compare_with_network(
+    args: argparse.Namespace, engine_keys: dict[str, object], daemon_rate: float, steady: float
+) -> None:
+    """Print the network-only rates of the same engine and the daemon's rates as fractions of them."""
+    calls = min(args.count, 20)
+    best, sustained = network_rates(args.model, args.size, args.repeat, calls, args.conv, engine_keys)
+    print(
+        f"network only: best call {best:.3f} img/s (daemon / network = {daemon_rate / best:.2f}); "
+        f"{calls} calls back to back {sustained:.3f} img/s ({daemon_rate / sustained:.2f})"
+    )
+    print(
+        f"steady daemon / network: {steady / best:.2f} of the best call, "
+        f"{steady / sustained:.2f} of the calls back to back"
+    )
 
 
 def main() -> int:
@@ -306,20 +327,14 @@ def main() -> int:
             hosts = _start_worker_hosts(config, root, args.workers)
         else:
             _wait_local_workers(root, args.workers)  # READY=1 follows the first worker to be ready
-        elapsed = _drain(root, warm, args.count, args.size)
+        elapsed, steady = _drain(root, warm, args.count, args.size)
         warm.stop()
         daemon_rate = args.count / elapsed
         print(f"daemon: {args.count} images in {elapsed:.1f} s = {daemon_rate:.3f} img/s")
+        print(f"daemon steady (first output to last): {steady:.3f} img/s")
         if args.quick:
             return 0
-        sustained_calls = min(args.count, 20)
-        best, sustained = network_rates(
-            args.model, args.size, args.repeat, sustained_calls, args.conv, engine_keys
-        )
-        print(
-            f"network only: best call {best:.3f} img/s (daemon / network = {daemon_rate / best:.2f}); "
-            f"{min(args.count, 20)} calls back to back {sustained:.3f} img/s ({daemon_rate / sustained:.2f})"
-        )
+        _compare_with_network(args, engine_keys, daemon_rate, steady)
     finally:
         for process in [*hosts, *([redis] if redis is not None else [])]:
             process.terminate()

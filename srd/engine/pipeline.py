@@ -59,13 +59,18 @@ def _dihedral_inverse(image: Array32, k: int) -> Array32:
     return np.rot90(out, -(k % 4), axes=(0, 1))
 
 
+def _clamped(out: Array32) -> Array32:
+    """The network's output clamped to 0..1 in place (every pass returns a new array of its own)."""
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
 def run_pass(network: NetworkPass, image: Array32, tta: bool) -> Array32:
     """One network pass over a whole image, clamped to 0..1; with TTA, the mean over 8 transforms."""
     if not tta:
-        return np.clip(network(image), 0.0, 1.0)
+        return _clamped(network(image))
     acc: Array32 | None = None
     for k in range(8):
-        out = _dihedral_inverse(np.clip(network(np.ascontiguousarray(_dihedral(image, k))), 0.0, 1.0), k)
+        out = _dihedral_inverse(_clamped(network(np.ascontiguousarray(_dihedral(image, k)))), k)
         acc = out if acc is None else acc + out
     assert acc is not None
     return (acc / 8.0).astype(np.float32)

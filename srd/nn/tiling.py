@@ -212,19 +212,23 @@ class TileRunner:
         h, w = image.shape[:2]
         s = self.spec.scale
         out = np.empty((h * s, w * s, self.spec.out_channels), np.float32)
-        row = 0
-        for band in self.upscale_bands(image, shared, on_tiles):
-            out[row : row + band.shape[0]] = band
-            row += band.shape[0]
+        for _ in self.upscale_bands(image, shared, on_tiles, out=out):
+            pass  # each band's tiles are placed straight into its rows of `out`
         return out
 
     def upscale_bands(
-        self, image: Array32, shared: SharedPools | None = None, on_tiles: TileCounter | None = None
+        self,
+        image: Array32,
+        shared: SharedPools | None = None,
+        on_tiles: TileCounter | None = None,
+        *,
+        out: Array32 | None = None,
     ) -> Iterator[Array32]:
         """Like `upscale`, but yields the output one band of tile rows at a time, top to bottom, so a
         caller can encode or quantise it without the whole output in memory. Input padding is built per
         band (the border by index mapping: `border_index`), never for the whole image. With `shared`,
-        the tiles it covers take its values for those blobs instead of computing their own."""
+        the tiles it covers take its values for those blobs instead of computing their own. With `out`
+        (the whole (s*H) x (s*W) x C_out output), each band is a view of its rows there, not a new array."""
         if image.ndim != 3 or image.shape[2] != self.spec.in_channels:
             raise ValueError(f"expected H x W x {self.spec.in_channels}, got {image.shape}")
         h, w = image.shape[:2]
@@ -243,7 +247,12 @@ class TileRunner:
             ]
             row_index = border_index(np.arange(row_start - c, row_start + th + c), h, border)
             band_in = image[row_index][:, col_index]
-            band_out = np.empty((th * s, w * s, self.spec.out_channels), np.float32)
+            rows = min(th, h - row_start)  # an edge bucket's tiles run past the image: those rows are dropped
+            band_out = (
+                np.empty((rows * s, w * s, self.spec.out_channels), np.float32)
+                if out is None
+                else out[row_start * s : (row_start + rows) * s]
+            )
             pending: list[tuple[list[tuple[int, int]], jax.Array]] = []
             for covered, group in groups:
                 values = shared.values if covered and shared is not None else {}
@@ -252,17 +261,16 @@ class TileRunner:
                     pending.append((chunk, self._dispatch(band_in, chunk, row_start, th, h, w, values)))
                     if len(pending) > 1:
                         done = pending.pop(0)
-                        _place(band_out, *done, th * s, w * s, s, self._crop)
+                        _place(band_out, *done, rows * s, w * s, s, self._crop)
                         if on_tiles is not None:
                             on_tiles(len(done[0]))
             for item in pending:
-                _place(band_out, *item, th * s, w * s, s, self._crop)
+                _place(band_out, *item, rows * s, w * s, s, self._crop)
                 if on_tiles is not None:
                     on_tiles(len(item[0]))
-            rows = min(th, h - row_start)
             if self.geometry.add_input:
-                band_out[: rows * s] += np.repeat(np.repeat(image[row_start : row_start + rows], s, 0), s, 1)
-            yield band_out[: rows * s]
+                band_out += np.repeat(np.repeat(image[row_start : row_start + rows], s, 0), s, 1)
+            yield band_out
 
     def _dispatch(
         self,

@@ -108,7 +108,7 @@ def test_thumbnails_fit_and_never_enlarge() -> None:
 
 def test_thumbnails_show_the_image() -> None:
     """A thumbnail is the picture made small: a 1024 px gradient with a red square (box-reduced, then
-    Lanczos) matches Pillow's own Lanczos of the full image within a few levels; gray becomes RGB."""
+    bicubic) matches Pillow's own Lanczos of the full image within a few levels; gray becomes RGB."""
     yy, xx = np.mgrid[0:1024, 0:960].astype(np.float32)
     pixels = np.stack([xx / 960, yy / 1024, np.full_like(xx, 0.25)], axis=2)
     pixels[200:500, 300:700] = (1.0, 0.0, 0.0)
