@@ -17,11 +17,9 @@ pypng would do both jobs but runs its filters in pure Python, seconds per megapi
 
 from __future__ import annotations
 
-import importlib
 import io
 import struct
 from collections.abc import Sequence
-from types import ModuleType
 from typing import BinaryIO
 
 import numpy as np
@@ -29,16 +27,9 @@ import numpy.typing as npt
 from PIL import Image, ImageFile
 from zlib_ng import zlib_ng
 
+from srd.extensions import load_extension
 
-def _load_native() -> ModuleType | None:
-    try:
-        # import_module, not `from srd import`: srd/__init__.py's lazy __getattr__ would type it as Any
-        return importlib.import_module("srd._pngfilter")
-    except ImportError:  # built without the C extension
-        return None
-
-
-_native = _load_native()
+_native = load_extension("_pngfilter")
 Uint16Array = npt.NDArray[np.uint16]
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
-from types import ModuleType
 
 import numpy as np
 import numpy.typing as npt
 
+from srd.extensions import load_extension
 from srd.imaging.metadata import NONE, Metadata
 
 FloatArray = npt.NDArray[np.float32]
 
 
-def _load_native() -> ModuleType | None:
-    try:
-        # import_module, not `from srd import`: srd/__init__.py's lazy __getattr__ would type it as Any
-        return importlib.import_module("srd._quantize")
-    except ImportError:  # built without the C extension
-        return None
-
-
-_native = _load_native()
+_native = load_extension("_quantize")
 _NATIVE_DEPTHS = ((255, np.uint8), (65535, np.uint16))
 
 

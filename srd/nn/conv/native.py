@@ -11,7 +11,6 @@ backends built on it.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from functools import cache
 from types import ModuleType
@@ -21,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpy.typing as npt
 
+from srd.extensions import load_extension
 from srd.nn.conv.bfloat16 import pack_pairs
 from srd.nn.conv.narrow import TARGET as DIRECT_TARGET
 from srd.nn.conv.operands import (
@@ -47,10 +47,8 @@ IN_MULTIPLE_BF16 = 32  # the AMX kernel's: one tile row is 32 bfloat16 input cha
 
 @cache
 def _module() -> ModuleType | None:
-    try:
-        # import_module, not `from srd import`: srd/__init__.py's lazy __getattr__ would type it as Any
-        module = importlib.import_module("srd._winograd")
-    except ImportError:
+    module = load_extension("_winograd")
+    if module is None:
         return None
     jax.ffi.register_ffi_target(TARGET, module.handler(), platform="cpu")
     jax.ffi.register_ffi_target(TARGET_BF16, module.handler_bf16(), platform="cpu")
