@@ -28,7 +28,7 @@ from srd.imaging.decode import Pages, read_media
 from srd.imaging.encode import encode_image, quantize
 from srd.imaging.formats import READ_SUFFIXES, ImageFormat, resolve_output
 from srd.imaging.png import PngStreamWriter
-from srd.imaging.raster import RasterImage
+from srd.imaging.raster import RasterImage, fit_inside
 from srd.jobs.frames import wants_pages, with_scaled_metadata
 from srd.runtime import release_free_memory
 from srd.settings import EngineSettings, ModelSettings, OutputSettings
@@ -111,8 +111,7 @@ class TargetSize:
         """The output size for an input of width x height."""
         if self.exact:
             return self.width, self.height
-        ratio = min(self.width / width, self.height / height)
-        return max(1, round(width * ratio)), max(1, round(height * ratio))
+        return fit_inside(width, height, self.width, self.height)
 
 
 def _parse_size(text: str | None) -> TargetSize | None:

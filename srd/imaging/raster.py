@@ -59,6 +59,13 @@ def icc_matches(icc: bytes | None, channels: int) -> bool:
     return icc is not None and icc[16:20] == (b"GRAY" if channels == 1 else b"RGB ")
 
 
+def fit_inside(width: int, height: int, box_width: int, box_height: int) -> tuple[int, int]:
+    """width x height scaled, aspect kept, to the largest size inside box_width x box_height (larger or
+    smaller than it was), each side rounded and at least one pixel."""
+    ratio = min(box_width / width, box_height / height)
+    return max(1, round(width * ratio)), max(1, round(height * ratio))
+
+
 def quantize(x: FloatArray, maxv: int, dtype: type[np.unsignedinteger]) -> npt.NDArray[np.unsignedinteger]:
     """floor(x * maxv + 0.5) clipped to 0..maxv, in float32 arithmetic as waifu2x and ncnn do; NaN gives 0.
 

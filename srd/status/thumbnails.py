@@ -14,7 +14,7 @@ import numpy as np
 import structlog
 from PIL import Image
 
-from srd.imaging.raster import RasterImage, quantize
+from srd.imaging.raster import RasterImage, fit_inside, quantize
 from srd.status.history import thumbnail_path
 
 QUALITY = 80
@@ -42,14 +42,12 @@ def thumbnail_image(image: RasterImage, size: int) -> Image.Image:
     factor = min(max(height, width) // size, height, width)  # a 6000 x 2 image keeps its two rows
     if factor >= 2:
         thumb = thumb.reduce(factor)
-    thumb = thumb.convert("RGBA" if image.alpha is not None else "RGB")
-    return thumb.resize(fitted_size(image.width, image.height, size), Image.Resampling.BICUBIC)
-
-
-def fitted_size(width: int, height: int, size: int) -> tuple[int, int]:
-    """width x height scaled to fit in size x size, never enlarged, each side at least one pixel."""
-    fit = min(size / width, size / height, 1.0)
-    return max(1, round(width * fit)), max(1, round(height * fit))
+    if thumb.mode in ("L", "LA"):
+        thumb = thumb.convert("RGBA" if image.alpha is not None else "RGB")
+    fitted = (image.width, image.height)
+    if max(fitted) > size:  # never enlarged
+        fitted = fit_inside(image.width, image.height, size, size)
+    return thumb.resize(fitted, Image.Resampling.BICUBIC)
 
 
 def write_thumbnails(folder: Path, job_id: str, before: RasterImage, after: RasterImage, size: int) -> None:
