@@ -16,7 +16,7 @@ from srd.engine.syncgap import SAMPLE_TILE, shared_pools
 from srd.errors import ModelError, UsageError
 from srd.imaging.raster import RasterImage
 from srd.models.family import Alpha
-from srd.models.registry import BUILTINS, LoadedModel, load_step
+from srd.models.registry import BUILTINS, LoadedModel, is_community_model, load_step
 from srd.nn.conv import DIRECT, ConvBackend, resolve
 from srd.nn.graph import ConvAlgorithm
 from srd.nn.resample import bicubic_per_tile
@@ -95,7 +95,10 @@ def pick_device(setting: str) -> jax.Device:
 def plan_passes(model: ModelSettings) -> list[LoadedModel]:
     """The network passes for a noise level and scale: the family's own pass at that scale; for waifu2x's
     families 4x as two 2x passes (noise reduction on the first only); otherwise the next larger scale the
-    family has, which `Engine` then downsizes (Lanczos) to the scale asked for."""
+    family has, which `Engine` then downsizes (Lanczos) to the scale asked for. A community model file
+    has one pass at its own scale: a smaller scale is that pass downsized, a power of it repeats it."""
+    if is_community_model(model.name):
+        return _community_passes(model)
     if model.scale == 1:
         if model.noise < 0:
             raise UsageError("scale 1 without noise reduction would do nothing; pass a noise level 0..3")
@@ -114,6 +117,23 @@ def plan_passes(model: ModelSettings) -> list[LoadedModel]:
             f" it offers {family.levels_text()}"
         )
     return [load_step(model.name, model.noise, larger[0])]
+
+
+def _community_passes(model: ModelSettings) -> list[LoadedModel]:
+    step = load_step(model.name, model.noise, model.scale)
+    native = step.scale
+    if model.scale <= native:
+        return [step]
+    passes, reached = [step], native
+    while native > 1 and reached < model.scale:
+        passes.append(step)
+        reached *= native
+    if reached != model.scale:
+        raise UsageError(
+            f"model {model.name} is {native}x: it can run at scale {native}, below it (then downsized), or"
+            f" at a power of {native}, not at {model.scale}"
+        )
+    return passes
 
 
 def check_engine(model: ModelSettings, settings: EngineSettings) -> list[str]:

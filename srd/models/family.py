@@ -65,6 +65,24 @@ OVERLAP = Pipeline(
 )
 
 
+# A community model's default tile: RealSR's CPU tile, as for the ESRGAN conversions above.
+COMMUNITY_TILE = OVERLAP_TILE
+
+
+def community_pipeline(spec: NetworkSpec) -> Pipeline:
+    """A community model (srd.models.community) runs as Real-ESRGAN-ncnn-vulkan runs its networks: tiles
+    read 10 px of mirrored context, bicubic alpha; a 1-channel one sees luminance."""
+    if spec.in_channels == 1:
+        return Pipeline(
+            Channels.LUMINANCE,
+            context=OVERLAP_CONTEXT,
+            border=Border.REFLECT,
+            alpha=Alpha.BICUBIC,
+            fill_transparent=False,
+        )
+    return OVERLAP
+
+
 def graph_defaults(spec: NetworkSpec) -> tuple[bool, int]:
     """(tile-dependent, default tile) for a network known only by its graph: an op that sees the whole
     tile (global pooling) makes the output depend on the tile, and such a network gets cunet's tile; one

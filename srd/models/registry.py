@@ -1,18 +1,28 @@
 """Find a model by built-in name or path and load one pass of it: the packaged families, waifu2x JSON
-files, ncnn .param/.bin files, and folders of either named as waifu2x names them.
+files, ncnn .param/.bin files, folders of either named as waifu2x names them, and community models
+(PyTorch .pth/.ckpt and .safetensors files, srd.models.community).
 
 A model "step" is one network pass: a noise level and a scale of 1 or 2.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from srd.errors import ModelError
 from srd.models import realcugan, realesrgan, waifu2x
-from srd.models.family import ModelFamily, Pipeline, graph_defaults, graph_pipeline
+from srd.models.community import is_community_file, read_network
+from srd.models.family import (
+    COMMUNITY_TILE,
+    ModelFamily,
+    Pipeline,
+    community_pipeline,
+    graph_defaults,
+    graph_pipeline,
+)
 from srd.models.ncnn import load_ncnn
 from srd.models.waifu2x import file_noise, file_pre_upscale, folder_stem
 from srd.models.waifu2x_json import parse_json_model
@@ -80,7 +90,39 @@ def _from_graph(label: str, spec: NetworkSpec, weights: Weights, noise: int, pre
     return LoadedModel(label, spec, weights, noise, graph_pipeline(spec, pre_upscale), tile)
 
 
+def _community_step(path: Path, noise: int) -> LoadedModel:
+    """A community model file: its network as detected, run as the ESRGAN family's programs run theirs
+    (one file read per file version: `srd upscale` asks for its scale before the engine loads it)."""
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise ModelError(f"cannot read model file: {exc}") from exc
+    return _community_cached(path.resolve(), stat.st_mtime_ns, stat.st_size, noise)
+
+
+@functools.lru_cache(maxsize=4)
+def _community_cached(path: Path, mtime_ns: int, size: int, noise: int) -> LoadedModel:
+    if noise >= 0:
+        raise ModelError(
+            f"model file {path} has no noise levels: leave the noise level at -1 (its training decides"
+            " what it removes)"
+        )
+    net = read_network(path)
+    if net.in_channels not in (1, 3) or net.out_channels != net.in_channels:
+        raise ModelError(
+            f"model file {path}: {net.describe()} maps {net.in_channels} channels to {net.out_channels};"
+            " srd runs models of 3 (RGB) or 1 (gray) channels in and out"
+        )
+    spec = _geometry(str(path), net.arch, net.ops, net.weights, "input", net.output, net.in_channels)
+    if spec.scale != net.scale:
+        raise ModelError(f"model file {path}: detected {net.scale}x but the network computes {spec.scale}x")
+    label = f"{path.name}: {net.describe()}"
+    return LoadedModel(label, spec, net.weights, -1, community_pipeline(spec), COMMUNITY_TILE)
+
+
 def _file_step(path: Path, noise: int) -> LoadedModel:
+    if is_community_file(path):
+        return _community_step(path, noise)
     noise_of_file = file_noise(path.name)
     if noise not in (-1, noise_of_file):
         raise ModelError(f"model file {path} is for noise level {noise_of_file}, not {noise}")
@@ -99,7 +141,9 @@ def _file_step(path: Path, noise: int) -> LoadedModel:
             return _from_graph(str(path), spec, weights, noise_of_file, pre)
     except OSError as exc:
         raise ModelError(f"cannot read model file: {exc}") from exc
-    raise ModelError(f"model file {path} is neither .json nor .param")
+    raise ModelError(
+        f"model file {path} is not a model srd reads (.json, .param, .pth, .pt, .ckpt, .safetensors)"
+    )
 
 
 def _folder_step(folder: Path, noise: int, scale: int) -> LoadedModel:
@@ -109,6 +153,25 @@ def _folder_step(folder: Path, noise: int, scale: int) -> LoadedModel:
         if candidate.is_file():
             return _file_step(candidate, noise)
     raise ModelError(f"model folder {folder} has no {stem}.param or {stem}.json (noise {noise}, {scale}x)")
+
+
+def is_community_model(model: str) -> bool:
+    """Whether `model` names a community model file (.pth, .ckpt, .safetensors, ...) rather than a
+    built-in, a waifu2x/ncnn file or a folder."""
+    return model not in BUILTINS and is_community_file(Path(model))
+
+
+def native_scale(model: str, noise: int = -1) -> int:
+    """The scale a model runs at when none is asked for: a community file's own, a built-in family's
+    largest at this noise level where it has no 2x pass (the x4-only models), else 2."""
+    if is_community_model(model):
+        return load_step(model, -1, 0).scale
+    family = BUILTINS.get(model)
+    if family is not None:
+        scales = family.native_scales(noise) or family.native_scales(-1)
+        if scales and 2 not in scales:
+            return max(scales)
+    return 2
 
 
 def load_step(model: str, noise: int, scale: int) -> LoadedModel:

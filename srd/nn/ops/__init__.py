@@ -8,15 +8,18 @@ from srd.nn.ops.crop import Crop, CropLike
 from srd.nn.ops.dense import Dense
 from srd.nn.ops.elementwise import ChannelScale, Eltwise, EltwiseOp
 from srd.nn.ops.interp import Interp, ResizeKind
-from srd.nn.ops.pixelshuffle import PixelShuffle
+from srd.nn.ops.pixelshuffle import PixelShuffle, PixelUnshuffle
+from srd.nn.ops.pointwise import Activate, ChannelAffine
 from srd.nn.ops.pooling import GlobalAvgPool, masked_mean
 from srd.nn.ops.prelu import PReLU
 from srd.nn.resample import bicubic_matrix
 
 __all__ = [
+    "Activate",
     "Activation",
     "BinaryKind",
     "BinaryOp",
+    "ChannelAffine",
     "ChannelScale",
     "Concat",
     "Conv",
@@ -32,6 +35,7 @@ __all__ = [
     "Op",
     "PReLU",
     "PixelShuffle",
+    "PixelUnshuffle",
     "ResizeKind",
     "activate",
     "bicubic_matrix",

@@ -4,7 +4,7 @@ extent of its output, so that running a graph and tracking its extents are plain
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from typing import TYPE_CHECKING
 
@@ -28,20 +28,27 @@ class Activation(Enum):
     RELU = "relu"
     LEAKY_RELU = "leaky_relu"
     SIGMOID = "sigmoid"
+    SILU = "silu"  # x * sigmoid(x) (SPAN)
+    MISH = "mish"  # x * tanh(softplus(x)) (RealPLKSR)
+    GELU = "gelu"  # the exact, erf form (PyTorch's nn.GELU default: the transformers)
+
+
+_ACTIVATIONS: dict[Activation, Callable[[jax.Array], jax.Array]] = {
+    Activation.NONE: lambda x: x,
+    Activation.RELU: lambda x: jnp.maximum(x, 0),
+    Activation.SIGMOID: jax.nn.sigmoid,
+    Activation.SILU: lambda x: x * jax.nn.sigmoid(x),
+    Activation.MISH: lambda x: x * jnp.tanh(jax.nn.softplus(x)),
+    Activation.GELU: lambda x: jax.nn.gelu(x, approximate=False),
+}
 
 
 def activate(x: jax.Array, activation: Activation, slope: float) -> jax.Array:
     """Apply a fused activation."""
-    if activation is Activation.NONE:
-        return x
-    if activation is Activation.RELU:
-        return jnp.maximum(x, 0)
     if activation is Activation.LEAKY_RELU:
         # max(x, slope*x) equals leaky ReLU for 0 < slope < 1 and fuses into one cheap op.
         return jnp.maximum(x, x * jnp.asarray(slope, x.dtype))
-    if activation is Activation.SIGMOID:
-        return jax.nn.sigmoid(x)
-    raise AssertionError(activation)
+    return _ACTIVATIONS[activation](x)
 
 
 def zero_outside(x: jax.Array, extent: Extent) -> jax.Array:

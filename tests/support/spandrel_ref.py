@@ -1,0 +1,77 @@
+"""spandrel's own architecture classes and PyTorch as the reference for srd's community models.
+
+`import spandrel` imports every architecture it knows, two of which import torchvision; PyPI's torchvision
+wheels are built against PyPI's CUDA torch and fail to import beside the CPU build the tests install. The
+architecture modules srd compares against need neither, so this module imports them without running
+spandrel's package __init__ (a package module whose search path is spandrel's own folder): the classes,
+their detection code and their forward passes are spandrel's, unchanged.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+torch = pytest.importorskip("torch")
+
+
+def _spandrel_root() -> Path:
+    spec = importlib.util.find_spec("spandrel")
+    if spec is None or spec.submodule_search_locations is None:
+        pytest.skip("spandrel is not installed")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def architecture(name: str) -> Any:
+    """spandrel.architectures.<name>, imported without spandrel's registry of every architecture."""
+    if "spandrel" not in sys.modules:
+        package = types.ModuleType("spandrel")
+        package.__path__ = [str(_spandrel_root())]
+        sys.modules["spandrel"] = package
+    return importlib.import_module(f"spandrel.architectures.{name}")
+
+
+def randomise(model: Any, seed: int, scale: float = 0.5) -> Any:
+    """`model` in eval mode with every parameter drawn at random (small enough that deep networks stay in
+    a useful range), so a comparison exercises every weight."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            fan_in = max(1, p[0].numel()) if p.ndim > 1 else 1
+            p.copy_(torch.randn(p.shape, generator=gen) * scale / np.sqrt(fan_in))
+    return model.eval()
+
+
+def forward_reflect(
+    model: Any, image: npt.NDArray[np.float32], scale: int, pad: int = 10
+) -> npt.NDArray[np.float32]:
+    """What srd computes for a community model on an image that fits one tile, written from the
+    definition: the image (H x W x C, 0..1) mirrored by `pad` pixels a side (ncnn border type 2, numpy's
+    "reflect"), the model's forward, the result cropped by pad * scale, clamped to 0..1."""
+    padded = np.pad(image, ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
+    with torch.no_grad():
+        x = torch.from_numpy(np.ascontiguousarray(padded.transpose(2, 0, 1)))[None]
+        y = model(x)[0].numpy().transpose(1, 2, 0)
+    c = pad * scale
+    return np.clip(y[c : y.shape[0] - c, c : y.shape[1] - c], 0.0, 1.0).astype(np.float32)
+
+
+def save_pth(state: dict[str, Any], path: Path, *, legacy: bool = False) -> Path:
+    """torch.save of a state dict (the zip format, or the pre-1.6 one with `legacy`)."""
+    torch.save(state, path, _use_new_zipfile_serialization=not legacy)
+    return path
+
+
+def save_safetensors(state: dict[str, Any], path: Path) -> Path:
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in state.items()}, str(path))
+    return path
