@@ -32,7 +32,7 @@ DEFAULT_IGNORE = (".*", "*.part", "*.tmp", "*.crdownload")
 NAME_FIELDS = frozenset({"stem", "scale", "noise", "model"})
 DELETE = "delete"
 NoiseLevel = Literal[-1, 0, 1, 2, 3]
-Scale = Literal[1, 2, 3, 4]
+Scale = Literal[1, 2, 3, 4, 8]  # 8: community models trained for it (8x_NMKD-Faces)
 # YAML lists become tuples and strings become paths; every scalar is otherwise taken strictly (no "yes" for
 # true, no "5" for 5).
 Patterns = Annotated[tuple[Annotated[str, Field(min_length=1)], ...], Field(strict=False)]

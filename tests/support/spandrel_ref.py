@@ -50,6 +50,27 @@ def randomise(model: Any, seed: int, scale: float = 0.5) -> Any:
     return model.eval()
 
 
+def calibrate(model: Any, last: str, image: npt.NDArray[np.float32], spread: float = 0.2) -> Any:
+    """Rescale the convolution `last` (whose output the model's output depends on linearly: its last
+    layer, before any pixel shuffle and skip addition) so that on `image` the output has mean 0.5 and its
+    share from that layer a standard deviation of `spread`: random deep networks otherwise saturate, and
+    a clipped comparison would not see the network."""
+    layer = model.get_submodule(last)
+    seen: dict[str, Any] = {}
+    handle = layer.register_forward_hook(lambda m, i, o: seen.__setitem__("y", o))
+    with torch.no_grad():
+        x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None]
+        z = model(x)
+        handle.remove()
+        y = seen["y"]
+        a = spread / max(float(y.std()), 1e-6)
+        # z is linear in y: z' = z + (a - 1) * y + c, where the shift c reaches every output equally.
+        mean_after = float(z.mean()) + (a - 1) * float(y.mean())
+        layer.weight.mul_(a)
+        layer.bias.mul_(a).add_(0.5 - mean_after)
+    return model
+
+
 def forward_reflect(
     model: Any, image: npt.NDArray[np.float32], scale: int, pad: int = 10
 ) -> npt.NDArray[np.float32]:
