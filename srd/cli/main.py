@@ -49,11 +49,20 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"srd {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     add_upscale_parser(sub, EXIT_CODES, HelpFormatter)
-    _command(
+    models = _command(
         sub,
         "models",
-        "list the available models",
-        "List the built-in models with their scales and noise levels, and the model files srd reads.",
+        "list the available models, or inspect a model file",
+        "List the built-in models with their scales and noise levels, and the model files srd reads; with"
+        " --inspect FILE, say what a model file is: its architecture, scale, channels, hyperparameters and"
+        " GFLOP per output megapixel.",
+    )
+    models.add_argument(
+        "--inspect",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a .pth, .ckpt, .safetensors, .json or .param model file",
     )
     run = _command(
         sub,
@@ -134,6 +143,13 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return upscale_command(args)
     if args.command == "models":
+        if args.inspect is not None:
+            from srd.runtime import configure_runtime
+
+            configure_runtime()  # before srd.cli.inspect imports JAX
+            from srd.cli.inspect import inspect_command
+
+            return inspect_command(args.inspect)
         from srd.cli.models import models_command
 
         return models_command()

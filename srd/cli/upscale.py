@@ -30,6 +30,7 @@ from srd.imaging.formats import READ_SUFFIXES, ImageFormat, resolve_output
 from srd.imaging.png import PngStreamWriter
 from srd.imaging.raster import RasterImage, fit_inside
 from srd.jobs.frames import wants_pages, with_scaled_metadata
+from srd.models.registry import native_scale
 from srd.runtime import release_free_memory
 from srd.settings import EngineSettings, ModelSettings, OutputSettings
 
@@ -134,7 +135,8 @@ _OPTIONS |= {"syncgap": "--syncgap", "precision": "--precision"}
 
 def settings_from_options(args: argparse.Namespace) -> tuple[ModelSettings, EngineSettings]:
     """The schema's ModelSettings and EngineSettings from `srd upscale`'s options, by the schema's rules."""
-    model_values = {"name": args.model, "noise": args.noise, "scale": args.scale, "tta": args.tta}
+    scale = args.scale if args.scale is not None else native_scale(args.model, args.noise)
+    model_values = {"name": args.model, "noise": args.noise, "scale": scale, "tta": args.tta}
     model_values |= {"alpha": args.alpha, "syncgap": args.syncgap}
     engine_values = {
         "tile": args.tile,

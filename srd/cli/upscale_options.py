@@ -54,9 +54,9 @@ def add_upscale_parser(sub: Any, epilog: str, formatter: type[argparse.HelpForma
         "-s",
         "--scale",
         type=int,
-        default=_MODEL["scale"],
+        default=None,
         choices=_choices(ModelSettings, "scale"),
-        help="scale factor",
+        help="scale factor (default: the model's own: 4 for the x4-only models and a 4x model file, else 2)",
     )
     up.add_argument(
         "--size",

@@ -45,6 +45,8 @@ class LoadedModel:
     noise: int
     pipeline: Pipeline
     default_tile: int
+    # What was detected about a community model file: (name, value), e.g. ("blocks", "23").
+    hyperparameters: tuple[tuple[str, str], ...] = ()
 
     @property
     def scale(self) -> int:
@@ -117,7 +119,8 @@ def _community_cached(path: Path, mtime_ns: int, size: int, noise: int) -> Loade
     if spec.scale != net.scale:
         raise ModelError(f"model file {path}: detected {net.scale}x but the network computes {spec.scale}x")
     label = f"{path.name}: {net.describe()}"
-    return LoadedModel(label, spec, net.weights, -1, community_pipeline(spec), COMMUNITY_TILE)
+    pipeline = community_pipeline(spec)
+    return LoadedModel(label, spec, net.weights, -1, pipeline, COMMUNITY_TILE, net.hyperparameters)
 
 
 def _file_step(path: Path, noise: int) -> LoadedModel:

@@ -33,6 +33,28 @@ def test_each_family_runs_in_the_daemon(
 ) -> None:
     """Two files dropped in (one larger than a tile where the family allows it, one with alpha) come out
     upscaled by the family's model, originals archived, nothing in errors; the job lines name the model."""
+    _two_files_through_the_daemon(tmp_path, cache, model, scale, startup, wide, small)
+
+
+@pytest.mark.usefixtures("reap_daemons")
+def test_a_community_model_file_runs_in_the_daemon(tmp_path: Path, cache: Path) -> None:
+    """A Compact .safetensors file as model.name runs in the daemon like a built-in family."""
+    from support.spandrel_ref import architecture, randomise, save_safetensors
+
+    compact = architecture("Compact").Compact(num_in_ch=3, num_out_ch=3, num_feat=8, num_conv=2, upscale=2)
+    path = save_safetensors(randomise(compact, 1).state_dict(), tmp_path / "2x-compact.safetensors")
+    _two_files_through_the_daemon(tmp_path, cache, str(path), 2, 300, (40, 24), (20, 18))
+
+
+def _two_files_through_the_daemon(
+    tmp_path: Path,
+    cache: Path,
+    model: str,
+    scale: int,
+    startup: int,
+    wide: tuple[int, int],
+    small: tuple[int, int],
+) -> None:
     config = write_config(
         tmp_path,
         cache,
