@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from srd.models import BUILTINS
+from srd.models.community import ARCHITECTURES
 
 
 def models_command() -> int:
@@ -18,4 +19,9 @@ def models_command() -> int:
     print("models make 4x from two 2x passes (noise reduction on the first). GFLOP per megapixel is the")
     print("work the network does: time grows with it. Any waifu2x .json model, ncnn .param (with .bin")
     print("beside it), or a folder of them also works as -m PATH.")
+    print()
+    print("Community models (PyTorch .pth / .ckpt, .safetensors) work as -m PATH too, read without PyTorch;")
+    names = ", ".join(a.name for a in ARCHITECTURES)
+    print(f"their architecture is detected from the weights: {names}.")
+    print("`srd models --inspect FILE` says what a file is.")
     return 0

@@ -72,7 +72,7 @@ def calibrate(model: Any, last: str, image: npt.NDArray[np.float32], spread: flo
 
 
 def forward_reflect(
-    model: Any, image: npt.NDArray[np.float32], scale: int, pad: int = 10
+    model: Any, image: npt.NDArray[np.float32], scale: int, pad: int = 10, *, clamp: bool = True
 ) -> npt.NDArray[np.float32]:
     """What srd computes for a community model on an image that fits one tile, written from the
     definition: the image (H x W x C, 0..1) mirrored by `pad` pixels a side (ncnn border type 2, numpy's
@@ -82,7 +82,8 @@ def forward_reflect(
         x = torch.from_numpy(np.ascontiguousarray(padded.transpose(2, 0, 1)))[None]
         y = model(x)[0].numpy().transpose(1, 2, 0)
     c = pad * scale
-    return np.clip(y[c : y.shape[0] - c, c : y.shape[1] - c], 0.0, 1.0).astype(np.float32)
+    y = y[c : y.shape[0] - c, c : y.shape[1] - c]
+    return (np.clip(y, 0.0, 1.0) if clamp else y).astype(np.float32)
 
 
 def save_pth(state: dict[str, Any], path: Path, *, legacy: bool = False) -> Path:

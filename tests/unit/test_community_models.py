@@ -227,3 +227,31 @@ def _wrapped(wrap: Callable[[dict[str, Any]], Any], tmp_path: Path) -> Path:
 def test_training_wrappers_are_unwrapped(tmp_path: Path, wrap: Callable[[dict[str, Any]], Any]) -> None:
     """params / state_dict / model wrappers and module. / netG. prefixes are undone before detection."""
     assert read_network(_wrapped(wrap, tmp_path)).arch == "Compact"
+
+
+def test_tta_averages_the_eight_transforms_of_the_reference(tmp_path: Path) -> None:
+    """With TTA, srd's output is the mean of the reference forward over the eight flips and rotations."""
+    model = _esrgan((24, 24), seed=4, num_filters=8, num_blocks=1, scale=2)
+    path = save_pth(model.state_dict(), tmp_path / "esrgan.pth")
+    image = _image(24, 24)
+    x = image.astype(np.float32) / 255
+    outs = []
+    for k in range(4):
+        for flip in (False, True):
+            t = np.rot90(x[:, ::-1] if flip else x, k)
+            y = np.rot90(forward_reflect(model, np.ascontiguousarray(t), 2, clamp=False), -k)
+            outs.append(y[:, ::-1] if flip else y)
+    expected = np.floor(np.clip(np.mean(outs, axis=0), 0, 1) * 255 + 0.5).astype(np.int16)
+    got = Upscaler(path, scale=2, tta=True).upscale(image).astype(np.int16)
+    assert np.abs(got - expected).max() <= 1
+
+
+def test_alpha_and_gray_images_run_through_a_community_model(tmp_path: Path) -> None:
+    """An RGBA image keeps its alpha (bicubic, as for Real-ESRGAN) and a gray one stays gray."""
+    model = _esrgan(seed=6, num_filters=8, num_blocks=1, scale=2)
+    up = Upscaler(save_pth(model.state_dict(), tmp_path / "esrgan.pth"), scale=2)
+    rgba = np.dstack([_image(20, 30), np.full((20, 30), 77, np.uint8)])
+    out = up.upscale(rgba)
+    assert out.shape == (40, 60, 4)
+    assert np.abs(out[..., 3].astype(int) - 77).max() <= 1
+    assert up.upscale(_image(20, 30)[..., 0]).shape == (40, 60)
