@@ -370,17 +370,19 @@ def test_decompression_bomb_is_refused_before_decoding(tmp_path: Path, bomb: byt
         read_image(_write(tmp_path, "bomb.png", bomb), max_pixels=LIMIT)
 
 
-def test_pillow_bomb_limit_still_applies_above_max_pixels(tmp_path: Path, bomb: bytes) -> None:
-    """With max_pixels set absurdly high, Pillow's decompression-bomb check still refuses the bomb."""
-    with pytest.raises(ImageTooLargeError):
-        read_image(_write(tmp_path, "bomb.png", bomb), max_pixels=10**12)
-
-
-def test_bomb_warning_range_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """An image between Pillow's warning and error thresholds raises instead of warning."""
+def test_srd_limit_applies_not_pillows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pillow's own limit (89.5 Mpx by default; here lowered below the image) does not override srd's:
+    an image under max_pixels decodes, one over it is refused with srd's message and limit."""
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 64 * 64 - 1)
-    with pytest.raises(ImageTooLargeError, match="decompression bomb"):
-        read_image(_write(tmp_path, "w.png", _png_bytes()), max_pixels=LIMIT)
+    assert read_image(_write(tmp_path, "w.png", _png_bytes()), max_pixels=LIMIT).width == 64
+    with pytest.raises(ImageTooLargeError, match=r"64x64 = 4096 pixels, over the limit of 4000"):
+        read_image(_write(tmp_path, "w.png", _png_bytes()), max_pixels=4000)
+
+
+def test_a_bomb_under_pillows_default_but_over_srds_limit(tmp_path: Path, bomb: bytes) -> None:
+    """A 900 Mpx bomb is refused from its header by srd's limit whatever Pillow's is set to."""
+    with pytest.raises(ImageTooLargeError, match="over the limit of 200000000"):
+        read_image(_write(tmp_path, "bomb.png", bomb), max_pixels=200_000_000)
 
 
 def test_pixel_limit_is_exact(tmp_path: Path) -> None:
