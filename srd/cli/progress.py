@@ -82,5 +82,5 @@ class Progress:
         rate = self.output_pixels / 1e6 / seconds if seconds > 0 else 0.0
         failed = f", {self.failed} failed" if self.failed else ""
         self._line(
-            f"srd: {self.done} of {self.total} done{failed} in {seconds:.1f} s ({rate:.2f} output Mpx/s)"
+            f"srd: {self.done} of {self.total} done{failed} in {seconds:.1f} s ({rate:.3g} output Mpx/s)"
         )

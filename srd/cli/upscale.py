@@ -191,14 +191,17 @@ def upscale_command(args: argparse.Namespace) -> int:
     if args.cache_dir != "none":
         enable_compilation_cache(Path(args.cache_dir) if args.cache_dir else default_cache_dir())
     target = _parse_size(args.size)
+    if target is not None and args.scale is not None:
+        raise UsageError(
+            f"-s {args.scale} and --size {args.size}: --size picks each image's scale (the smallest that"
+            " covers it, then a Lanczos downscale); leave out -s"
+        )
     _check_outdir(args.outdir)
     output = _output_settings(args)
     missing: list[Path] = []
     items = collect_inputs(args.inputs, args.outdir, missing)
-    if not items:
-        raise UsageError(
-            "no image files found in the given inputs" + "".join(f"; no such {m}" for m in missing)
-        )
+    if not items and not missing:
+        raise UsageError("no image files found in the given inputs")
     model, settings = settings_from_options(args)
     # A bad model or setting is the command's error, not a per-file one: fail before touching any file.
     engines: dict[int, Engine] = {} if target is not None else {model.scale: Engine(model, settings)}
@@ -216,6 +219,11 @@ def upscale_command(args: argparse.Namespace) -> int:
             size = target.for_image(image.width, image.height) if target is not None else None
             if size is not None:
                 scale = scale_for_target(image.width, image.height, size)
+                if scale == 1 and model.noise < 0:
+                    raise UsageError(
+                        f"{image.width}x{image.height} already covers --size {args.size}: nothing to"
+                        " upscale (srd does not only downscale; -n 0..3 denoises at 1x)"
+                    )
             if scale not in engines:
                 engines[scale] = Engine(model.model_copy(update={"scale": scale}), settings)
             out_dir = args.outdir if args.outdir is not None else path.parent

@@ -170,3 +170,41 @@ def test_new_families_upscale_from_the_command_line(
     )
     with Image.open(tmp_path / f"a_x{scale}.png") as im:
         assert im.size == size
+
+
+def test_only_missing_inputs_exit_1_like_any_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`srd upscale missing.png` is a failed input (exit 1, its line), not a usage error (64)."""
+    assert main([*ARGS, str(tmp_path / "missing.png")]) == 1
+    err = capsys.readouterr().err
+    assert "missing.png: no such file or folder" in err and "0 of 1 done, 1 failed" in err
+    (tmp_path / "empty").mkdir()
+    assert main([*ARGS, str(tmp_path / "empty")]) == 64  # a folder without images is the usage mistake
+
+
+def test_size_that_only_downscales_is_a_clear_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--size smaller than the image (no noise reduction) says there is nothing to upscale."""
+    src = _png(tmp_path / "a.png", (40, 40))
+    assert main([*ARGS, str(src), "--size", "30x30"]) == 1
+    assert "40x40 already covers --size 30x30: nothing to upscale" in capsys.readouterr().err
+    assert not (tmp_path / "a_30x30.png").exists()
+
+
+def test_scale_beside_size_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """-s with --size is a usage error rather than a scale silently ignored."""
+    src = _png(tmp_path / "a.png")
+    assert main([*ARGS, str(src), "--size", "48x40", "-s", "2"]) == 64
+    assert "leave out -s" in capsys.readouterr().err
+
+
+def test_an_x4_only_model_defaults_to_4x(tmp_path: Path) -> None:
+    """Without -s, an x4-only model runs at its own scale and names the file _x4."""
+    src = _png(tmp_path / "a.png", (8, 8))
+    assert main([*ARGS, str(src), "-m", "realesr-animevideov3"]) == 0  # has 2x: stays 2x
+    assert (tmp_path / "a_x2.png").exists()
+    assert main([*ARGS, str(src), "-m", "realesrgan-x4plus-anime"]) == 0
+    with Image.open(tmp_path / "a_x4.png") as im:
+        assert im.size == (32, 32)
