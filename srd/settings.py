@@ -355,7 +355,9 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc) or "<root>"
 
 
-def _message(error: Any) -> str:
+def problem_message(error: Any) -> str:
+    """One pydantic error as srd says it: pydantic's "Value error, " prefix dropped, the value given
+    named once (a validator's own message already names it)."""
     kind = error["type"]
     if kind == "extra_forbidden":
         return "unknown key"
@@ -371,7 +373,7 @@ def _message(error: Any) -> str:
 
 def describe(exc: ValidationError) -> list[str]:
     """Every problem of a validation error as "At 'key.path': message", in document order."""
-    return [f"At '{_key_path(error['loc'])}': {_message(error)}" for error in exc.errors()]
+    return [f"At '{_key_path(error['loc'])}': {problem_message(error)}" for error in exc.errors()]
 
 
 def parse_config(raw: object, base: Path) -> Config:

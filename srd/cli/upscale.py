@@ -32,7 +32,7 @@ from srd.imaging.raster import RasterImage, fit_inside
 from srd.jobs.frames import wants_pages, with_scaled_metadata
 from srd.models.registry import native_scale
 from srd.runtime import release_free_memory
-from srd.settings import EngineSettings, ModelSettings, OutputSettings
+from srd.settings import EngineSettings, ModelSettings, OutputSettings, problem_message
 
 DEFAULT_MAX_PIXELS = 200_000_000
 
@@ -153,7 +153,7 @@ def settings_from_options(args: argparse.Namespace) -> tuple[ModelSettings, Engi
         except ValidationError as exc:
             for error in exc.errors():
                 option = _OPTIONS.get(str(error["loc"][0]), str(error["loc"][0]))
-                problems.append(f"{option}: {error['msg']}, got {error['input']!r}")
+                problems.append(f"{option}: {problem_message(error)}")
     if problems:
         raise UsageError("; ".join(problems))
     model, settings = sections
@@ -176,7 +176,7 @@ def _output_settings(args: argparse.Namespace) -> OutputSettings:
             tiff_pages=args.tiff_pages,
         )
     except ValidationError as exc:
-        problems = [f"--{error['loc'][0]}: {error['msg']}, got {error['input']!r}" for error in exc.errors()]
+        problems = [f"--{error['loc'][0]}: {problem_message(error)}" for error in exc.errors()]
         raise UsageError("; ".join(problems)) from None
 
 

@@ -208,3 +208,12 @@ def test_an_x4_only_model_defaults_to_4x(tmp_path: Path) -> None:
     assert main([*ARGS, str(src), "-m", "realesrgan-x4plus-anime"]) == 0
     with Image.open(tmp_path / "a_x4.png") as im:
         assert im.size == (32, 32)
+
+
+def test_validation_messages_name_the_value_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A bad --background says what is expected and the value given once, without pydantic's prefix."""
+    src = _png(tmp_path / "a.png")
+    assert main([*ARGS, str(src), "--background", "#zzz"]) == 64
+    err = capsys.readouterr().err
+    assert "--background: expected a colour like #ffffff, got '#zzz'" in err
+    assert err.count("#zzz") == 1 and "Value error" not in err
