@@ -18,6 +18,12 @@ class ExitCode(IntEnum):
     IO = 74  # EX_IOERR: the inbox or its watcher was lost
     CONFIG = 78  # EX_CONFIG: the configuration is invalid (or names a model that cannot run)
     INTERRUPTED = 130  # Ctrl-C
+    TERMINATED = 143  # SIGTERM (128 + 15), as a shell reports a process it ended
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread by `srd upscale`'s handler so that it unwinds as Ctrl-C does:
+    the output being written is removed and what was left unfinished is said."""
 
 
 class SrdError(Exception):

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from srd.cli.upscale_options import add_upscale_parser
-from srd.errors import ExitCode, SrdError
+from srd.errors import ExitCode, SrdError, Terminated
 
 EXIT_CODES = (
     "exit codes: 0 ok; 1 some inputs failed (upscale); 3 not running (status); 64 usage error; "
@@ -173,6 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return ExitCode.INTERRUPTED
+    except Terminated:
+        return ExitCode.TERMINATED
     except BrokenPipeError:  # `srd models | head`: the reader has gone; nothing left to say
         sys.stderr.close()
         return ExitCode.OK

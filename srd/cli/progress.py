@@ -72,6 +72,15 @@ class Progress:
         self.failed += 1
         self._line(text)
 
+    def interrupted(self, by: str) -> None:
+        """The run was stopped (Ctrl-C, SIGTERM) while a file was in hand: say what is left unfinished."""
+        unfinished = self.total - self.done - self.failed
+        current = f" while upscaling {self._path} (no partial output is left)" if self._index else ""
+        self._line(
+            f"srd: stopped by {by}{current}; {self.done} of {self.total} done, {self.failed} failed,"
+            f" {unfinished} not written"
+        )
+
     def note(self, text: str) -> None:
         """Something to say once."""
         self._line(text)

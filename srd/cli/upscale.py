@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from srd.engine.engine import (
     enable_compilation_cache,
     scale_for_target,
 )
-from srd.errors import ExitCode, SrdError, UsageError
+from srd.errors import ExitCode, SrdError, Terminated, UsageError
 from srd.imaging.animation import Animation, write_animation
 from srd.imaging.decode import Pages, read_media
 from srd.imaging.encode import encode_image, quantize
@@ -186,6 +187,11 @@ def _failure_line(path: Path, exc: Exception) -> str:
     return f"srd: {message}" if message.startswith(str(path)) else f"srd: {path}: {message}"
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM's handler: unwind like Ctrl-C (the output in hand is removed by write_new_file's cleanup)."""
+    raise Terminated
+
+
 def upscale_command(args: argparse.Namespace) -> int:
     """Run `srd upscale`; returns 0, or 1 when any input failed (each failure is printed)."""
     if args.cache_dir != "none":
@@ -209,58 +215,80 @@ def upscale_command(args: argparse.Namespace) -> int:
     progress = Progress(len(items) + len(missing), live=live)
     for item in missing:
         progress.failed_with(f"srd: {item}: no such file or folder")
-    flattened = False  # said once per run
-    for path, rel in items:
-        try:
-            progress.start(path)
-            image = read_media(path, max_pixels=DEFAULT_MAX_PIXELS, pages=wants_pages(output))
-            progress.sized(image.width, image.height)
-            scale: int = model.scale
-            size = target.for_image(image.width, image.height) if target is not None else None
-            if size is not None:
-                scale = scale_for_target(image.width, image.height, size)
-                if scale == 1 and model.noise < 0:
-                    raise UsageError(
-                        f"{image.width}x{image.height} already covers --size {args.size}: nothing to"
-                        " upscale (srd does not only downscale; -n 0..3 denoises at 1x)"
-                    )
-            if scale not in engines:
-                engines[scale] = Engine(model.model_copy(update={"scale": scale}), settings)
-            out_dir = args.outdir if args.outdir is not None else path.parent
-            animated = isinstance(image, Animation)
-            source = "TIFF" if isinstance(image, Pages) else image.source_format
-            fmt = resolve_output(output.animation if animated else output.format, source)
-            out_rel = output_name(
-                rel if args.outdir is not None else Path(rel.name), scale, model.noise, fmt.suffix, size
-            )
-            if isinstance(image, Pages | Animation):
-                with image:
-                    first, written = _write_frames(
-                        engines[scale],
-                        image,
-                        target,
-                        fmt,
-                        output,
-                        out_dir / out_rel,
-                        args.overwrite,
-                        progress,
-                    )
-                progress.finished(path, first, written)
+    run = _Run(args, target, model, settings, output, engines, progress)
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        for path, rel in items:
+            try:
+                progress.start(path)
+                written_to, written = run.one(path, rel)
+            except (SrdError, OSError) as exc:
+                progress.failed_with(_failure_line(path, exc))
                 continue
-            if image.alpha is not None and not fmt.alpha and not flattened:
-                flattened = True
-                progress.note(
-                    f"srd: note: {fmt.description} has no alpha; transparent areas are composited onto"
-                    f" {output.background} (--background)"
-                )
-            writer, written = _writer(engines[scale], image, size, fmt.name, output, progress)
-            write_new_file(out_dir / out_rel, writer, overwrite=args.overwrite)
-        except (SrdError, OSError) as exc:
-            progress.failed_with(_failure_line(path, exc))
-            continue
-        progress.finished(path, out_dir / out_rel, written)
+            progress.finished(path, written_to, written)
+    except KeyboardInterrupt:
+        progress.interrupted("Ctrl-C (SIGINT)")
+        raise
+    except Terminated:
+        progress.interrupted("SIGTERM")
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     progress.summary()
     return ExitCode.FAILURES if progress.failed else ExitCode.OK
+
+
+@dataclass
+class _Run:
+    """One `srd upscale` run: its options, its engines (one per scale --size needs) and its progress."""
+
+    args: argparse.Namespace
+    target: TargetSize | None
+    model: ModelSettings
+    settings: EngineSettings
+    output: OutputSettings
+    engines: dict[int, Engine]
+    progress: Progress
+    flattened: bool = False  # the note on formats without alpha is said once per run
+
+    def one(self, path: Path, rel: Path) -> tuple[Path, tuple[int, int]]:
+        """Upscale one input and write its output; returns the output's path and size."""
+        args, model, output, progress = self.args, self.model, self.output, self.progress
+        image = read_media(path, max_pixels=DEFAULT_MAX_PIXELS, pages=wants_pages(output))
+        progress.sized(image.width, image.height)
+        scale: int = model.scale
+        size = self.target.for_image(image.width, image.height) if self.target is not None else None
+        if size is not None:
+            scale = scale_for_target(image.width, image.height, size)
+            if scale == 1 and model.noise < 0:
+                raise UsageError(
+                    f"{image.width}x{image.height} already covers --size {args.size}: nothing to"
+                    " upscale (srd does not only downscale; -n 0..3 denoises at 1x)"
+                )
+        if scale not in self.engines:
+            self.engines[scale] = Engine(model.model_copy(update={"scale": scale}), self.settings)
+        engine = self.engines[scale]
+        out_dir = args.outdir if args.outdir is not None else path.parent
+        animated = isinstance(image, Animation)
+        source = "TIFF" if isinstance(image, Pages) else image.source_format
+        fmt = resolve_output(output.animation if animated else output.format, source)
+        out_rel = output_name(
+            rel if args.outdir is not None else Path(rel.name), scale, model.noise, fmt.suffix, size
+        )
+        if isinstance(image, Pages | Animation):
+            with image:
+                return _write_frames(
+                    engine, image, self.target, fmt, output, out_dir / out_rel, args.overwrite, progress
+                )
+        if image.alpha is not None and not fmt.alpha and not self.flattened:
+            self.flattened = True
+            progress.note(
+                f"srd: note: {fmt.description} has no alpha; transparent areas are composited onto"
+                f" {output.background} (--background)"
+            )
+        writer, written = _writer(engine, image, size, fmt.name, output, progress)
+        write_new_file(out_dir / out_rel, writer, overwrite=args.overwrite)
+        return out_dir / out_rel, written
 
 
 def _write_frames(

@@ -214,3 +214,40 @@ def test_tiff_pages_separate_writes_each_page_and_refuses_a_taken_name(
     assert "doc_x2.p002.png exists" in capsys.readouterr().err
     assert not (tmp_path / "doc_x2.p001.png").exists()
     assert (tmp_path / "doc_x2.p003.png").read_bytes() == b"precious"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("sig", "code", "name"), [(15, 143, "SIGTERM"), (2, 130, "SIGINT")])
+def test_a_signal_mid_file_removes_the_partial_output_and_says_so(
+    tmp_path: Path, sig: int, code: int, name: str
+) -> None:
+    """SIGTERM or Ctrl-C while a streamed PNG is being written: no .part file is left, the exit status is
+    128 + the signal, and the last line says which file was unfinished and how many were not written."""
+    import threading
+    import time
+
+    for n in range(2):
+        _png(tmp_path / "in" / f"big{n}.png", (600, 600))
+    out = tmp_path / "out"
+    options = ["--cache-dir", "none", "--progress", "always", "--tile", "64", "-m", "cunet"]
+    process = subprocess.Popen(
+        [*SRD_COMMAND, "upscale", *options, str(tmp_path / "in"), "-o", str(out)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    seen: list[str] = []
+    reader = threading.Thread(target=lambda: seen.extend(iter(lambda: process.stderr.read(1), "")))  # type: ignore[union-attr]
+    reader.start()
+    deadline = time.monotonic() + 300
+    while not any(out.glob(".*.part")) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    assert any(out.glob(".*.part")), "the streamed output never started"
+    process.send_signal(sig)
+    assert process.wait(timeout=120) == code
+    reader.join(timeout=30)
+    process.stderr.close()
+    text = "".join(seen)
+    assert list(out.iterdir()) == []
+    assert "stopped by " in text and name in text and "big0.png" in text and "0 of 2 done" in text
+    assert "2 not written" in text
