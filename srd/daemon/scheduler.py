@@ -56,7 +56,13 @@ class Scheduler:
 
     @property
     def waiting(self) -> int:
-        return len(self.ready) + len(self.retry) + (self.held is not None) + (self.ahead is not None)
+        return len(self.ready) + self.claimed
+
+    @property
+    def claimed(self) -> int:
+        """Of the waiting jobs, those already claimed into work/ (to retry, held, claimed ahead): after a
+        stop they are what is left in work/ for the next start."""
+        return len(self.retry) + (self.held is not None) + (self.ahead is not None)
 
     def in_flight_jobs(
         self, started: dict[str, float], progress: dict[str, JobProgress | None] | None = None

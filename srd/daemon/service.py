@@ -214,6 +214,7 @@ class Daemon:
         """Bring the queue depths and the in-flight list up to date, and return the one Stats object."""
         stats, scheduler = self.stats, self.scheduler
         stats.waiting, stats.settling = scheduler.waiting, len(scheduler.tracker)
+        stats.claimed = scheduler.claimed
         started = {job_id: self.workers.job_started(job_id) for job_id in scheduler.in_flight}
         progress = {job_id: self._progress_of(job_id) for job_id in scheduler.in_flight}
         stats.in_flight = scheduler.in_flight_jobs(started, progress)

@@ -142,6 +142,7 @@ class Stats:
     last_error: LastError | None = None
     waiting: int = 0
     settling: int = 0
+    claimed: int = 0  # of the waiting, those claimed into work/ already
     in_flight: list[InFlightJob] = field(default_factory=list)
     model: str | None = None
     device: str | None = None
@@ -239,7 +240,7 @@ class Stats:
             "ready": self.ready,
             "version": __version__,
             "started_at": self.started_at,
-            "queue": {"waiting": self.waiting, "settling": self.settling},
+            "queue": {"waiting": self.waiting, "settling": self.settling, "claimed": self.claimed},
             "in_flight": [job.entry() for job in self.in_flight],
             "done": self.done,
             "failed": self.failed,

@@ -118,11 +118,15 @@ def format_status(document: dict[str, Any], now: float) -> tuple[str, bool]:
     queue = document.get("queue", {})
     in_flight = document.get("in_flight") or []
     last_error = document.get("last_error")
+    waiting, claimed = int(queue.get("waiting", 0)), int(queue.get("claimed", 0))
+    queue_text = f"{waiting} waiting, {queue.get('settling', 0)} settling"
     if alive:
         jobs = ", ".join(_job_line(job, now) for job in in_flight)
     else:  # what a stopped or crashed daemon left claimed in work/; the next start runs it again
         jobs = ", ".join(job["input"] for job in in_flight)
         jobs = f"nothing running ({jobs} left in work/, to run on the next start)" if jobs else ""
+        unclaimed = waiting - claimed
+        queue_text = f"{unclaimed} in the inbox, {claimed} claimed and left in work/ (run at the next start)"
     error = ""
     if last_error:
         # Reasons often start with the file's name already: name it once.
@@ -130,10 +134,10 @@ def format_status(document: dict[str, Any], now: float) -> tuple[str, bool]:
         error = f"{last_error['input']}: {reason} ({last_error['at']})"
     lines = [
         f"state:      {state}",
-        f"pid:        {document.get('pid')}   updated {age:.0f} s ago",
+        f"pid:        {document.get('pid') if alive else 'none'}   updated {age:.0f} s ago",
         f"model:      {document.get('model')} on {document.get('device')}",
-        f"watcher:    {document.get('observer')}",
-        f"queue:      {queue.get('waiting', 0)} waiting, {queue.get('settling', 0)} settling",
+        f"watcher:    {document.get('observer') or 'none'}",
+        f"queue:      {queue_text}",
         f"in flight:  {jobs or 'nothing'}",
         f"done:       {document.get('done', 0)}",
         f"failed:     {document.get('failed', 0)}",
@@ -149,8 +153,9 @@ def _worker_lines(workers: list[dict[str, Any]], now: float) -> list[str]:
     for worker in workers:
         jobs = ", ".join(worker.get("jobs") or []) or "idle"
         seen = max(0.0, now - float(worker.get("last_seen", now)))
+        pid = worker.get("pid")
         lines.append(
-            f"  {worker.get('host')} {worker.get('device')} pid {worker.get('pid')}: "
+            f"  {worker.get('host')} {worker.get('device')} {f'pid {pid}' if pid else 'no process'}: "
             f"{worker.get('state')}, {jobs}, seen {seen:.0f} s ago"
         )
     return lines

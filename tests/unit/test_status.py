@@ -15,6 +15,7 @@ from srd.daemon.folders import prepare_folders
 from srd.errors import FolderError
 from srd.settings import parse_config
 from srd.status import InFlightJob, JobProgress, Stats, StatusFile, format_status, read_status
+from srd.status.stats import WorkerStatus
 
 CONFIG = "inbox: in\noutbox: out\nerrors: err\nwork: work\narchive: arc\n"
 
@@ -106,7 +107,7 @@ def test_stats_feed_the_status_file_and_the_status_line_alike() -> None:
     stats.job_failed("b.png", "CorruptImageError", "truncated")
     assert stats.status_line() == "running: 3 waiting, 1 in flight, 1 done, 1 failed"
     document = stats.document()
-    assert document["queue"] == {"waiting": 3, "settling": 0}
+    assert document["queue"] == {"waiting": 3, "settling": 0, "claimed": 0}
     assert document["done"] == 1 and document["failed"] == 1
     text, alive = format_status({**document, "pid": os.getpid(), "updated_at": time.time()}, time.time())
     assert alive
@@ -181,3 +182,15 @@ def test_in_flight_progress_is_reported_with_an_eta() -> None:
     assert "progress" not in entries[1]
     text, _ = format_status({**stats.document(), "pid": os.getpid(), "updated_at": now}, now)
     assert "big.png for 10 s (25%, 25/100 tiles, about 30 s left)" in text
+
+
+def test_a_stopped_daemon_shows_what_it_left_in_work(tmp_path: Path) -> None:
+    """After a stop, a job claimed ahead is "left in work/", not "waiting", and no pid is shown."""
+    stats = Stats(state="stopped", waiting=3, claimed=1, model="cunet", device="cpu:0")
+    stats.workers = [WorkerStatus("host", "cpu:0", None, "stopped", (), time.time())]
+    document = {**stats.document(), "pid": 12345, "updated_at": time.time()}
+    text, alive = format_status(document, time.time())
+    assert not alive
+    assert "queue:      2 in the inbox, 1 claimed and left in work/ (run at the next start)" in text
+    assert "pid:        none" in text and "None" not in text
+    assert "host cpu:0 no process: stopped" in text
