@@ -8,6 +8,7 @@ and `EngineSettings` from its options; the worker receives them as they are. Def
 from __future__ import annotations
 
 import string
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -262,6 +263,16 @@ class WebSettings(Section):
         return self
 
     @property
+    def notes(self) -> list[str]:
+        """Settings that are valid but do less than they seem to (`srd check-config` says them)."""
+        if self.listen is not None and self.actions and self.token_file is None:
+            return [
+                f"At 'web.actions': on over the UNIX socket only: over TCP ({self.listen}) every Retry and"
+                " Delete is refused (403) without web.token_file"
+            ]
+        return []
+
+    @property
     def mode(self) -> int:
         return int(self.socket_mode, 8)
 
@@ -386,22 +397,40 @@ def parse_config(raw: object, base: Path) -> Config:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(describe(exc))) from None
 
 
+_LAYOUT_KEYS = ("outbox", "errors", "work", "archive", "status_file", "metrics_file")
+
+
+def _inside_inbox(inbox: Path, folders: Mapping[str, Path | None]) -> list[str]:
+    resolved = inbox.resolve()
+    return [
+        f"At '{key}': {folder} is inside the inbox {inbox}; srd would pick up its own files"
+        for key, folder in folders.items()
+        if folder is not None and (folder.resolve() == resolved or resolved in folder.resolve().parents)
+    ]
+
+
 def layout_problems(config: Config) -> list[str]:
     """Folders placed inside the inbox, where srd would pick up its own files (checked before start)."""
-    inbox = config.inbox.resolve()
-    folders = {
-        "outbox": config.outbox,
-        "errors": config.errors,
-        "work": config.work,
-        "archive": config.archive,
-        "status_file": config.status_file,
-        "metrics_file": config.metrics_file,
-    }
-    return [
-        f"At '{key}': {folder} is inside the inbox {config.inbox}; srd would pick up its own files"
-        for key, folder in folders.items()
-        if folder is not None and (folder.resolve() == inbox or inbox in folder.resolve().parents)
-    ]
+    return _inside_inbox(config.inbox, {key: getattr(config, key) for key in _LAYOUT_KEYS})
+
+
+def raw_layout_problems(path: Path) -> list[str]:
+    """`layout_problems` of a config file that fails the schema, from the folder keys it does spell out
+    as strings, so that `srd check-config` reports them beside the schema's problems."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return []
+    if not isinstance(raw, dict) or not isinstance(raw.get("inbox"), str):
+        return []
+    base = path.parent.absolute()
+
+    def resolved(value: object) -> Path | None:
+        return base / Path(value).expanduser() if isinstance(value, str) and value else None
+
+    inbox = resolved(raw["inbox"])
+    assert inbox is not None
+    return _inside_inbox(inbox, {key: resolved(raw.get(key)) for key in _LAYOUT_KEYS})
 
 
 def load_config(path: Path) -> Config:

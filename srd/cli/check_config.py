@@ -7,7 +7,7 @@ from pathlib import Path
 
 from srd.daemon.folders import folder_problems
 from srd.errors import ConfigError, ExitCode
-from srd.settings import load_config
+from srd.settings import load_config, raw_layout_problems
 
 
 def check_config_command(path: Path, *, check_model: bool = True) -> ExitCode:
@@ -19,7 +19,8 @@ def check_config_command(path: Path, *, check_model: bool = True) -> ExitCode:
     try:
         config = load_config(path)
     except ConfigError as exc:
-        print(exc, file=sys.stderr)
+        layout = raw_layout_problems(path)  # every problem at once: the folders too, where they are spelt out
+        print("\n  ".join([str(exc), *layout]), file=sys.stderr)
         return exc.exit_code
     folders = folder_problems(config)
     queue: list[str] = []
@@ -41,6 +42,8 @@ def check_config_command(path: Path, *, check_model: bool = True) -> ExitCode:
     if folders or engine or queue:
         print(f"{path}: cannot start:\n  " + "\n  ".join([*engine, *queue, *folders]), file=sys.stderr)
         return ExitCode.CONFIG if engine or queue else ExitCode.CANT_CREATE
+    for note in config.web.notes:
+        print(f"{path}: note: {note}", file=sys.stderr)
     archive = config.archive if config.archive is not None else "delete originals"
     print(
         f"{path}: OK (inbox {config.inbox}, outbox {config.outbox}, archive {archive}, "

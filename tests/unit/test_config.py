@@ -285,3 +285,27 @@ def test_a_relative_compile_cache_is_relative_to_the_config_file(tmp_path: Path)
     """engine.compile_cache, like the folders, resolves against the config file's folder."""
     config = parse_config(yaml.safe_load(MINIMAL + "engine: {compile_cache: cache/jax}\n"), tmp_path)
     assert config.engine.compile_cache == tmp_path / "cache" / "jax"
+
+
+def test_check_config_reports_layout_problems_beside_schema_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A schema error does not hide an outbox inside the inbox: check-config names both at once."""
+    path = tmp_path / "srd.yaml"
+    path.write_text("inbox: in\noutbox: in/out\nerrors: err\nwork: w\narchive: delete\nmodel: {noise: 9}\n")
+    assert check_config_command(path) == 78
+    err = capsys.readouterr().err
+    assert "At 'model.noise':" in err and "At 'outbox':" in err and "inside the inbox" in err
+
+
+def test_check_config_notes_tcp_actions_without_a_token(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """web.listen with actions and no token_file passes, with a note that TCP actions will be refused."""
+    path = tmp_path / "srd.yaml"
+    path.write_text(MINIMAL + 'web: {listen: "127.0.0.1:8080", actions: true}\n')
+    assert check_config_command(path, check_model=False) == 0
+    assert "note: At 'web.actions':" in capsys.readouterr().err
+    path.write_text(MINIMAL + 'web: {listen: "127.0.0.1:8080", actions: true, token_file: t}\n')
+    assert check_config_command(path, check_model=False) == 0
+    assert "note" not in capsys.readouterr().err
