@@ -16,7 +16,7 @@ from srd.engine.syncgap import SAMPLE_TILE, shared_pools
 from srd.errors import ModelError, UsageError
 from srd.imaging.raster import RasterImage
 from srd.models.family import Alpha
-from srd.models.registry import BUILTINS, LoadedModel, is_community_model, load_step
+from srd.models.registry import BUILTINS, LoadedModel, folder_has_pass, is_community_model, load_step
 from srd.nn.conv import DIRECT, ConvBackend, resolve
 from srd.nn.graph import ConvAlgorithm
 from srd.nn.resample import bicubic_per_tile
@@ -99,6 +99,9 @@ def plan_passes(model: ModelSettings) -> list[LoadedModel]:
     has one pass at its own scale: a smaller scale is that pass downsized, a power of it repeats it."""
     if is_community_model(model.name):
         return _community_passes(model)
+    chain = _noise_then_scale(model)
+    if chain is not None:
+        return chain
     if model.scale == 1:
         if model.noise < 0:
             raise UsageError("scale 1 without noise reduction would do nothing; pass a noise level 0..3")
@@ -117,6 +120,21 @@ def plan_passes(model: ModelSettings) -> list[LoadedModel]:
             f" it offers {family.levels_text()}"
         )
     return [load_step(model.name, model.noise, larger[0])]
+
+
+def _noise_then_scale(model: ModelSettings) -> list[LoadedModel] | None:
+    """A waifu2x model folder without the combined noise-and-scale file but with the noise level's 1x file
+    and the 2x file (vgg_7's art_y has noise1_model and scale2.0x_model): as waifu2x does, the 1x noise
+    pass, then the 2x pass (twice for 3x and 4x: the 4x result is downsized for 3x). None otherwise."""
+    folder = Path(model.name)
+    if model.noise < 0 or model.scale < 2 or model.name in BUILTINS or not folder.is_dir():
+        return None
+    if folder_has_pass(folder, model.noise, 2) or not folder_has_pass(folder, model.noise, 1):
+        return None
+    if not folder_has_pass(folder, -1, 2):
+        return None
+    denoise, upscale = load_step(model.name, model.noise, 1), load_step(model.name, -1, 2)
+    return [denoise, upscale] if model.scale == 2 else [denoise, upscale, upscale]
 
 
 def _community_passes(model: ModelSettings) -> list[LoadedModel]:

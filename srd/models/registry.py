@@ -154,6 +154,12 @@ def _file_step(path: Path, noise: int) -> LoadedModel:
     )
 
 
+def folder_has_pass(folder: Path, noise: int, scale: int) -> bool:
+    """Whether a waifu2x-style model folder has the file of this pass (.param or .json)."""
+    stem = folder_stem(noise, scale)
+    return any((folder / f"{stem}{suffix}").is_file() for suffix in (".param", ".json"))
+
+
 def _folder_step(folder: Path, noise: int, scale: int) -> LoadedModel:
     stem = folder_stem(noise, scale)
     for suffix in (".param", ".json"):

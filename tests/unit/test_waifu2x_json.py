@@ -89,3 +89,28 @@ def test_bad_json_is_a_clear_error(text: str, message: str) -> None:
     """Malformed files and unknown layer classes raise ModelError naming the problem."""
     with pytest.raises(ModelError, match=message):
         parse_json_model(text)
+
+
+def test_a_folder_without_the_combined_file_chains_noise_then_scale(waifu2x_json: Path) -> None:
+    """vgg_7/art_y has noise1_model and scale2.0x_model but no noise1_scale2.0x_model: -n 1 -s 2 runs the
+    1x noise pass, then the 2x pass, as waifu2x does, and equals the two run one after the other."""
+    from srd.engine import Engine
+    from srd.engine.engine import plan_passes
+    from srd.imaging.raster import RasterImage
+    from srd.settings import EngineSettings, ModelSettings
+
+    folder = waifu2x_json / "vgg_7" / "art_y"
+    passes = plan_passes(ModelSettings(name=str(folder), noise=1, scale=2))
+    assert [(p.noise, p.scale) for p in passes] == [(1, 1), (-1, 2)]
+    assert len(plan_passes(ModelSettings(name=str(folder), noise=1, scale=4))) == 3
+    settings = EngineSettings(tile=32, conv="direct")
+    rng = np.random.default_rng(0)
+    image = RasterImage(rng.random((20, 24, 3), dtype=np.float32))
+    chained = Engine(ModelSettings(name=str(folder), noise=1, scale=2), settings).upscale(image)
+    denoised = Engine(ModelSettings(name=str(folder / "noise1_model.json"), noise=1, scale=1), settings)
+    scaled = Engine(ModelSettings(name=str(folder / "scale2.0x_model.json"), scale=2), settings)
+    expected = scaled.upscale(denoised.upscale(image))
+    assert chained.pixels.shape == (40, 48, 3)
+    np.testing.assert_allclose(chained.pixels, expected.pixels, atol=1e-5)
+    with pytest.raises(ModelError, match="noise1_scale2.0x_model"):
+        plan_passes(ModelSettings(name=str(waifu2x_json / "vgg_7" / "art"), noise=1, scale=2))
