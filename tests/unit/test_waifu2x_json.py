@@ -112,5 +112,5 @@ def test_a_folder_without_the_combined_file_chains_noise_then_scale(waifu2x_json
     expected = scaled.upscale(denoised.upscale(image))
     assert chained.pixels.shape == (40, 48, 3)
     np.testing.assert_allclose(chained.pixels, expected.pixels, atol=1e-5)
-    with pytest.raises(ModelError, match="noise1_scale2.0x_model"):
+    with pytest.raises(ModelError, match=r"noise1_scale2\.0x_model"):
         plan_passes(ModelSettings(name=str(waifu2x_json / "vgg_7" / "art"), noise=1, scale=2))
