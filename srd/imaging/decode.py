@@ -150,8 +150,8 @@ def read_media(
     decompression-bomb checks (PIL.Image.MAX_IMAGE_PIXELS, which this sets to max_pixels: one limit per
     process, as srd decodes in one thread per worker) apply it to what the header does not show, such as
     an animation's frames, and their warning is an error while the file is opened. Filesystem errors
-    (missing file) propagate as OSError. A multi-page TIFF gives its first page (with `pages`, all its pages, each decoded when
-    iterated), a PSD its composite, an ICO/CUR its largest image.
+    (missing file) propagate as OSError. A multi-page TIFF gives its first page (with `pages`, all its
+    pages, each decoded when iterated), a PSD its composite, an ICO/CUR its largest image.
     """
     path = Path(path)
     data = _read_bytes(path, max_bytes)
