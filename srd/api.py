@@ -79,7 +79,7 @@ def list_models() -> list[ModelInfo]:
     >>> cunet.family, cunet.arch, cunet.scales, cunet.levels[1], cunet.noise_levels
     ('waifu2x', 'cunet', (1, 2), (0, 1, 2, 3), (-1, 0, 1, 2, 3))
     """
-    from srd.models.registry import BUILTINS
+    from srd.models.catalog import BUILTINS
     from srd.settings import DEFAULT_MODEL
 
     infos = []

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from srd.models import BUILTINS
-from srd.models.community import ARCHITECTURES
+from srd.models.catalog import BUILTINS, COMMUNITY_ARCHITECTURES
 
 
 def models_command() -> int:
@@ -21,7 +20,7 @@ def models_command() -> int:
     print("beside it), or a folder of them also works as -m PATH.")
     print()
     print("Community models (PyTorch .pth / .ckpt, .safetensors) work as -m PATH too, read without PyTorch;")
-    names = ", ".join(a.name for a in ARCHITECTURES)
+    names = ", ".join(COMMUNITY_ARCHITECTURES)
     print(f"their architecture is detected from the weights: {names}.")
     print("`srd models --inspect FILE` says what a file is.")
     return 0

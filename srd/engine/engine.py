@@ -15,8 +15,9 @@ from srd.engine.pipeline import Array32, fill_transparent, resize_lanczos, upsca
 from srd.engine.syncgap import SAMPLE_TILE, shared_pools
 from srd.errors import ModelError, UsageError
 from srd.imaging.raster import RasterImage
+from srd.models.catalog import BUILTINS
 from srd.models.family import Alpha
-from srd.models.registry import BUILTINS, LoadedModel, folder_has_pass, is_community_model, load_step
+from srd.models.registry import LoadedModel, folder_has_pass, is_community_model, load_step
 from srd.nn.conv import DIRECT, ConvBackend, resolve
 from srd.nn.graph import ConvAlgorithm
 from srd.nn.resample import bicubic_per_tile

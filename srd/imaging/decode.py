@@ -111,9 +111,9 @@ def _open_checked(path: Path, data: bytes, max_pixels: int) -> ImageFile.ImageFi
             f"{path}: {fmt.description} image, but this Pillow build has no {fmt.codec} codec"
         )
     # Pillow's own limit (89.5 Mpx by default) must not override srd's: its check in Image.open is off
-    # while srd checks the same header size below, with srd's limit and message; the checks its plugins
-    # make later (an animation's frames, an icon's images) then use srd's limit (see read_media).
-    Image.MAX_IMAGE_PIXELS = None
+    # while srd checks the same header size below, with srd's limit and message. It is put back after:
+    # Pillow checks sizes in other places too (resizing), where srd's output may rightly be larger.
+    pillow_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
     try:
         im = Image.open(io.BytesIO(data), formats=_readable_formats())
     except UnidentifiedImageError:
@@ -123,7 +123,7 @@ def _open_checked(path: Path, data: bytes, max_pixels: int) -> ImageFile.ImageFi
             ) from None
         raise UnsupportedFormatError(f"{path}: {_describe_unknown(data)}") from None
     finally:
-        Image.MAX_IMAGE_PIXELS = max_pixels
+        Image.MAX_IMAGE_PIXELS = pillow_limit
     width, height = im.size
     if width * height > max_pixels:
         raise ImageTooLargeError(
@@ -146,10 +146,10 @@ def read_media(
     whose frames are then decoded one at a time; files over max_bytes or max_pixels (per frame), and
     animations of more than max_frames frames, are refused.
 
-    The limit is srd's, checked from the header before any pixel is decoded; Pillow's own
-    decompression-bomb checks (PIL.Image.MAX_IMAGE_PIXELS, which this sets to max_pixels: one limit per
-    process, as srd decodes in one thread per worker) apply it to what the header does not show, such as
-    an animation's frames, and their warning is an error while the file is opened. Filesystem errors
+    The limit is srd's, checked from the header before any pixel is decoded (Pillow's own check of the
+    header, at PIL.Image.MAX_IMAGE_PIXELS, is off meanwhile: one thread decodes per process); Pillow's
+    later checks, of what the header does not show (an animation's frames), keep Pillow's limit, and
+    their warning is an error while the file is opened. Filesystem errors
     (missing file) propagate as OSError. A multi-page TIFF gives its first page (with `pages`, all its
     pages, each decoded when iterated), a PSD its composite, an ICO/CUR its largest image.
     """

@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 from srd.errors import ModelError
-from srd.models import realcugan, realesrgan, waifu2x
+from srd.models.catalog import BUILTINS
 from srd.models.community import is_community_file, read_network
 from srd.models.family import (
     COMMUNITY_TILE,
@@ -29,10 +29,6 @@ from srd.models.waifu2x_json import parse_json_model
 from srd.nn.geometry import FEW_PROBES, infer_geometry
 from srd.nn.graph import NetworkSpec, Weights
 from srd.nn.ops import Op
-
-BUILTINS: dict[str, ModelFamily] = {
-    family.name: family for family in (*waifu2x.FAMILIES, *realcugan.FAMILIES, *realesrgan.FAMILIES)
-}
 
 
 @dataclass(frozen=True)

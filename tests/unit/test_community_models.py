@@ -255,3 +255,11 @@ def test_alpha_and_gray_images_run_through_a_community_model(tmp_path: Path) -> 
     assert out.shape == (40, 60, 4)
     assert np.abs(out[..., 3].astype(int) - 77).max() <= 1
     assert up.upscale(_image(20, 30)[..., 0]).shape == (40, 60)
+
+
+def test_the_catalog_names_every_community_architecture() -> None:
+    """`srd models` lists, without importing JAX, exactly the architectures detection tries."""
+    from srd.models.catalog import COMMUNITY_ARCHITECTURES
+    from srd.models.community import ARCHITECTURES
+
+    assert sorted(COMMUNITY_ARCHITECTURES) == sorted(a.name for a in ARCHITECTURES)

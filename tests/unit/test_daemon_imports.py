@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 # Every module of these packages is imported; the worker's engine is imported lazily, inside the process.
 JAX_FREE_PACKAGES = ("srd.daemon", "srd.status", "srd.jobs", "srd.workers")
@@ -36,3 +37,18 @@ def test_no_daemon_status_jobs_or_workers_module_imports_jax() -> None:
     imported, leaked = result.stdout.splitlines()
     assert {"srd.daemon.service", "srd.daemon.scheduler", "srd.workers.process"} <= set(imported.split(","))
     assert leaked == "", f"JAX imported by the daemon's side: {leaked}"
+
+
+def test_models_help_and_status_do_not_import_jax(tmp_path: Path) -> None:
+    """`srd models`, `srd --help`, `srd status` and check-config of a schema problem never import JAX."""
+    config = tmp_path / "srd.yaml"
+    config.write_text("inbox: in\noutbox: out\nerrors: e\nwork: w\narchive: delete\nmodel: {noise: 9}\n")
+    probe = (
+        "import sys; from srd.cli import main; rc = main(sys.argv[1:]);"
+        " print('JAX' if 'jax' in sys.modules else 'no JAX', file=sys.stderr)"
+    )
+    for argv in (["models"], ["--help"], ["status", "--config", str(config)], ["check-config", str(config)]):
+        result = subprocess.run(
+            [sys.executable, "-c", probe, *argv], capture_output=True, text=True, timeout=120, check=False
+        )
+        assert result.stderr.strip().endswith("no JAX"), (argv, result.stderr)
