@@ -20,7 +20,7 @@ class Progress:
         self.total = total
         self.live = live
         self.out = out if out is not None else sys.stderr
-        self.done = self.failed = 0
+        self.done = self.failed = self.skip_count = 0
         self.output_pixels = 0
         self.started = time.perf_counter()
         self._index = 0
@@ -67,6 +67,11 @@ class Progress:
         elapsed = time.perf_counter() - self._file_started
         self._line(f"[{self._index}/{self.total}] {path} -> {output} ({elapsed:.2f} s)")
 
+    def skipped(self, path: Path, output: Path) -> None:
+        """An input left alone because its output exists (--skip-existing)."""
+        self.skip_count += 1
+        self._line(f"[{self._index}/{self.total}] {path}: skipped, {output} exists")
+
     def failed_with(self, text: str) -> None:
         """An input failed; `text` says which and why."""
         self.failed += 1
@@ -74,7 +79,7 @@ class Progress:
 
     def interrupted(self, by: str) -> None:
         """The run was stopped (Ctrl-C, SIGTERM) while a file was in hand: say what is left unfinished."""
-        unfinished = self.total - self.done - self.failed
+        unfinished = self.total - self.done - self.failed - self.skip_count
         current = f" while upscaling {self._path} (no partial output is left)" if self._index else ""
         self._line(
             f"srd: stopped by {by}{current}; {self.done} of {self.total} done, {self.failed} failed,"
@@ -90,6 +95,7 @@ class Progress:
         seconds = time.perf_counter() - self.started
         rate = self.output_pixels / 1e6 / seconds if seconds > 0 else 0.0
         failed = f", {self.failed} failed" if self.failed else ""
+        failed += f", {self.skip_count} skipped (outputs exist)" if self.skip_count else ""
         self._line(
             f"srd: {self.done} of {self.total} done{failed} in {seconds:.1f} s ({rate:.3g} output Mpx/s)"
         )

@@ -222,6 +222,9 @@ def upscale_command(args: argparse.Namespace) -> int:
             try:
                 progress.start(path)
                 written_to, written = run.one(path, rel)
+            except _OutputExistsError as skipped:
+                progress.skipped(path, skipped.output)
+                continue
             except (SrdError, OSError) as exc:
                 progress.failed_with(_failure_line(path, exc))
                 continue
@@ -236,6 +239,14 @@ def upscale_command(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
     progress.summary()
     return ExitCode.FAILURES if progress.failed else ExitCode.OK
+
+
+class _OutputExistsError(Exception):
+    """An input whose output exists, left alone under --skip-existing."""
+
+    def __init__(self, output: Path) -> None:
+        super().__init__(str(output))
+        self.output = output
 
 
 @dataclass
@@ -275,6 +286,13 @@ class _Run:
         out_rel = output_name(
             rel if args.outdir is not None else Path(rel.name), scale, model.noise, fmt.suffix, size
         )
+        destination = out_dir / out_rel
+        if not args.overwrite and destination.exists():
+            if isinstance(image, Pages | Animation):
+                image.close()
+            if args.skip_existing:
+                raise _OutputExistsError(destination)
+            raise UsageError(f"{destination} exists (use --overwrite to replace it, or --skip-existing)")
         if isinstance(image, Pages | Animation):
             with image:
                 return _write_frames(

@@ -119,7 +119,13 @@ def add_upscale_parser(sub: Any, epilog: str, formatter: type[argparse.HelpForma
         default="auto",
         help="a live status line with percentages for long images (auto: on a terminal)",
     )
-    up.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    existing = up.add_mutually_exclusive_group()
+    existing.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    existing.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="leave inputs whose output exists alone (a rerun of a folder does only what is new)",
+    )
     up.add_argument("--device", default=_ENGINE["device"], help="JAX platform: auto, cpu, gpu or tpu")
 
     up.add_argument(

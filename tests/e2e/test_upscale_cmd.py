@@ -112,8 +112,8 @@ def test_size_option_keeps_the_aspect_ratio(tmp_path: Path) -> None:
 
 
 def test_usage_errors_have_exit_codes(tmp_path: Path) -> None:
-    """A missing input and an unknown model are usage/model errors with distinct exit codes."""
-    assert main(["upscale", "--cache-dir", "none", str(tmp_path / "missing.png")]) == 64
+    """A missing input is a failed input (1, as the README says) and an unknown model a model error."""
+    assert main(["upscale", "--cache-dir", "none", str(tmp_path / "missing.png")]) == 1
     src = _png(tmp_path / "a.png")
     assert main(["upscale", "--cache-dir", "none", str(src), "-m", "nonexistent-model"]) == 65
 

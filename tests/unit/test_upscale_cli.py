@@ -217,3 +217,21 @@ def test_validation_messages_name_the_value_once(tmp_path: Path, capsys: pytest.
     err = capsys.readouterr().err
     assert "--background: expected a colour like #ffffff, got '#zzz'" in err
     assert err.count("#zzz") == 1 and "Value error" not in err
+
+
+def test_skip_existing_reruns_only_what_is_new(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A rerun of a folder fails each existing output before upscaling it; --skip-existing skips them,
+    upscales the new input, and the summary counts the skipped ones (exit 0)."""
+    _png(tmp_path / "in" / "a.png")
+    assert main([*ARGS, str(tmp_path / "in")]) == 0
+    _png(tmp_path / "in" / "b.png")
+    before = (tmp_path / "in" / "a_x2.png").stat().st_mtime_ns
+    assert main([*ARGS, str(tmp_path / "in")]) == 1
+    assert "a_x2.png exists (use --overwrite to replace it, or --skip-existing)" in capsys.readouterr().err
+    (tmp_path / "in" / "b_x2.png").unlink()
+    assert main([*ARGS, str(tmp_path / "in"), "--skip-existing"]) == 0
+    err = capsys.readouterr().err
+    assert "a.png: skipped" in err and "1 of 2 done, 1 skipped (outputs exist)" in err
+    assert (tmp_path / "in" / "b_x2.png").exists()
+    assert (tmp_path / "in" / "a_x2.png").stat().st_mtime_ns == before
+    assert main([*ARGS, str(tmp_path / "in"), "--skip-existing", "--overwrite"]) == 64
