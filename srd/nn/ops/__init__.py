@@ -2,16 +2,20 @@
 
 from srd.nn.ops.base import Activation, Extent, LayerWeights, Op, activate, zero_outside
 from srd.nn.ops.binary import BinaryKind, BinaryOp
+from srd.nn.ops.channels import RepeatChannels
 from srd.nn.ops.concat import Concat
 from srd.nn.ops.conv import Conv
 from srd.nn.ops.crop import Crop, CropLike
 from srd.nn.ops.dense import Dense
 from srd.nn.ops.elementwise import ChannelScale, Eltwise, EltwiseOp
 from srd.nn.ops.interp import Interp, ResizeKind
+from srd.nn.ops.norm import ChannelLayerNorm, GroupNorm
+from srd.nn.ops.offset_sample import OffsetSample
 from srd.nn.ops.pixelshuffle import PixelShuffle, PixelUnshuffle
 from srd.nn.ops.pointwise import Activate, ChannelAffine
 from srd.nn.ops.pooling import GlobalAvgPool, masked_mean
 from srd.nn.ops.prelu import PReLU
+from srd.nn.ops.window import CropScaled, LayerNorm, SwinBlock, WindowPad
 from srd.nn.resample import bicubic_matrix
 
 __all__ = [
@@ -20,23 +24,31 @@ __all__ = [
     "BinaryKind",
     "BinaryOp",
     "ChannelAffine",
+    "ChannelLayerNorm",
     "ChannelScale",
     "Concat",
     "Conv",
     "Crop",
     "CropLike",
+    "CropScaled",
     "Dense",
     "Eltwise",
     "EltwiseOp",
     "Extent",
     "GlobalAvgPool",
+    "GroupNorm",
     "Interp",
+    "LayerNorm",
     "LayerWeights",
+    "OffsetSample",
     "Op",
     "PReLU",
     "PixelShuffle",
     "PixelUnshuffle",
+    "RepeatChannels",
     "ResizeKind",
+    "SwinBlock",
+    "WindowPad",
     "activate",
     "bicubic_matrix",
     "masked_mean",
