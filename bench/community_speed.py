@@ -62,7 +62,9 @@ class CommunityModel:
     scale: int  # the file's: ESRGAN's `scale` argument is before its pixel unshuffle
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     goal: float = CONVOLUTIONAL
-    big: bool = False  # timed only with --big: minutes a run on 2 cores
+    # The longest side timed without --big (None: every size): torch takes most of a minute a run on 2
+    # cores beyond it.
+    quick_up_to: int | None = None
 
     def build(self, seed: int) -> Any:
         """The model in eval mode with random weights (spandrel_ref.randomise), or AttributeError /
@@ -80,7 +82,7 @@ def _swinir(embed: int, depth: int, upsampler: str) -> dict[str, Any]:
 MODELS = {
     # 4x-UltraSharp, Remacri, ESRGAN's own RRDB_ESRGAN_x4 shape
     "esrgan-4x-23x64": CommunityModel(
-        "ESRGAN", "ESRGAN", 4, {"num_filters": 64, "num_blocks": 23, "scale": 4}
+        "ESRGAN", "ESRGAN", 4, {"num_filters": 64, "num_blocks": 23, "scale": 4}, quick_up_to=128
     ),
     # Real-ESRGAN x2plus: the same RRDB on a 2x pixel-unshuffled input
     "esrgan-2x-23x64": CommunityModel(
@@ -109,7 +111,7 @@ MODELS = {
         "PLKSR", "RealPLKSR", 4, {"dim": 64, "n_blocks": 28, "upscaling_factor": 4}
     ),
     "swinir-4x-classical": CommunityModel(
-        "SwinIR", "SwinIR", 4, _swinir(180, 6, "pixelshuffle"), TRANSFORMER, big=True
+        "SwinIR", "SwinIR", 4, _swinir(180, 6, "pixelshuffle"), TRANSFORMER, quick_up_to=128
     ),
     "swinir-4x-light": CommunityModel(
         "SwinIR", "SwinIR", 4, _swinir(60, 4, "pixelshuffledirect"), TRANSFORMER
@@ -184,7 +186,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--sizes", nargs="*", type=Size.parse, default=[Size(128, 128), Size(256, 256)], help="N or WxH"
     )
-    parser.add_argument("--big", action="store_true", help="also the models marked big (minutes a run)")
+    parser.add_argument(
+        "--big", action="store_true", help="also the big models' larger sizes (minutes a run)"
+    )
     parser.add_argument("--threads", type=int, default=2, help="cores for both torch and srd")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs after the warm-up; the best counts")
     parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE, help="source photo (noise if absent)")
@@ -203,9 +207,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="srd-community-bench-") as folder:
         for name in args.models:
             spec = MODELS[name]
-            if spec.big and not args.big:
-                print(f"{name:<26}   skipped: a big one, timed with --big", flush=True)
-                continue
             try:
                 model, path = saved_model(name, spec, Path(folder))
             except (ImportError, AttributeError) as exc:
@@ -214,6 +215,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 continue
             for size in args.sizes:
+                if not args.big and spec.quick_up_to is not None and size.longest > spec.quick_up_to:
+                    print(f"{name:<26}{size!s:>8}   skipped: minutes a run, timed with --big", flush=True)
+                    continue
                 try:
                     line = bench_one(name, model, path, size, args)
                 except ModelError as exc:

@@ -18,6 +18,7 @@ from support.spandrel_ref import (
 )
 
 from srd.api import Upscaler
+from srd.errors import ModelError
 from srd.models.community import read_network
 
 torch = pytest.importorskip("torch")
@@ -127,3 +128,13 @@ def test_swinir_image_of_several_tiles_keeps_its_size(tmp_path: Path) -> None:
     got = Upscaler(path, scale=2, tile=32).upscale(_image(40, 70))
     assert got.shape == (80, 140, 3)
     assert 20 < float(got.mean()) < 235
+
+
+def test_swinir_variant_with_unknown_keys_is_refused(tmp_path: Path) -> None:
+    """An absolute position embedding (ape, which spandrel does not build) is a variant srd refuses
+    rather than runs without it."""
+    model = randomise(
+        architecture("SwinIR").SwinIR(**_SMALL, ape=True, upscale=2, upsampler="pixelshuffle"), 1
+    )
+    with pytest.raises(ModelError, match=r"absolute_pos_embed"):
+        read_network(save_pth(dict(model.state_dict()), tmp_path / "m.pth"))

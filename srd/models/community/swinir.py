@@ -248,6 +248,7 @@ class SwinIR(Architecture):
             and ("conv_first.weight" in state or "conv_first.1.weight" in state)
             and f"{_BLOCK}.mlp.fc1.bias" in state
             and f"{_BLOCK}.attn.relative_position_index" in state
+            and "patch_embed.proj.weight" not in state  # Swin2SR's (spandrel tries it first)
         )
 
     def build(self, state: StateDict) -> CommunityNet:
