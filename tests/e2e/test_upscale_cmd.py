@@ -241,7 +241,7 @@ def test_a_signal_mid_file_removes_the_partial_output_and_says_so(
     reader.start()
     deadline = time.monotonic() + 300
     while not any(out.glob(".*.part")) and time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.05)
+        time.sleep(0.05)  # polls a condition (the .part file appearing) under a deadline, not a blind wait
     assert any(out.glob(".*.part")), "the streamed output never started"
     process.send_signal(sig)
     assert process.wait(timeout=120) == code
