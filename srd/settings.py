@@ -114,6 +114,31 @@ class EngineSettings(Section):
         return None if value is None else (base / value.expanduser()).absolute()
 
 
+VideoContainer = Literal["same", "mp4", "mkv", "webm", "mov", "avi"]
+
+
+class VideoSettings(Section):
+    """How an upscaled video is encoded (srd/video): the codec, its quality (CRF; lower is better) and
+    speed preset, the pixel format, the container (`same`: the input's, or Matroska where that cannot hold
+    the codec), and the length of the segments a job is cut into (each one durable in work/, so that a
+    restart resumes at the first unfinished one)."""
+
+    codec: str = "libx264"
+    crf: int = Field(18, ge=0, le=63)
+    preset: str = "medium"
+    pix_fmt: str = "yuv420p"
+    container: VideoContainer = "same"
+    segment_seconds: Seconds = Field(10.0, ge=0.1)
+
+    @model_validator(mode="after")
+    def _codec_exists(self) -> VideoSettings:
+        if {"codec", "pix_fmt"} & self.model_fields_set:  # the defaults need no PyAV import to check
+            from srd.video import check_encoder
+
+            check_encoder(self.codec, self.pix_fmt)
+        return self
+
+
 class OutputSettings(Section):
     """The encoded output file: `format` for still images (`same`: the input's format where srd writes it,
     PNG otherwise), `animation` for animated inputs (`same`, png = APNG, webp or gif)."""
@@ -128,6 +153,7 @@ class OutputSettings(Section):
     png_strategy: str = DEFAULT_STRATEGY
     name: str = Field("{stem}", min_length=1)
     background: str = "#ffffff"
+    video: VideoSettings = VideoSettings()
 
     @property
     def background_rgb(self) -> tuple[float, float, float]:
@@ -171,6 +197,7 @@ class LimitsSettings(Section):
     max_pixels: int = Field(64_000_000, ge=1)
     max_bytes: int = Field(200_000_000, ge=1)
     max_frames: int = Field(1000, ge=1)
+    max_video_seconds: Seconds = Field(10_800.0, ge=1.0)  # a video's duration
     job_timeout: Seconds = Field(600.0, ge=1.0)
     attempts: int = Field(3, ge=1, le=100)
     startup_timeout: Seconds = Field(900.0, ge=1.0)

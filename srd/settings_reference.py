@@ -41,7 +41,7 @@ def example_comments(text: str) -> dict[str, str]:
     """The comment block right above each key of a YAML file like config.example.yaml, by key path."""
     comments: dict[str, str] = {}
     pending: list[str] = []
-    section = ""
+    parents: list[tuple[int, str]] = []  # the mappings the line is inside: (indent, key)
     for line in text.splitlines():
         stripped = line.strip()
         if stripped.startswith("#"):
@@ -51,12 +51,14 @@ def example_comments(text: str) -> dict[str, str]:
         if match is None:
             pending = []
             continue
-        key, nested = match["key"], bool(match["indent"])
-        if not nested and not match["value"].strip():
-            section = key
-        path = f"{section}.{key}" if nested else key
+        key, indent = match["key"], len(match["indent"])
+        while parents and parents[-1][0] >= indent:
+            parents.pop()
+        path = ".".join([*(name for _, name in parents), key])
         comments[path] = " ".join(pending)
         pending = []
+        if not match["value"].strip():
+            parents.append((indent, key))
     return comments
 
 
@@ -122,6 +124,18 @@ def _row(path: str, field: FieldInfo, comments: dict[str, str]) -> str:
     return f"| `{path}` | {cell} | {_default_text(path, field)} | {text} |"
 
 
+def _rows(prefix: str, section: type[BaseModel], comments: dict[str, str]) -> list[str]:
+    """The rows of a section's keys, a nested section's (output.video) under their own paths."""
+    rows: list[str] = []
+    for name, field in section.model_fields.items():
+        nested = field.annotation
+        if isinstance(nested, type) and issubclass(nested, BaseModel):
+            rows += _rows(f"{prefix}.{name}", nested, comments)
+        else:
+            rows.append(_row(f"{prefix}.{name}", field, comments))
+    return rows
+
+
 def render(example: str) -> str:
     """The whole Markdown page for the schema, with the meanings taken from `example` (the YAML text)."""
     comments = example_comments(example)
@@ -140,7 +154,7 @@ def render(example: str) -> str:
                 "| key | type | default | meaning |",
                 "|---|---|---|---|",
             ]
-            sections += [_row(f"{key}.{name}", sub, comments) for name, sub in section.model_fields.items()]
+            sections += _rows(key, section, comments)
         else:
             top.append(_row(key, field, comments))
     head = ["", "## Folders", "", "| key | type | default | meaning |", "|---|---|---|---|", *top]

@@ -32,6 +32,10 @@ from srd.workers.celery_app import THUMBNAILS_FOLDER
 from srd.workers.faults import page_fault
 from srd.workers.supervisor import WorkerLost
 
+# A video job's finished segments (srd/video), inside its work/<job_id>/ folder: hidden, so never taken for
+# the job's input; removed with the job.
+VIDEO_WORK = ".video"
+
 log = structlog.get_logger("srd.daemon")
 
 
@@ -152,6 +156,8 @@ class Scheduler:
             max_frames=limits.max_frames,
             thumbnails=thumbnails_dir(self.config.state_dir) if web.thumbnails and web.history else None,
             thumbnail_size=web.thumbnail_size,
+            max_video_seconds=limits.max_video_seconds,
+            work=job.directory / VIDEO_WORK,
         )
 
     def _remote_spec(self, job: Job) -> JobSpec:

@@ -149,6 +149,15 @@ class Animation:
         self.close()
 
 
+class FrameSource(Protocol):
+    """What upscale_frames reads frames from: an Animation, or a segment of a video (srd/video)."""
+
+    path: Path
+    frames: int  # how many it yields
+
+    def __iter__(self) -> Iterator[Frame]: ...
+
+
 class FrameSink(Protocol):
     """What upscale_frames writes to: srd.imaging.animation_writers' writers. `rgba` is uint8, or uint16
     where the sink was opened for 16 bits (only an APNG writer is)."""
@@ -168,7 +177,7 @@ class AnimationResult:
 
 
 def upscale_frames(
-    animation: Animation,
+    animation: FrameSource,
     upscale: Callable[[RasterImage], RasterImage],
     open_sink: Callable[[int, int], FrameSink],
     on_frame: Callable[[int, int], None] | None = None,

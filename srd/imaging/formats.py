@@ -1,5 +1,6 @@
 """THE table of image formats srd knows: which it reads, which it writes, by which suffixes and magic bytes,
-and what each written format can hold (alpha, gray, 16-bit samples, animation).
+and what each written format can hold (alpha, gray, 16-bit samples, animation); and the video containers
+(srd/video), known by suffix.
 
 Everything that lists formats derives from FORMATS: the watcher's default inbox patterns, `srd upscale`'s
 folder walk, the decoder's Pillow allow-list and its "corrupt, not foreign" recognition, the output
@@ -152,6 +153,31 @@ FORMATS: tuple[ImageFormat, ...] = (
 # Formats whose files can hold several frames that srd reads as an animation.
 ANIMATED_PILLOW = frozenset({"GIF", "PNG", "WEBP"})
 
+
+@dataclass(frozen=True)
+class VideoContainer:
+    """A video container srd reads and writes through PyAV (srd/video): its suffixes (first is the one
+    srd writes) and FFmpeg's muxer name."""
+
+    name: str  # what output.video.container calls it
+    suffixes: tuple[str, ...]
+    muxer: str
+
+    @property
+    def suffix(self) -> str:
+        return self.suffixes[0]
+
+
+VIDEO_FORMATS: tuple[VideoContainer, ...] = (
+    VideoContainer("mp4", (".mp4", ".m4v"), "mp4"),
+    VideoContainer("mkv", (".mkv",), "matroska"),
+    VideoContainer("webm", (".webm",), "webm"),
+    VideoContainer("mov", (".mov",), "mov"),
+    VideoContainer("avi", (".avi",), "avi"),
+)
+VIDEO_BY_NAME = {fmt.name: fmt for fmt in VIDEO_FORMATS}
+BY_VIDEO_SUFFIX = {suffix: fmt for fmt in VIDEO_FORMATS for suffix in fmt.suffixes}
+
 BY_NAME = {fmt.name: fmt for fmt in FORMATS}
 BY_PILLOW = {fmt.pillow: fmt for fmt in FORMATS}
 BY_SUFFIX = {suffix: fmt for fmt in FORMATS for suffix in fmt.suffixes}
@@ -161,8 +187,15 @@ WRITE_NAMES = (*(fmt.name for fmt in WRITE_FORMATS), SAME)
 ANIMATION_NAMES = (SAME, "png", "webp", "gif")
 # TGA has no magic and Pillow's TGA check accepts much: tried last (FORMATS order is Pillow's order).
 PILLOW_READ_FORMATS = (*(fmt.pillow for fmt in FORMATS if fmt.pillow != "TGA"), "MPO", "TGA")
-READ_SUFFIXES = frozenset(BY_SUFFIX)
-DEFAULT_PATTERNS = tuple(f"*{suffix}" for fmt in FORMATS for suffix in fmt.suffixes)
+READ_SUFFIXES = frozenset(BY_SUFFIX) | frozenset(BY_VIDEO_SUFFIX)
+DEFAULT_PATTERNS = tuple(f"*{suffix}" for fmt in FORMATS for suffix in fmt.suffixes) + tuple(
+    f"*{suffix}" for video in VIDEO_FORMATS for suffix in video.suffixes
+)
+
+
+def is_video(name: str) -> bool:
+    """Whether a file called `name` is taken as a video (by its suffix: srd/video reads it)."""
+    return "." in name and "." + name.rsplit(".", 1)[-1].lower() in BY_VIDEO_SUFFIX
 
 
 def output_format(name: str) -> ImageFormat:

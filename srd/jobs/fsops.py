@@ -55,6 +55,15 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def fsync_file(path: Path) -> None:
+    """Make a file another library wrote (PyAV's muxers) durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_synced(path: Path, write: Callable[[BinaryIO], object], mode: int = 0o644) -> None:
     """Create `path` (replacing a stale file of ours), let `write` fill it, and fsync it; the name must be
     ours alone. `mode` is filtered by the umask, as for any file a process creates."""

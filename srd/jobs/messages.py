@@ -52,6 +52,10 @@ class JobSpec:
     # Where the worker writes the job's before/after thumbnails for the status page (None: it does not).
     thumbnails: Path | None = None
     thumbnail_size: int = 320
+    max_video_seconds: float = 10_800.0
+    # A folder of the job's own that outlives a crash (the daemon's work/<job>/video), where a video job
+    # keeps its finished segments; None: a hidden folder beside `temp`, removed once the output is written.
+    work: Path | None = None
 
     @property
     def staging(self) -> Path:
@@ -100,9 +104,13 @@ class Heartbeat:
     """The worker is alive (sent on a timer, whatever the job loop is doing)."""
 
 
+SEGMENTS = "segments"  # the Progress unit of a video job's durable segments, which restart its timeout
+
+
 @dataclass(frozen=True)
 class Progress:
-    """How far the job in hand is: `done` of `total` units (network tiles, or an animation's frames)."""
+    """How far the job in hand is: `done` of `total` units (network tiles, an animation's or a video's
+    frames, or a video's durable segments: SEGMENTS)."""
 
     job_id: str
     done: int

@@ -3,7 +3,8 @@
 Split in two halves so the local worker can encode one job on a thread while it upscales the next
 (`upscale_job`, then `write_job`); `run_job` does both, for a runner that takes one job at a time. An
 animation is upscaled and written frame by frame inside `upscale_job` (srd/jobs/frames.py: streamed, its
-frames never all exist at once), which then returns its `JobDone` directly. Errors
+frames never all exist at once), which then returns its `JobDone` directly; so is a video (srd/jobs/video.py,
+segment by segment). Errors
 never escape: they become a `JobFailed` that says whose fault they were. The engine is passed in, so this
 module never imports JAX itself (nor the worker's test-fault hooks: srd/workers/process.py calls those).
 """
@@ -18,7 +19,7 @@ from typing import Protocol
 
 from srd.imaging.animation import Animation
 from srd.imaging.decode import Pages, read_media
-from srd.imaging.formats import resolve_output
+from srd.imaging.formats import is_video, resolve_output
 from srd.imaging.metadata import NONE
 from srd.imaging.raster import RasterImage
 from srd.jobs.frames import (
@@ -71,13 +72,21 @@ def upscale_job(
     spec: JobSpec,
     progress: ProgressFn | None = None,
     frames: ProgressFn | None = None,
+    segments: ProgressFn | None = None,
 ) -> UpscaledJob | JobResult:
     """Decode and upscale one input, reporting finished tiles to `progress`; an animation (or a multi-page
-    TIFF with output.tiff_pages `all` or `separate`) is also written, reporting its finished frames to
-    `frames` (srd/jobs/frames.py). An error becomes a JobFailed."""
+    TIFF with output.tiff_pages `all` or `separate`) or a video is also written, reporting its finished
+    frames to `frames` (srd/jobs/frames.py, srd/jobs/video.py) and a video's durable segments to
+    `segments`. An error becomes a JobFailed."""
     started = time.monotonic()
     try:
         input_bytes = os.lstat(spec.input).st_size
+        if is_video(spec.input.name):
+            from srd.jobs.video import video_job  # PyAV (FFmpeg) loads with the first video only
+
+            # The model setting names the segments a resumed job may reuse (Engine.model_id).
+            model = str(getattr(engine, "model_id", type(engine).__name__))
+            return video_job(engine.upscale, spec, model, input_bytes, started, frames, segments)
         media = read_media(
             spec.input,
             max_pixels=spec.max_pixels,

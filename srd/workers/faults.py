@@ -10,9 +10,10 @@ progress can be watched). When a Celery worker host has published its output (st
 `srd worker`'s own process): `kill_published` (SIGKILL itself before the input is archived and the task
 acknowledged). When the first of a job's several outputs (output.tiff_pages `separate`) is linked into the
 outbox and before its name is recorded (stage "page_linked", in the process that publishes: the daemon, or
-`srd worker`): `kill_mid_publish` (SIGKILL that process, so the next start must complete the set). Only
-srd's own processes read it, from the environment the admin started them with; an inbox writer cannot set
-it.
+`srd worker`): `kill_mid_publish` (SIGKILL that process, so the next start must complete the set). When a
+video job's segment is durable (stage "segment"): `kill_after_segment` (SIGKILL the worker, at the first
+segment each try makes, so that each try adds one). Only srd's own processes read it, from the
+environment the admin started them with; an inbox writer cannot set it.
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ def tile_delay(name: str) -> float:
     return SLOW_TILE_SECONDS if _action(name) == "slow_tiles" else 0.0
 
 
-def inject_test_fault(name: str, stage: Literal["compute", "encode", "publish", "page_linked"]) -> None:
+def inject_test_fault(
+    name: str, stage: Literal["compute", "encode", "publish", "page_linked", "segment"]
+) -> None:
     """Misbehave as SRD_TEST_FAULT asks for the input called `name` at this stage; a no-op otherwise."""
     action = _action(name)
     if stage == "publish":
@@ -53,6 +56,9 @@ def inject_test_fault(name: str, stage: Literal["compute", "encode", "publish", 
             os.kill(os.getpid(), signal.SIGKILL)
     elif stage == "page_linked":
         if action == "kill_mid_publish":
+            os.kill(os.getpid(), signal.SIGKILL)
+    elif stage == "segment":
+        if action == "kill_after_segment":
             os.kill(os.getpid(), signal.SIGKILL)
     elif stage == "encode":
         if action == "slow_write":

@@ -19,7 +19,17 @@ import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
-from srd.jobs.messages import Computed, Fatal, FromWorker, Heartbeat, JobSpec, Progress, Ready, ToWorker
+from srd.jobs.messages import (
+    SEGMENTS,
+    Computed,
+    Fatal,
+    FromWorker,
+    Heartbeat,
+    JobSpec,
+    Progress,
+    Ready,
+    ToWorker,
+)
 from srd.jobs.runner import ProgressFn, UpscaledJob, Upscaler, upscale_job, write_job
 from srd.logs import configure_logging
 from srd.runtime import configure_runtime, release_free_memory
@@ -92,6 +102,16 @@ class _Channel:
 
         return report
 
+    def segment_reporter(self, spec: JobSpec) -> ProgressFn:
+        """A callback for each durable segment of a video job: tells the supervisor at once (a segment
+        restarts the job's timeout: limits.job_timeout bounds one segment, not a whole film)."""
+
+        def report(done: int, total: int) -> None:
+            self.send(Progress(spec.job_id, done, total, SEGMENTS))
+            inject_test_fault(spec.input.name, "segment")  # test-only: a no-op unless SRD_TEST_FAULT is set
+
+        return report
+
     def heartbeat_forever(self, interval: float) -> None:
         while True:
             try:
@@ -141,7 +161,7 @@ def worker_main(conn: Connection, settings: WorkerSettings, parent_pid: int) -> 
         inject_test_fault(message.input.name, "compute")  # test-only: a no-op unless SRD_TEST_FAULT is set
         reporter = channel.progress_reporter(message.job_id, tile_delay(message.input.name))
         frames = channel.progress_reporter(message.job_id, unit="frames")
-        upscaled = upscale_job(engine, message, reporter, frames)
+        upscaled = upscale_job(engine, message, reporter, frames, channel.segment_reporter(message))
         if not isinstance(upscaled, UpscaledJob):
             channel.send(dataclasses.replace(upscaled, device=device))
             continue

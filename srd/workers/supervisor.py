@@ -19,6 +19,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 from srd.jobs.messages import (
+    SEGMENTS,
     Computed,
     Fatal,
     FromWorker,
@@ -81,6 +82,9 @@ class WorkerSupervisor:
         self.computing: str | None = None  # the job the worker is decoding or upscaling
         self.alone: str | None = None  # a job that must run with no other beside it (see WorkerPool.submit)
         self.progress: dict[str, Progress] = {}  # the latest report of each job in flight
+        # When a video job in flight last finished a segment: limits.job_timeout runs from then, bounding one
+        # segment rather than a whole film.
+        self.segment_done: dict[str, float] = {}
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
         self._started_at = 0.0
@@ -118,7 +122,7 @@ class WorkerSupervisor:
         child_end.close()
         self._process, self._conn = process, parent_end
         self.state, self.jobs, self.computing, self.alone = "starting", {}, None, None
-        self.progress = {}
+        self.progress, self.segment_done = {}, {}
         self._started_at = self._last_seen = time.monotonic()
 
     def submit(self, spec: JobSpec, *, alone: bool = False) -> None:
@@ -170,7 +174,9 @@ class WorkerSupervisor:
             self.kill()
             return [message]
         if isinstance(message, Progress):
-            if message.job_id in self.jobs:
+            if message.job_id in self.jobs and message.unit == SEGMENTS:
+                self.segment_done[message.job_id] = time.monotonic()
+            elif message.job_id in self.jobs:
                 self.progress[message.job_id] = message
             return []
         if isinstance(message, Computed):
@@ -181,6 +187,7 @@ class WorkerSupervisor:
             raise RuntimeError(f"unexpected worker message {message!r}")
         del self.jobs[message.job_id]
         self.progress.pop(message.job_id, None)
+        self.segment_done.pop(message.job_id, None)
         if message.job_id == self.computing:
             self.computing = None
         if message.job_id == self.alone:
@@ -191,7 +198,11 @@ class WorkerSupervisor:
         now = time.monotonic()
         if self.state == "starting" and now - self._started_at > self.startup_timeout:
             return LossReason.START_TIMEOUT, {"seconds": self.startup_timeout}
-        late = [job_id for job_id, since in self.jobs.items() if now - since > self.job_timeout]
+        late = [
+            job_id
+            for job_id, since in self.jobs.items()
+            if now - max(since, self.segment_done.get(job_id, since)) > self.job_timeout
+        ]
         if late:
             return LossReason.TIMEOUT, {"seconds": self.job_timeout, "overdue": late}
         if now - self._last_seen > self.heartbeat_timeout:
@@ -209,7 +220,7 @@ class WorkerSupervisor:
         process, conn = self._process, self._conn
         self._process, self._conn = None, None
         self.state, self.jobs, self.computing, self.alone = "stopped", {}, None, None
-        self.progress = {}
+        self.progress, self.segment_done = {}, {}
         if process is not None:
             if process.is_alive():
                 process.kill()
