@@ -1,10 +1,11 @@
 """Animations (GIF, APNG, animated WebP) read one composited frame at a time and upscaled frame by frame.
 
-Each frame is the whole canvas, RGBA, composited as a viewer shows it: Pillow's `seek` does that for GIF
-(disposal, transparency) and WebP (libwebp's compositor); APNG is composited by srd/imaging/apng.py, since
-Pillow's OVER blend gets alpha wrong. Only the current frame (and the previous one, to upscale identical
-consecutive frames once) is ever in memory, whatever the animation's length: the writers
-(srd/imaging/animation_writers.py) stream each upscaled frame to the output file.
+Each frame is the whole canvas, RGBA, composited as a viewer shows it: Pillow's `seek` does that for WebP
+(libwebp's compositor); GIF is composited by srd/imaging/gif_frames.py, since Pillow's GIF reader departs
+from browsers (disposal to an opaque background, frames past the canvas growing the image, ...), and APNG
+by srd/imaging/apng.py, since Pillow's OVER blend gets alpha wrong. Only the current frame (and the
+previous one, to upscale identical consecutive frames once) is ever in memory, whatever the animation's
+length: the writers (srd/imaging/animation_writers.py) stream each upscaled frame to the output file.
 
 A 16-bit APNG's frames are composited and upscaled at 16 bits and, written as an APNG, stay 16-bit; GIF and
 WebP hold 8 bits, so frames written to them are rounded to 8 bits from the upscaled pixels.
@@ -27,6 +28,7 @@ from PIL import ImageFile
 
 from srd.errors import CorruptImageError
 from srd.imaging.apng import Canvas, apng_bits, apng_frame_count, apng_frames
+from srd.imaging.gif_frames import gif_frames, gif_layout
 from srd.imaging.metadata import Metadata, read_metadata
 from srd.imaging.raster import RasterImage, icc_matches, quantize
 
@@ -46,12 +48,15 @@ class Frame:
     duration: int  # milliseconds
 
 
+def gif_plays(loop: int | None) -> int:
+    """How many times a GIF plays, 0 for forever: its NETSCAPE count is repeats after the first play
+    (browsers' reading) and its absence means once."""
+    return 1 if loop is None else (0 if loop == 0 else loop + 1)
+
+
 def _plays(im: ImageFile.ImageFile) -> int:
-    """How many times the animation plays, 0 for forever. GIF's NETSCAPE count is repeats after the first
-    play (browsers' reading) and its absence means once; APNG's num_plays and WebP's loop are plays."""
+    """How many times an APNG or WebP plays, 0 for forever: APNG's num_plays and WebP's loop are plays."""
     loop = im.info.get("loop")
-    if im.format == "GIF":
-        return 1 if loop is None else (0 if int(loop) == 0 else int(loop) + 1)
     return int(loop) if loop is not None else 0
 
 
@@ -98,10 +103,16 @@ class Animation:
         self._im = im
         self._data = data
         self.source_format = str(im.format)
-        self.frames = apng_frame_count(data) if im.format == "PNG" else int(getattr(im, "n_frames", 1))
+        self.frames = int(getattr(im, "n_frames", 1))
         self.width, self.height = im.size
         self.bits = apng_bits(data) if im.format == "PNG" else 8  # the depth frames are composited at
         self.plays = _plays(im)
+        if im.format == "PNG":
+            self.frames = apng_frame_count(data)
+        elif im.format == "GIF":  # as srd/imaging/gif_frames.py reads the blocks, not as Pillow does
+            layout = gif_layout(data)
+            self.frames, (self.width, self.height) = layout.frames, layout.size
+            self.plays = gif_plays(layout.loop)
         icc = im.info.get("icc_profile") or None
         self.icc_profile: bytes | None = icc if icc_matches(icc, 3) else None
         self.metadata = read_metadata(im, orientation_applied=False)
@@ -116,10 +127,9 @@ class Animation:
             raise CorruptImageError(f"{path}: cannot read the animation: {exc}") from None
 
     def __iter__(self) -> Iterator[Frame]:
-        canvases = apng_frames(self._data) if self.source_format == "PNG" else self._pillow_frames()
         done = 0
         try:
-            for rgba, duration in canvases:
+            for rgba, duration in self._canvases():
                 image = frame_image(rgba, self.icc_profile, self.metadata, self.source_format)
                 yield Frame(done, image, rgba, max(0, duration))
                 done += 1
@@ -128,8 +138,16 @@ class Animation:
         if done != self.frames:
             raise CorruptImageError(f"{self.path}: the file declares {self.frames} frames but holds {done}")
 
-    def _pillow_frames(self) -> Iterator[tuple[Canvas, int]]:
-        """GIF and WebP frames composited by Pillow (its GIF disposal and libwebp's compositor)."""
+    def _canvases(self) -> Iterator[tuple[Canvas, int]]:
+        """Each composited frame and its duration, by the compositor of the animation's format."""
+        if self.source_format == "PNG":
+            return apng_frames(self._data)
+        if self.source_format == "GIF":
+            return gif_frames(self._data)
+        return self._webp_frames()
+
+    def _webp_frames(self) -> Iterator[tuple[Canvas, int]]:
+        """WebP frames composited by libwebp's animation decoder, through Pillow."""
         for index in range(self.frames):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # damage Pillow works around

@@ -32,6 +32,16 @@ def eight_bit(rgba: Canvas) -> Rgba:
     return ((rgba.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
 
 
+def apng_delay(duration: int) -> tuple[int, int]:
+    """A duration in ms as fcTL's 16-bit fraction of a second: thousandths up to 65.535 s, hundredths or
+    whole seconds past that (at most 65535 s)."""
+    if duration <= 65535:
+        return max(0, duration), 1000
+    if duration % 10 == 0 and duration // 10 <= 65535:
+        return duration // 10, 100
+    return min(round(duration / 1000), 65535), 1
+
+
 class ApngWriter:
     """APNG, RGBA of 8 or 16 bits, every frame full-canvas with blend source; the first frame is the PNG's
     image."""
@@ -63,13 +73,9 @@ class ApngWriter:
         if rgba.dtype != (np.uint16 if self._bits == 16 else np.uint8):
             raise ValueError(f"a {rgba.dtype} frame for a {self._bits}-bit APNG")
         width, height = self._size
+        num, den = apng_delay(duration)
         self._out.write(
-            chunk(
-                b"fcTL",
-                struct.pack(
-                    ">IIIIIHHBB", self._sequence, width, height, 0, 0, min(duration, 65535), 1000, 0, 0
-                ),
-            )
+            chunk(b"fcTL", struct.pack(">IIIIIHHBB", self._sequence, width, height, 0, 0, num, den, 0, 0))
         )
         self._sequence += 1
         bpp = 4 * self._bits // 8

@@ -107,8 +107,23 @@ class GifWriter:
         self._held: _HeldFrame | None = None
         self._drawn: Rgba | None = None  # the canvas after the held frame, as the colours it was drawn from
         self._first_transparent: Mask | None = None
+        self._elapsed_ms = self._written_cs = 0
+
+    def _delay(self, duration: int) -> int:
+        """A frame's duration in ms as GIF's delay, in ms of whole centiseconds: each frame lasts until the
+        rounded sum of the durations so far, so that the delays add up to the durations (frames of 33 ms
+        are written 30 and 40 ms, not all 30); a frame longer than 10 ms is never written 0 or 10 ms, which
+        browsers show for 100 ms; a frame of 0 ms stays 0."""
+        self._elapsed_ms += duration
+        if duration <= 0:
+            return 0
+        cs = round(self._elapsed_ms / 10) - self._written_cs
+        cs = min(max(cs, 2 if duration > 10 else 0), 65535)
+        self._written_cs += cs
+        return cs * 10
 
     def add(self, rgba: Rgba, duration: int) -> None:
+        duration = self._delay(duration)
         target = _binary(rgba)
         opaque = target[..., 3] == 255
         held, drawn = self._held, self._drawn
