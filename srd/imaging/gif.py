@@ -16,6 +16,9 @@ the bounding rectangle of those; an unchanged frame is a 1x1 frame that draws no
 the whole canvas. The last is cleared where the first frame is transparent, so that a viewer that loops
 without resetting the canvas shows the first frame as it is. Memory holds the held frame, the canvas as
 drawn and the first frame's transparency, whatever the animation's length.
+
+Delays are whole centiseconds: each frame lasts until the rounded sum of the durations so far (GifWriter's
+_delay), and one longer than 10 ms is never written as 10 ms or less, which browsers show for 100 ms.
 """
 
 from __future__ import annotations

@@ -271,8 +271,10 @@ def _apng(
     plays: int = 0,
     default: Rgba | None = None,
     declared: int | None = None,
+    iend: bool = True,
 ) -> Case:
     data = apng((W, H), frames, plays=plays, default=default, declared=declared)
+    data = data if iend else data[:-12]  # the IEND chunk is 12 bytes
     played = frames[: len(frames) if declared is None else declared]
     return Case(name, data, composite_apng((W, H), played), _apng_durations(played), plays)
 
@@ -328,6 +330,7 @@ def apng_cases() -> list[Case]:
         _apng("apng-default-image-excluded.png", [PngFrame(f) for f in full[1:4]], default=full[0]),
         _apng("apng-default-image-and-one-frame.png", [PngFrame(full[1])], default=full[0]),
         _apng("apng-declared-fewer.png", [PngFrame(f) for f in full[:4]], declared=3),
+        _apng("apng-no-iend.png", [PngFrame(f) for f in full[:3]], iend=False),
         _apng("apng-plays-1.png", [PngFrame(f) for f in full[:3]], plays=1),
         _apng("apng-plays-3.png", [PngFrame(f) for f in full[:3]], plays=3),
         _apng("apng-zero-delays.png", [PngFrame(f, delay=(0, 100)) for f in full[:3]]),
