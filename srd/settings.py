@@ -25,7 +25,7 @@ from pydantic import (
 
 from srd.errors import ConfigError
 from srd.imaging.formats import ANIMATION_NAMES, DEFAULT_PATTERNS, WRITE_NAMES
-from srd.imaging.png import DEFAULT_LEVEL, DEFAULT_STRATEGY, STRATEGIES
+from srd.imaging.png_options import DEFAULT_LEVEL, DEFAULT_STRATEGY, STRATEGY_NAMES
 from srd.nn.graph import DEFAULT_CONV_ALGORITHM, ConvAlgorithm
 
 DEFAULT_MODEL = "upconv7-art"
@@ -169,7 +169,7 @@ class OutputSettings(Section):
     @field_validator("format", "animation", "png_strategy")
     @classmethod
     def _one_of_the_names(cls, value: str, info: ValidationInfo) -> str:
-        names = {"format": WRITE_NAMES, "animation": ANIMATION_NAMES, "png_strategy": STRATEGIES}[
+        names = {"format": WRITE_NAMES, "animation": ANIMATION_NAMES, "png_strategy": STRATEGY_NAMES}[
             info.field_name or ""
         ]
         if value not in names:

@@ -15,7 +15,7 @@ from srd.errors import ExitCode, SrdError, Terminated
 EXIT_CODES = (
     "exit codes: 0 ok; 1 some inputs failed (upscale); 3 not running (status); 64 usage error; "
     "65 unreadable model or input; 70 the worker cannot start; 73 folder problem; 74 inbox or watcher lost; "
-    "78 bad configuration"
+    "78 bad configuration; 130 interrupted (Ctrl-C); 143 stopped by SIGTERM (upscale)"
 )
 CONFIG_HELP = "YAML configuration file (default: /etc/srd/config.yaml, else ./srd.yaml)"
 

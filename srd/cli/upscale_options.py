@@ -90,7 +90,9 @@ def add_upscale_parser(sub: Any, epilog: str, formatter: type[argparse.HelpForma
         "--format",
         default=_OUTPUT["format"],
         choices=list(WRITE_NAMES),
-        help="output format of still images (same: the input's where srd writes it, else png)",
+        metavar="FORMAT",  # the choices are listed once, in the help, not twice in the option's name
+        help=f"output format of still images: {', '.join(WRITE_NAMES)} (same: the input's where srd"
+        " writes it, else png)",
     )
     up.add_argument(
         "--animation",

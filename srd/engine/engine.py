@@ -19,6 +19,7 @@ from srd.models.catalog import BUILTINS
 from srd.models.family import Alpha
 from srd.models.registry import LoadedModel, folder_has_pass, is_community_model, load_step
 from srd.nn.conv import DIRECT, ConvBackend, resolve
+from srd.nn.geometry import remember_geometry_in
 from srd.nn.graph import ConvAlgorithm
 from srd.nn.resample import bicubic_per_tile
 from srd.nn.tile_plan import SharedPools, TileGeometry, round_up
@@ -68,6 +69,8 @@ def enable_compilation_cache(folder: Path) -> None:
     jax.config.update("jax_compilation_cache_dir", str(folder))  # type: ignore[no-untyped-call]
     # Even quick compiles are worth caching: a worker restarted after a crash is ready in seconds.
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)  # type: ignore[no-untyped-call]
+    # Each model's geometry (probed by tracing it at several sizes) is kept beside its programs.
+    remember_geometry_in(folder / "srd-geometry")
 
 
 def default_cache_dir() -> Path:

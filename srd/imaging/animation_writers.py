@@ -21,7 +21,8 @@ from srd.imaging.animation import FrameSink, Rgba
 from srd.imaging.apng import Canvas
 from srd.imaging.gif import GifWriter
 from srd.imaging.metadata import Metadata, png_chunks
-from srd.imaging.png import DEFAULT_LEVEL, SIGNATURE, STRATEGIES, chunk, filter_rows
+from srd.imaging.png import SIGNATURE, STRATEGIES, chunk, filter_rows
+from srd.imaging.png_options import DEFAULT_LEVEL
 
 
 def eight_bit(rgba: Canvas) -> Rgba:

@@ -14,7 +14,8 @@ from srd.errors import UsageError
 from srd.imaging.formats import ImageFormat, output_format
 from srd.imaging.gif import GifWriter
 from srd.imaging.metadata import NONE, Metadata, pillow_options, png_chunks
-from srd.imaging.png import DEFAULT_LEVEL, DEFAULT_STRATEGY, STRATEGIES, encode_png
+from srd.imaging.png import STRATEGIES, encode_png
+from srd.imaging.png_options import DEFAULT_LEVEL, DEFAULT_STRATEGY
 from srd.imaging.raster import RasterImage, icc_matches, quantize
 from srd.imaging.tiff import encode_tiff16
 

@@ -28,6 +28,7 @@ from PIL import Image, ImageFile
 from zlib_ng import zlib_ng
 
 from srd.extensions import load_extension
+from srd.imaging.png_options import DEFAULT_LEVEL, DEFAULT_STRATEGY, STRATEGY_NAMES
 
 _native = load_extension("_pngfilter")
 Uint16Array = npt.NDArray[np.uint16]
@@ -43,14 +44,13 @@ _FILTER_BLOCK_BYTES = 1 << 22  # rows filtered together (numpy makes 5 candidate
 # "filtered" or "default" find the repeats; "huffman" is slightly faster still. The deflate is zlib-ng's
 # (zlib's API and format): on a 1024 px RGB output, "rle" 25.8 -> 14.8 ms with the same bytes, "filtered"
 # 92 -> 39 ms (Intel Xeon, lenna upsampled).
-STRATEGIES = {
-    "rle": zlib_ng.Z_RLE,
-    "filtered": zlib_ng.Z_FILTERED,
-    "default": zlib_ng.Z_DEFAULT_STRATEGY,
-    "huffman": zlib_ng.Z_HUFFMAN_ONLY,
-}
-DEFAULT_STRATEGY = "rle"
-DEFAULT_LEVEL = 4
+STRATEGIES = dict(
+    zip(
+        STRATEGY_NAMES,  # "rle", "filtered", "default", "huffman" (srd.imaging.png_options)
+        (zlib_ng.Z_RLE, zlib_ng.Z_FILTERED, zlib_ng.Z_DEFAULT_STRATEGY, zlib_ng.Z_HUFFMAN_ONLY),
+        strict=True,
+    )
+)
 
 
 def chunk(kind: bytes, body: bytes) -> bytes:

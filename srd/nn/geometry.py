@@ -1,9 +1,22 @@
-"""Work out a network's scale, context padding and tile alignment from its ops alone (shape inference)."""
+"""Work out a network's scale, context padding and tile alignment from its ops alone (shape inference).
+
+Probing traces the whole graph once per size (about a second for a deep network on a small CPU, most of
+a one-shot `srd upscale`), so where srd keeps a compile cache it also keeps each answer there, under a
+digest of everything the answer depends on: the ops, their weights' shapes and the sizes probed.
+"""
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import inspect
+import json
 import math
+import os
+import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -14,6 +27,49 @@ from srd.nn.ops.base import Op
 
 _PROBE_SIZES = range(64, 96)
 FEW_PROBES = (64, 65, 66, 68, 72)
+_GEOMETRY_FIELDS = ("out_channels", "scale", "context", "align")
+
+
+class _Memo:
+    """Inferred geometries kept on disk by digest, in the folder srd's compile cache names."""
+
+    def __init__(self) -> None:
+        self.folder: Path | None = None
+
+    def recall(self, digest: str) -> dict[str, int] | None:
+        if self.folder is None:
+            return None
+        try:
+            found = json.loads((self.folder / f"{digest}.json").read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(found, dict) or set(found) != set(_GEOMETRY_FIELDS):
+            return None
+        if not all(isinstance(v, int) and v >= 0 for v in found.values()):
+            return None
+        return found
+
+    def remember(self, digest: str, spec: NetworkSpec) -> None:
+        """Write the answer atomically (a reader never sees half a file); a folder that cannot be
+        written only costs the next run its probing."""
+        if self.folder is None:
+            return
+        try:
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".geometry-", suffix=".tmp")
+            with os.fdopen(fd, "w") as out:
+                json.dump({f: getattr(spec, f) for f in _GEOMETRY_FIELDS}, out)
+            os.replace(tmp, self.folder / f"{digest}.json")
+        except OSError:
+            return
+
+
+_MEMO = _Memo()
+
+
+def remember_geometry_in(folder: Path | None) -> None:
+    """Keep inferred geometries in `folder` (None: infer every time). srd's compile cache sets this."""
+    _MEMO.folder = folder
 
 
 def _output_shape(spec: NetworkSpec, weights: Weights, size: int) -> tuple[int, int] | None:
@@ -29,6 +85,28 @@ def _output_shape(spec: NetworkSpec, weights: Weights, size: int) -> tuple[int, 
     return int(out.shape[1]), int(out.shape[3])
 
 
+@functools.cache
+def _source_bytes(module: str) -> bytes:
+    """A module's source (its code decides the shapes), or its name where it has no readable file."""
+    try:
+        return Path(inspect.getfile(sys.modules[module])).read_bytes()
+    except (KeyError, TypeError, OSError):
+        return module.encode()
+
+
+def _digest(spec: NetworkSpec, weights: Weights, probe_sizes: Sequence[int]) -> str:
+    """What the geometry depends on: the ops (their hyperparameters and the code of their classes, so
+    an upgraded srd never reuses an older answer), the weights' shapes and the sizes probed."""
+    shapes = sorted(
+        (layer, key, tuple(a.shape)) for layer, arrays in weights.items() for key, a in arrays.items()
+    )
+    text = repr((spec.arch, spec.ops, spec.input, spec.output, spec.in_channels, shapes, tuple(probe_sizes)))
+    digest = hashlib.sha256(text.encode())
+    for module in sorted({type(op).__module__ for op in spec.ops} | {apply_network.__module__}):
+        digest.update(_source_bytes(module))
+    return digest.hexdigest()
+
+
 def infer_geometry(
     arch: str,
     ops: Sequence[Op],
@@ -42,6 +120,23 @@ def infer_geometry(
     Each probe traces the whole graph: a deep network known to keep its size (a community model) passes
     a few sizes whose differences still tell alignments of 1, 2, 4 and 8 apart (`FEW_PROBES`)."""
     spec = NetworkSpec(arch, tuple(ops), input_blob, output_blob, in_channels, 0, 1, 0)
+    digest = _digest(spec, weights, probe_sizes)
+    known = _MEMO.recall(digest)
+    if known is not None:
+        return NetworkSpec(arch, tuple(ops), input_blob, output_blob, in_channels, **known)
+    found = _probe(spec, weights, probe_sizes)
+    _MEMO.remember(digest, found)
+    return found
+
+
+def _probe(spec: NetworkSpec, weights: Weights, probe_sizes: Sequence[int]) -> NetworkSpec:
+    arch, ops, input_blob, output_blob, in_channels = (
+        spec.arch,
+        spec.ops,
+        spec.input,
+        spec.output,
+        spec.in_channels,
+    )
     shapes = {n: shape for n in probe_sizes if (shape := _output_shape(spec, weights, n)) is not None}
     channels = {c for _, c in shapes.values()}
     if len(shapes) < 2 or len(channels) != 1:

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import TYPE_CHECKING, Literal, TypeAlias, get_args
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:  # numpy only names the weights' types here: the settings schema imports this module
+    import numpy as np
+    import numpy.typing as npt
 
-if TYPE_CHECKING:
     from srd.nn.ops.base import Op
 
-Weights = dict[str, dict[str, npt.NDArray[np.float32]]]
+Weights: TypeAlias = "dict[str, dict[str, npt.NDArray[np.float32]]]"
 # Weights plus each layer's prepared kernels: float32, except bfloat16 ones packed as uint16 bits.
-PreparedWeights = dict[str, dict[str, npt.NDArray[np.float32] | npt.NDArray[np.uint16]]]
+PreparedWeights: TypeAlias = "dict[str, dict[str, npt.NDArray[np.float32] | npt.NDArray[np.uint16]]]"
 ConvAlgorithm = Literal["auto", "direct", "native", "native-bf16", "winograd"]
 # The names of the convolution backends (srd.nn.conv), plus "auto": "native" on the CPU when srd's
 # extension is built, else "direct". See srd.nn.conv's modules for what each one does.

@@ -52,3 +52,19 @@ def test_models_help_and_status_do_not_import_jax(tmp_path: Path) -> None:
             [sys.executable, "-c", probe, *argv], capture_output=True, text=True, timeout=120, check=False
         )
         assert result.stderr.strip().endswith("no JAX"), (argv, result.stderr)
+
+
+def test_models_and_help_do_not_import_numpy_or_the_codecs() -> None:
+    """The parser needs the format table only: `srd models` and `srd --help` load neither numpy nor
+    srd's decoders and encoders (start-up, issue 32)."""
+    probe = (
+        "import sys; from srd.cli import main; rc = main(sys.argv[1:]);"
+        " names = ('numpy', 'srd.imaging.decode', 'srd.imaging.encode');"
+        " heavy = sorted(m for m in names if m in sys.modules);"
+        " print(','.join(heavy) or 'light', file=sys.stderr)"
+    )
+    for argv in (["models"], ["--help"], ["upscale", "--help"]):
+        result = subprocess.run(
+            [sys.executable, "-c", probe, *argv], capture_output=True, text=True, timeout=120, check=False
+        )
+        assert result.stderr.strip().endswith("light"), (argv, result.stderr)

@@ -67,7 +67,7 @@ def native_subpixel_kernel(op: Conv, w: npt.NDArray[np.float32]) -> npt.NDArray[
         return None
     if subpixel_offsets(op.kernel, op.stride, op.pads) != (0, 0):
         return None
-    kernel = np.asarray(subpixel_kernel(jnp.asarray(w), op.kernel, op.stride, op.pads))
+    kernel = subpixel_kernel(np.asarray(w, np.float32), op.kernel, op.stride, op.pads)
     if kernel.shape[:2] != (3, 3):
         return None
     # The sub-pixel output must be the transposed convolution's output exactly, for any input size.
@@ -155,7 +155,7 @@ class NativeBackend:
             prepared_down: PreparedKernels = {"native_patch": pack_down_bf16(w) if bf16 else pack_down(w)}
             return prepared_down
         if mode == "up":
-            matmul = np.asarray(subpixel_kernel(jnp.asarray(w), op.kernel, op.stride, op.pads))
+            matmul = subpixel_kernel(np.asarray(w, np.float32), op.kernel, op.stride, op.pads)
             prepared_up: PreparedKernels = {"native_patch": pack_up_bf16(matmul) if bf16 else pack_up(matmul)}
             if "b" in layer:
                 prepared_up["native_patch_b"] = np.tile(np.asarray(layer["b"], np.float32), 2)

@@ -8,6 +8,7 @@ stride (and nothing is cropped) that convolution is a single matmul.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -18,21 +19,26 @@ from srd.nn.conv.base import EpilogueFn
 from srd.nn.conv.direct import direct_conv
 from srd.nn.ops.conv import Conv
 
+ArrayT = TypeVar("ArrayT", jax.Array, npt.NDArray[np.float32])
+
 
 def subpixel_kernel(
-    w: jax.Array, kernel: tuple[int, int], stride: tuple[int, int], pads: tuple[int, int, int, int]
-) -> jax.Array:
+    w: ArrayT, kernel: tuple[int, int], stride: tuple[int, int], pads: tuple[int, int, int, int]
+) -> ArrayT:
     """Rewrite a transposed convolution (HWIO `w`, flipped as for lhs-dilated lax.conv) as a stride-1 one.
 
     Returns the stride-1 kernel (span_h, span_w, I, sh*sw*O), output phases (row, column) major; its
-    input needs the padding from `subpixel_offsets` on the top and left.
+    input needs the padding from `subpixel_offsets` on the top and left. A numpy `w` (weights prepared
+    at load) is rewritten in numpy, without dispatching JAX ops one by one; a JAX one under jit in JAX.
     """
+    xp: Any = np if isinstance(w, np.ndarray) else jnp
     idx_h = _tap_table(kernel[0], stride[0], kernel[0] - 1 - pads[0])
     idx_w = _tap_table(kernel[1], stride[1], kernel[1] - 1 - pads[2])
-    w_ext = jnp.pad(w, ((0, 1), (0, 1), (0, 0), (0, 0)))  # tap index k (-1 -> the zero row) is "no tap"
+    w_ext = xp.pad(w, ((0, 1), (0, 1), (0, 0), (0, 0)))  # tap index k (-1 -> the zero row) is "no tap"
     taps = w_ext[idx_h[:, None, :, None], idx_w[None, :, None, :]]  # (span_h, span_w, sh, sw, I, O)
     span_h, span_w, sh, sw, cin, cout = taps.shape
-    return taps.transpose(0, 1, 4, 2, 3, 5).reshape(span_h, span_w, cin, sh * sw * cout)
+    out: ArrayT = taps.transpose(0, 1, 4, 2, 3, 5).reshape(span_h, span_w, cin, sh * sw * cout)
+    return out
 
 
 def subpixel_offsets(
@@ -83,7 +89,7 @@ def prepare_subpixel_matmul(op: Conv, w: npt.NDArray[np.float32]) -> dict[str, n
     """{"subpixel": its one-matmul kernel} for a layer `uses_subpixel_matmul` takes, else nothing."""
     if not uses_subpixel_matmul(op):
         return {}
-    return {"subpixel": np.asarray(subpixel_kernel(jnp.asarray(w), op.kernel, op.stride, op.pads))}
+    return {"subpixel": subpixel_kernel(np.asarray(w, np.float32), op.kernel, op.stride, op.pads)}
 
 
 def subpixel_or_direct(
