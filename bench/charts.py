@@ -2,17 +2,20 @@
 Set14 PSNR against srd's speed in output Mpx/s, one point per model and scale (docs/perf/quality-speed.png).
 
 Run from the repository root (needs matplotlib: ``pip install 'srd[bench]'``):
-``python bench/charts.py [--speed FILE] [--quality FILE] [--section TITLE] [--machine TEXT]``.
+``python bench/charts.py [--results FILE | --speed FILE] [--quality FILE] [--machine TEXT]``.
 
-The data are the tables `bench/speed.py` and `bench/quality.py` print, saved to files (``python
-bench/speed.py ... > speed.txt``), or the Markdown tables the README publishes from them: by default the
-README's section whose heading contains ``--section`` (the quiet Zen 5 runs) for speed, and the whole
-README for quality (PSNR does not depend on the machine). Rows the README marks "loaded" are drawn hatched.
+Speed comes from one measurement round kept as data in bench/results/ (one CSV per machine and round,
+bench/results/README.md says its columns; by default the newest, by its file name), or from the table
+`bench/speed.py` prints, saved to a file (``python bench/speed.py ... > speed.txt``; Markdown rows as
+docs/performance.md prints them read too). Quality comes from the table `bench/quality.py` prints or, by
+default, from docs/performance.md's Markdown tables (PSNR does not depend on the machine). Rows marked
+"loaded" are drawn hatched.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import re
 import sys
 from collections.abc import Sequence
@@ -20,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_SECTION = "On AMD EPYC Zen 5"
-DEFAULT_MACHINE = "AMD EPYC Zen 5, 2 vCPU, load 0.0-2.1 (own threads), 2026-12-02, float32, 2 threads each"
+RESULTS = REPO / "bench" / "results"
+PERFORMANCE_PAGE = REPO / "docs" / "performance.md"
 
 # speed.py's report line: "name 2x  size  ncnn srd ratio diff  ncnn srd ratio diff ..."
 _SPEED_LINE = re.compile(
@@ -29,7 +32,8 @@ _SPEED_LINE = re.compile(
     r"\s+(?P<ncnn_net>[\d.]+)\s+(?P<srd_net>[\d.]+)"
     r"\s+[\d.]+\s+\d+\s+(?P<ncnn_whole>[\d.]+)\s+(?P<srd_whole>[\d.]+)\s+[\d.]+\s+\d+(?P<rest>.*)$"
 )
-# The README's row: "| name 2x | size | ncnn / srd s (ratio) | ncnn / srd s (ratio) | diff |"
+# A Markdown row (docs/performance.md, the README):
+# "| name 2x | size | ncnn / srd s (ratio) | ncnn / srd s (ratio) | diff |"
 _SPEED_ROW = re.compile(
     r"^\| (?P<model>[a-z0-9-]+) (?P<scale>\d)x \| (?P<size>\d+(?:x\d+)?) \|"
     r" (?P<ncnn_net>[\d.]+) / (?P<srd_net>[\d.]+)"
@@ -97,7 +101,7 @@ def section(text: str, title: str) -> str:
 
 
 def parse_speed(text: str) -> list[SpeedRow]:
-    """Every speed row in speed.py's output or in the README's Markdown tables."""
+    """Every speed row in speed.py's output or in Markdown tables made from it."""
     rows = []
     for line in text.splitlines():
         match = _SPEED_LINE.match(line) or _SPEED_ROW.match(line)
@@ -116,12 +120,39 @@ def parse_speed(text: str) -> list[SpeedRow]:
     return rows
 
 
+def newest_results(folder: Path = RESULTS) -> Path:
+    """The newest round in bench/results/: files are named DATE-N-MACHINE-WHAT.csv, N counting that day's
+    rounds, so the last name is the newest."""
+    files = sorted(folder.glob("*.csv"))
+    if not files:
+        raise SystemExit(f"no results in {folder}")
+    return files[-1]
+
+
+def read_results(path: Path) -> tuple[list[SpeedRow], str]:
+    """A bench/results/ CSV's rows, and the machine and date they were measured on, for the chart's title."""
+    with path.open(newline="", encoding="utf-8") as file:
+        records = list(csv.DictReader(file))
+    rows = [
+        SpeedRow(
+            record["model"],
+            int(record["scale"]),
+            record["size"],
+            *(float(record[k]) for k in ("ncnn_net_s", "srd_net_s", "ncnn_whole_s", "srd_whole_s")),
+            loaded="loaded" in record["note"],
+        )
+        for record in records
+    ]
+    machines = sorted({f"{record['machine']}, {record['date']}" for record in records})
+    return rows, "; ".join(machines) + ", float32, 2 threads each"
+
+
 def _cells(line: str) -> list[str]:
     return [cell.strip() for cell in line.strip().strip("|").split("|")]
 
 
 def parse_quality(text: str) -> dict[tuple[str, int], float]:
-    """Set14 PSNR by (model, scale) from quality.py's output or the README's Markdown tables (the srd
+    """Set14 PSNR by (model, scale) from quality.py's output or docs/performance.md's tables (the srd
     column where there is one; "bicubic" as a model; bfloat16 rows left out)."""
     psnr: dict[tuple[str, int], float] = {}
     column: int | None = None
@@ -155,7 +186,7 @@ def parse_quality(text: str) -> dict[tuple[str, int], float]:
 
 
 def _add_row(psnr: dict[tuple[str, int], float], name_cell: str, value_cell: str) -> None:
-    """A README row such as "realcugan-se 2x / 3x / 4x | 32.12 / 30.11 / 28.72" (2x when no scale)."""
+    """A Markdown row such as "realcugan-se 2x / 3x / 4x | 32.12 / 30.11 / 28.72" (2x when no scale)."""
     if "bf16" in name_cell or "not run" in value_cell:
         return
     match = _SCALES.match(name_cell)
@@ -243,22 +274,25 @@ def quality_speed_chart(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--speed", type=Path, default=None, help="speed.py output (default: the README)")
-    parser.add_argument("--quality", type=Path, default=None, help="quality.py output (default: the README)")
-    parser.add_argument("--section", default=DEFAULT_SECTION, help="README heading of the speed table")
-    parser.add_argument("--machine", default=DEFAULT_MACHINE, help="what the figures were measured on")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--results", type=Path, help="a bench/results/ CSV (default: the newest)")
+    source.add_argument("--speed", type=Path, help="speed.py output instead")
+    parser.add_argument("--quality", type=Path, help="quality.py output (default: docs/performance.md)")
+    parser.add_argument("--machine", help="what the figures were measured on (default: the CSV's)")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "perf")
     args = parser.parse_args(argv)
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    speed_text = args.speed.read_text() if args.speed else section(readme, args.section)
-    quality_text = args.quality.read_text() if args.quality else section(readme, "Performance")
-    rows = parse_speed(speed_text)
+    if args.speed:
+        rows, machine = parse_speed(args.speed.read_text()), f"{cpu_name()}, float32"
+    else:
+        rows, machine = read_results(args.results or newest_results())
+    quality_text = (args.quality or PERFORMANCE_PAGE).read_text(encoding="utf-8")
     psnr = parse_quality(quality_text)
     if not rows:
         raise SystemExit("no speed rows found")
+    machine = args.machine or machine
     args.out.mkdir(parents=True, exist_ok=True)
-    speed_chart(rows, args.machine, args.out / "speed.png")
-    missing = quality_speed_chart(rows, psnr, args.machine, args.out / "quality-speed.png")
+    speed_chart(rows, machine, args.out / "speed.png")
+    missing = quality_speed_chart(rows, psnr, machine, args.out / "quality-speed.png")
     print(f"{len(rows)} speed rows, {len(psnr)} PSNR figures; wrote {args.out}/speed.png, quality-speed.png")
     if missing:
         print(f"left out of the scatter (no Set14 PSNR): {', '.join(missing)}")

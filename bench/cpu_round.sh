@@ -1,5 +1,5 @@
 #!/bin/bash
-# One CPU measurement round, every figure the README's per-machine performance tables are made of, into
+# One CPU measurement round, every figure docs/performance.md's per-machine tables are made of, into
 # one folder: the machine (lscpu), srd against ncnn for the four shipped families at 256, 512, 333x517 and
 # 1024 px in float32 and native-bf16, where a call's time goes (with srd's block plan and with plain
 # L2-sized blocks), a 64 -> 64 and a 128 -> 256 layer with several block sizes, the daemon's throughput,

@@ -8,7 +8,7 @@
 # table, the daemon's figures, the tests' last lines), check.log (all output), table.md, daemon.txt,
 # tests.txt, env.txt.
 #
-#     bash bench/gpu_check.sh                 # on the GPU machine (the device tool's run; README, GPU)
+#     bash bench/gpu_check.sh                 # on the GPU machine (the device tool's run; docs/performance.md, GPU)
 #     PYTHON=.venv/bin/python bash bench/gpu_check.sh --smoke   # on a CPU: tiny sizes, shows it runs
 #     STAGES="gpu bench" bash bench/gpu_check.sh   # only some stages (a rerun on a warm machine)
 set -uo pipefail

@@ -4,7 +4,7 @@
 # pytest, hypothesis and setuptools already (.library/device/KINDS.md's package list). Run it here, where
 # PyPI is reachable:
 #
-#     bash bench/gpu_wheels.sh            # then carry "wheels" in the device call (README, GPU)
+#     bash bench/gpu_wheels.sh            # then carry "wheels" in the device call (docs/performance.md, GPU)
 #
 # It downloads the cp312 manylinux x86_64 wheels of what srd and its tests need beyond that machine's
 # packages, pinned to the versions this checkout is tested with; srd itself is not a wheel here (its C/C++

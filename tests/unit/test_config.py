@@ -190,9 +190,9 @@ def test_example_config_shows_every_key_with_its_default() -> None:
                 assert (tuple(value) if isinstance(value, list) else value) == expected, f"{section}.{key}"
 
 
-def test_readme_key_table_lists_every_key() -> None:
-    """The README's configuration table names every top-level key and every key of every section."""
-    rows = [line for line in (REPO / "README.md").read_text().splitlines() if line.startswith("| `")]
+def test_key_table_at_a_glance_lists_every_key() -> None:
+    """docs/daemon.md's table of the config file names every top-level key and every key of every section."""
+    rows = [line for line in (REPO / "docs" / "daemon.md").read_text().splitlines() if line.startswith("| `")]
     table = {row.split("`")[1]: row for row in rows}
     sections = _schema_sections()
     for key in Config.model_fields:
@@ -201,7 +201,7 @@ def test_readme_key_table_lists_every_key() -> None:
     for section, model in sections.items():
         assert section in table, section
         for key in model.model_fields:
-            assert f"`{key}`" in table[section], f"{section}.{key} is not in the README's table"
+            assert f"`{key}`" in table[section], f"{section}.{key} is not in docs/daemon.md's table"
 
 
 def test_check_config_runs_the_model_and_engine_checks(

@@ -1,5 +1,6 @@
 """docs/: the configuration reference is what the settings schema renders, every relative link in the
-README and docs/ points at a file that exists, and bench/charts.py reads the benchmark tables."""
+README and docs/ points at a file that exists, and bench/charts.py reads the benchmark tables: the
+results files in bench/results/, which the README's and docs/performance.md's tables print."""
 
 from __future__ import annotations
 
@@ -59,9 +60,8 @@ def _charts() -> ModuleType:
     return sys.modules["bench_charts"]
 
 
-def test_charts_read_speed_py_output_and_the_readme_alike() -> None:
-    """bench/charts.py reads a speed.py report line and the README row made from it to the same figures,
-    and finds the README's published Zen 5 table."""
+def test_charts_read_speed_py_output_and_the_published_tables_alike() -> None:
+    """bench/charts.py reads a speed.py report line and the Markdown row made from it to the same figures."""
     charts = _charts()
     line = (
         "cunet 2x                     512    1.355    1.087   0.80     1     1.721    1.502   0.87     1"
@@ -69,13 +69,30 @@ def test_charts_read_speed_py_output_and_the_readme_alike() -> None:
     )
     row = "| cunet 2x | 512 | 1.355 / 1.087 (0.80) | 1.721 / 1.502 (0.87) | 1 |"
     assert charts.parse_speed(line) == charts.parse_speed(row) != []
+
+
+def test_every_published_speed_table_is_a_results_file() -> None:
+    """Each bench/results/ CSV reads with its machine and date, every speed row that docs/performance.md
+    prints is in one of them, and the README's table is exactly the newest round."""
+    charts = _charts()
+    rounds = sorted((REPO / "bench" / "results").glob("*.csv"))
+    assert len(rounds) >= 2
+    measured = set()
+    for path in rounds:
+        rows, machine = charts.read_results(path)
+        assert rows != [] and path.name[:10] in machine, path.name
+        measured |= set(rows)
+    page = charts.parse_speed((REPO / "docs" / "performance.md").read_text(encoding="utf-8"))
+    assert page != [] and set(page) <= measured
+    newest, _ = charts.read_results(charts.newest_results())
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    published = charts.parse_speed(charts.section(readme, charts.DEFAULT_SECTION))
-    assert {r.model for r in published} >= {"upconv7-art", "cunet", "realcugan-se"}
+    assert charts.parse_speed(charts.section(readme, "Performance")) == newest
+    assert {r.model for r in newest} >= {"upconv7-art", "cunet", "realcugan-se"}
 
 
-def test_charts_read_quality_py_output_and_the_readme_alike() -> None:
-    """Set14 srd PSNR comes from quality.py's columns and from both README table layouts."""
+def test_charts_read_quality_py_output_and_the_published_tables_alike() -> None:
+    """Set14 srd PSNR comes from quality.py's columns and from both of docs/performance.md's table layouts,
+    and the page's own tables give the figures the quality chart plots."""
     charts = _charts()
     report = "\n".join(
         [
@@ -98,3 +115,5 @@ def test_charts_read_quality_py_output_and_the_readme_alike() -> None:
     for key in (("realcugan-se", 4), ("bicubic", 4)):
         assert from_report[key] == from_table[key]
     assert from_table[("realcugan-se", 2)] == 29.88
+    published = charts.parse_quality((REPO / "docs" / "performance.md").read_text(encoding="utf-8"))
+    assert published[("cunet", 2)] == 32.94 and published[("realcugan-se", 4)] == 26.82

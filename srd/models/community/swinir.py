@@ -58,16 +58,9 @@ def linear(g: GraphBuilder, key: str, cin: int, bias: bool = True) -> tuple[Arra
     return np.ascontiguousarray(w.T, np.float32), None if b is None else np.asarray(b, np.float32)
 
 
-def attention_weights(g: GraphBuilder, key: str, dim: int, window: int) -> tuple[dict[str, Array], int]:
-    """A WindowAttention's weights for srd.nn.ops.window.window_attention, and its head count: the
-    relative position bias gathered by the file's own index, the query scale head_dim^-0.5 folded into
-    the query's weights and bias (in float64)."""
-    table = g.tensor(f"{key}.relative_position_bias_table")
-    index = g.tensor(f"{key}.relative_position_index").astype(np.int64)
-    n = window * window
-    heads = int(table.shape[1]) if table.ndim == 2 else 0
-    if not heads or dim % heads or table.shape[0] != (2 * window - 1) ** 2 or index.shape != (n, n):
-        raise ModelError(f"{g.arch}: {key}'s relative position tables do not fit a window of {window}")
+def qkv_proj_weights(g: GraphBuilder, key: str, dim: int, heads: int) -> dict[str, Array]:
+    """An attention's `key`.qkv (bias optional) and `key`.proj as qkv_w/_b and proj_w/_b, the query scale
+    head_dim^-0.5 folded into the query's weights and bias (in float64)."""
     qkv_w, qkv_b = linear(g, f"{key}.qkv", dim, bias=False)
     if qkv_w.shape[1] != 3 * dim:
         raise ModelError(f"{g.arch}: {key}.qkv has {qkv_w.shape[1]} outputs for {dim} channels")
@@ -75,32 +68,56 @@ def attention_weights(g: GraphBuilder, key: str, dim: int, window: int) -> tuple
     scale[:dim] = (dim // heads) ** -0.5
     proj_w, proj_b = linear(g, f"{key}.proj", dim)
     assert proj_b is not None
-    out = {
-        "qkv_w": (qkv_w.astype(np.float64) * scale).astype(np.float32),
-        "bias": np.ascontiguousarray(table[index.reshape(-1)].reshape(n, n, heads).transpose(2, 0, 1)),
-        "proj_w": proj_w,
-        "proj_b": proj_b,
-    }
+    out = {"qkv_w": (qkv_w.astype(np.float64) * scale).astype(np.float32), "proj_w": proj_w, "proj_b": proj_b}
     if qkv_b is not None:
         out["qkv_b"] = (qkv_b.astype(np.float64) * scale).astype(np.float32)
-    return out, heads
+    return out
+
+
+def gathered_bias(table: Array, index: npt.NDArray[np.int64]) -> Array:
+    """A relative position bias table (positions, heads) gathered by its index (queries, keys) into the
+    (heads, queries, keys) bias the attention adds to its logits."""
+    n, m = index.shape
+    bias = table[index.reshape(-1)].reshape(n, m, table.shape[1]).transpose(2, 0, 1)
+    return np.ascontiguousarray(bias, np.float32)
+
+
+def attention_weights(g: GraphBuilder, key: str, dim: int, window: int) -> tuple[dict[str, Array], int]:
+    """A WindowAttention's weights for srd.nn.ops.window.window_attention, and its head count: the
+    relative position bias gathered by the file's own index, the query scale folded in."""
+    table = g.tensor(f"{key}.relative_position_bias_table")
+    index = g.tensor(f"{key}.relative_position_index").astype(np.int64)
+    n = window * window
+    heads = int(table.shape[1]) if table.ndim == 2 else 0
+    if not heads or dim % heads or table.shape[0] != (2 * window - 1) ** 2 or index.shape != (n, n):
+        raise ModelError(f"{g.arch}: {key}'s relative position tables do not fit a window of {window}")
+    return qkv_proj_weights(g, key, dim, heads) | {"bias": gathered_bias(table, index)}, heads
+
+
+def norm_weights(g: GraphBuilder, key: str, dim: int, name: str) -> dict[str, Array]:
+    """The LayerNorm `key` over `dim` channels as {name}_w and {name}_b."""
+    w, b = g.tensor(f"{key}.weight"), g.tensor(f"{key}.bias")
+    if w.shape != (dim,) or b.shape != (dim,):
+        raise ModelError(f"{g.arch}: {key} is shaped {w.shape} for {dim} channels")
+    return {f"{name}_w": np.asarray(w, np.float32), f"{name}_b": np.asarray(b, np.float32)}
+
+
+def mlp_weights(g: GraphBuilder, key: str, dim: int) -> dict[str, Array]:
+    """The Mlp `key` (fc1, GELU, fc2 back to `dim` channels) as fc1_w/_b and fc2_w/_b."""
+    fc1_w, fc1_b = linear(g, f"{key}.fc1", dim)
+    fc2_w, fc2_b = linear(g, f"{key}.fc2", fc1_w.shape[1])
+    assert fc1_b is not None and fc2_b is not None
+    if fc2_w.shape[1] != dim:
+        raise ModelError(f"{g.arch}: {key}.fc2 gives {fc2_w.shape[1]} channels, not {dim}")
+    return {"fc1_w": fc1_w, "fc1_b": fc1_b, "fc2_w": fc2_w, "fc2_b": fc2_b}
 
 
 def swin_block(g: GraphBuilder, key: str, src: str, window: int, shift: int) -> str:
     """One SwinTransformerBlock `key` (norm1, attn, norm2, mlp.fc1, mlp.fc2) as a SwinBlock op."""
     dim = g.channels[src]
     weights, heads = attention_weights(g, f"{key}.attn", dim, window)
-    for norm in ("norm1", "norm2"):
-        w, b = g.tensor(f"{key}.{norm}.weight"), g.tensor(f"{key}.{norm}.bias")
-        if w.shape != (dim,):
-            raise ModelError(f"{g.arch}: {key}.{norm} is shaped {w.shape} for {dim} channels")
-        weights[f"{norm}_w"], weights[f"{norm}_b"] = np.asarray(w, np.float32), np.asarray(b, np.float32)
-    fc1_w, fc1_b = linear(g, f"{key}.mlp.fc1", dim)
-    fc2_w, fc2_b = linear(g, f"{key}.mlp.fc2", fc1_w.shape[1])
-    assert fc1_b is not None and fc2_b is not None
-    if fc2_w.shape[1] != dim:
-        raise ModelError(f"{g.arch}: {key}.mlp.fc2 gives {fc2_w.shape[1]} channels, not {dim}")
-    weights |= {"fc1_w": fc1_w, "fc1_b": fc1_b, "fc2_w": fc2_w, "fc2_b": fc2_b}
+    weights |= norm_weights(g, f"{key}.norm1", dim, "norm1") | norm_weights(g, f"{key}.norm2", dim, "norm2")
+    weights |= mlp_weights(g, f"{key}.mlp", dim)
     dst = f"{key}#{len(g.ops)}"
     g.ops.append(SwinBlock(key, src, dst, heads, window, shift, _EPS))
     g.weights[key] = weights

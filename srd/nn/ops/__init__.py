@@ -11,11 +11,19 @@ from srd.nn.ops.elementwise import ChannelScale, Eltwise, EltwiseOp
 from srd.nn.ops.interp import Interp, ResizeKind
 from srd.nn.ops.norm import ChannelLayerNorm, GroupNorm
 from srd.nn.ops.offset_sample import OffsetSample
+from srd.nn.ops.overlap_attention import OverlapCrossAttention
 from srd.nn.ops.pixelshuffle import PixelShuffle, PixelUnshuffle
 from srd.nn.ops.pointwise import Activate, ChannelAffine
 from srd.nn.ops.pooling import GlobalAvgPool, masked_mean
 from srd.nn.ops.prelu import PReLU
-from srd.nn.ops.window import CropScaled, LayerNorm, SwinBlock, WindowPad
+from srd.nn.ops.window import (
+    CropScaled,
+    LayerNorm,
+    ResidualMLP,
+    SwinBlock,
+    WindowAttention,
+    WindowPad,
+)
 from srd.nn.resample import bicubic_matrix
 
 __all__ = [
@@ -42,12 +50,15 @@ __all__ = [
     "LayerWeights",
     "OffsetSample",
     "Op",
+    "OverlapCrossAttention",
     "PReLU",
     "PixelShuffle",
     "PixelUnshuffle",
     "RepeatChannels",
+    "ResidualMLP",
     "ResizeKind",
     "SwinBlock",
+    "WindowAttention",
     "WindowPad",
     "activate",
     "bicubic_matrix",

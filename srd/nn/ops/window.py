@@ -1,5 +1,7 @@
 """Ops of the window-attention transformers (SwinIR, HAT): LayerNorm over channels, padding a tile to a
-multiple of the window size by mirroring, cropping the result back, and a whole Swin transformer block.
+multiple of the window size by mirroring, cropping the result back, a whole Swin transformer block, and
+its two halves as ops of their own (HAT's hybrid block adds a convolution branch between them): the
+(shifted) window attention of a normalised blob, and the residual MLP.
 
 Partial edge tiles hold their real pixels in a larger fixed shape (srd.nn.extents), so these ops work from
 each sample's valid extent: the mirror padding starts at the real edge, and a shifted block rolls, and masks
@@ -190,18 +192,47 @@ def window_attention(
     `{prefix}bias` (heads, N, N) and `mask` (B, nW, N, N) added to the logits. The query scale is folded
     into `{prefix}qkv_w` and its bias when the weights are read."""
     b, nw, n, c = windows.shape
-    d = c // heads
     qkv = windows @ weights[f"{prefix}qkv_w"]
     if f"{prefix}qkv_b" in weights:
         qkv = qkv + weights[f"{prefix}qkv_b"]
-    qkv = qkv.reshape(b, nw, n, 3, heads, d)
+    qkv = qkv.reshape(b, nw, n, 3, heads, c // heads)
     q, k, v = qkv[:, :, :, 0], qkv[:, :, :, 1], qkv[:, :, :, 2]
-    logits = jnp.einsum("bwnhd,bwmhd->bwhnm", q, k) + weights[f"{prefix}bias"]
+    out = attend(q, k, v, weights[f"{prefix}bias"], mask).reshape(b, nw, n, c)
+    return out @ weights[f"{prefix}proj_w"] + weights[f"{prefix}proj_b"]
+
+
+def attend(q: jax.Array, k: jax.Array, v: jax.Array, bias: jax.Array, mask: jax.Array | None) -> jax.Array:
+    """Multi-head attention of the queries (B, nW, N, heads, d) of each window on its keys and values
+    (B, nW, M, heads, d), with the position bias (heads, N, M) and `mask` (B, nW, N, M) added to the
+    logits; the result is shaped as the queries."""
+    logits = jnp.einsum("bwnhd,bwmhd->bwhnm", q, k) + bias
     if mask is not None:
         logits = logits + mask[:, :, None]
     attn = jax.nn.softmax(logits, axis=-1)
-    out = jnp.einsum("bwhnm,bwmhd->bwnhd", attn, v).reshape(b, nw, n, c)
-    return out @ weights[f"{prefix}proj_w"] + weights[f"{prefix}proj_b"]
+    return jnp.einsum("bwhnm,bwmhd->bwnhd", attn, v)
+
+
+def shifted_window_attention(
+    y: jax.Array,
+    weights: Mapping[str, jax.Array],
+    heads: int,
+    window: int,
+    shift: int,
+    extents: Sequence[Extent | None] | None,
+) -> jax.Array:
+    """The attention half of a Swin block on the normalised NHWC `y`: window attention over windows
+    rolled by `shift` (where it is not 0) within each sample's valid extent, masked between the rolled
+    image's regions, rolled back."""
+    _, h, w, _ = y.shape
+    if h % window or w % window:
+        raise ValueError(f"window attention of {h}x{w}, not a multiple of {window}")
+    mask = None
+    if shift:
+        valid = _extent_or_shape(y, extents)
+        y = cyclic_shift(y, valid, -shift)
+        mask = shift_mask(valid, h, w, window, shift).astype(y.dtype)
+    out = window_reverse(window_attention(window_partition(y, window), weights, heads, mask), window, h, w)
+    return cyclic_shift(out, valid, shift) if shift else out
 
 
 def mlp(x: jax.Array, weights: Mapping[str, jax.Array], prefix: str = "") -> jax.Array:
@@ -240,21 +271,71 @@ class SwinBlock(OneInputOp):
         extents: Sequence[Extent | None] | None,
     ) -> jax.Array:
         x = xs[0]
-        _, h, w, _ = x.shape
-        if h % self.window or w % self.window:
-            raise ValueError(f"Swin block {self.name!r}: {h}x{w} is not a multiple of {self.window}")
         y = layer_norm(x, weights["norm1_w"], weights["norm1_b"], self.eps)
-        mask = None
-        if self.shift:
-            valid = _extent_or_shape(x, extents)
-            y = cyclic_shift(y, valid, -self.shift)
-            mask = shift_mask(valid, h, w, self.window, self.shift).astype(y.dtype)
-        attn = window_attention(window_partition(y, self.window), weights, self.heads, mask)
-        y = window_reverse(attn, self.window, h, w)
-        if self.shift:
-            y = cyclic_shift(y, valid, self.shift)
-        x = x + y
+        x = x + shifted_window_attention(y, weights, self.heads, self.window, self.shift, extents)
         return x + mlp(layer_norm(x, weights["norm2_w"], weights["norm2_b"], self.eps), weights)
+
+    def extent(self, extents: Sequence[Extent | None]) -> Extent | None:
+        return extents[0]
+
+
+@dataclass(frozen=True)
+class WindowAttention(OneInputOp):
+    """The attention half of a Swin block, on its normalised input and without the residual (HAT's
+    hybrid block adds it and its convolution branch to the block's input). Weights: qkv_w/_b, bias
+    (heads, N, N), proj_w/_b, as SwinBlock's."""
+
+    name: str
+    src: str
+    dst: str
+    heads: int
+    window: int
+    shift: int = 0
+
+    @property
+    def weight_name(self) -> str:
+        return self.name
+
+    @property
+    def reads_extent(self) -> bool:
+        return self.shift > 0
+
+    def apply(
+        self,
+        xs: Sequence[jax.Array],
+        weights: LayerWeights,
+        backend: ConvBackend,
+        extents: Sequence[Extent | None] | None,
+    ) -> jax.Array:
+        return shifted_window_attention(xs[0], weights, self.heads, self.window, self.shift, extents)
+
+    def extent(self, extents: Sequence[Extent | None]) -> Extent | None:
+        return extents[0]
+
+
+@dataclass(frozen=True)
+class ResidualMLP(OneInputOp):
+    """The MLP half of a transformer block: x + fc2(GELU(fc1(LayerNorm(x)))). Weights: norm_w/_b,
+    fc1_w/_b, fc2_w/_b."""
+
+    name: str
+    src: str
+    dst: str
+    eps: float = 1e-5
+
+    @property
+    def weight_name(self) -> str:
+        return self.name
+
+    def apply(
+        self,
+        xs: Sequence[jax.Array],
+        weights: LayerWeights,
+        backend: ConvBackend,
+        extents: Sequence[Extent | None] | None,
+    ) -> jax.Array:
+        x = xs[0]
+        return x + mlp(layer_norm(x, weights["norm_w"], weights["norm_b"], self.eps), weights)
 
     def extent(self, extents: Sequence[Extent | None]) -> Extent | None:
         return extents[0]
