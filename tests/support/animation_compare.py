@@ -1,8 +1,8 @@
 """What an animation is as Pillow reads it, and whether srd's output of it kept it: animated, the same
 frames with the same durations, the same loop count, and each frame showing the input's frame.
 
-The reference is Pillow's reading of the input with srd's documented differences applied (README,
-Formats: animations): an APNG's default image that is not part of the animation is not a frame; a GIF's
+The reference is Pillow's reading of the input with srd's documented differences applied
+(docs/animations.md): an APNG's default image that is not part of the animation is not a frame; a GIF's
 frames are clipped to its canvas (Pillow grows the canvas for a frame past it). A WebP output's frame count
 may be smaller where libwebp merged identical consecutive frames: frames are then compared by when they
 show, so the verdict is about the timeline a viewer plays.
