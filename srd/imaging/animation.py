@@ -24,9 +24,9 @@ from typing import BinaryIO, Protocol
 
 import numpy as np
 import numpy.typing as npt
-from PIL import ImageFile
+from PIL import Image, ImageFile
 
-from srd.errors import CorruptImageError
+from srd.errors import CorruptImageError, ImageTooLargeError
 from srd.imaging.apng import Canvas, apng_bits, apng_frame_count, apng_frames
 from srd.imaging.gif_frames import gif_frames, gif_layout
 from srd.imaging.metadata import Metadata, read_metadata
@@ -135,6 +135,8 @@ class Animation:
                 done += 1
         except DECODE_ERRORS as exc:
             raise CorruptImageError(f"{self.path}: cannot decode frame {done + 1}: {exc}") from None
+        except Image.DecompressionBombError as exc:  # a frame's rectangle far larger than the canvas
+            raise ImageTooLargeError(f"{self.path}: frame {done + 1}: {exc}") from None
         if done != self.frames:
             raise CorruptImageError(f"{self.path}: the file declares {self.frames} frames but holds {done}")
 

@@ -1,6 +1,6 @@
 """Odd animations (tests/support/odd_corpus.py, written byte by byte) read as browsers show them and kept
 through srd's real job path in every animated output format: frame count, each frame's duration, loop
-count and each frame's pixels; and the deliberate differences README's Formats section documents."""
+count and each frame's pixels; and the deliberate differences docs/animations.md documents."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 from support.animation_compare import PixelRepeat, Timeline, compare, pillow_timeline, plays
+from support.odd_animations import GifFrame, gif
 from support.odd_corpus import Case, odd_corpus
 
 from srd.engine.engine import Engine
+from srd.errors import ImageTooLargeError
 from srd.imaging import RasterImage
 from srd.imaging.animation import Animation, frame_image, to_rgba8
 from srd.imaging.decode import read_media
@@ -275,3 +277,16 @@ def test_through_a_network_each_frame_is_its_frame_upscaled(
     assert len(out.frames) == len(frames) and out.durations == durations
     for got, frame in zip(out.frames, frames, strict=True):
         assert_shows(got, to_rgba8(engine.upscale(frame_image(frame, None, NONE, ""))), FORMAT_OF[out.format])
+
+
+def test_a_gif_frame_far_larger_than_its_canvas_is_refused_as_too_large(tmp_path: Path) -> None:
+    """An interlaced frame declaring 30000x30000 pixels on a 20x16 canvas (decoded whole, so Pillow's
+    decompression-bomb check sees it) is the input's fault, not an error srd would retry."""
+    small = np.zeros((2, 2), np.uint8)
+    data = gif((20, 16), [GifFrame(small), GifFrame(small, interlace=True, size=(30000, 30000))])
+    path = tmp_path / "bomb.gif"
+    path.write_bytes(data)
+    media = read_media(path, max_pixels=LIMIT)
+    assert isinstance(media, Animation)
+    with media, pytest.raises(ImageTooLargeError, match="frame 2"):
+        list(media)
