@@ -79,6 +79,23 @@ def _swinir(embed: int, depth: int, upsampler: str) -> dict[str, Any]:
     return shape | {"img_size": 64, "mlp_ratio": 2.0, "upscale": 4, "upsampler": upsampler}
 
 
+def _hat(embed: int, compress: int, squeeze: int) -> dict[str, Any]:
+    """HAT's published x4 hyperparameters (6 groups of 6 blocks, 6 heads, window 16, overlap ratio 0.5,
+    MLP ratio 2): HAT-S with embed 144, compress ratio 24 and squeeze factor 24, HAT with 180, 3 and 30."""
+    shape = {"embed_dim": embed, "depths": [6] * 6, "num_heads": [6] * 6, "window_size": 16}
+    shape |= {"compress_ratio": compress, "squeeze_factor": squeeze, "overlap_ratio": 0.5}
+    return shape | {"img_size": 64, "mlp_ratio": 2.0, "upscale": 4, "upsampler": "pixelshuffle"}
+
+
+def _dat(embed: int, depth: list[int], split: list[int], expansion: float, upsampler: str) -> dict[str, Any]:
+    """DAT's published x4 hyperparameters (6 heads a group): DAT (6 groups of 6, split 8x32, expansion
+    4), DAT-2 (expansion 2: the shape 4x-UltraSharpV2 is reported to have), DAT-S (split 8x16,
+    expansion 2), DAT-light (embed 60, one group of 18, 3conv, pixelshuffledirect)."""
+    shape = {"embed_dim": embed, "depth": depth, "num_heads": [6] * len(depth), "split_size": split}
+    shape["resi_connection"] = "3conv" if upsampler == "pixelshuffledirect" else "1conv"
+    return shape | {"expansion_factor": expansion, "upscale": 4, "upsampler": upsampler}
+
+
 MODELS = {
     # 4x-UltraSharp, Remacri, ESRGAN's own RRDB_ESRGAN_x4 shape
     "esrgan-4x-23x64": CommunityModel(
@@ -115,6 +132,20 @@ MODELS = {
     ),
     "swinir-4x-light": CommunityModel(
         "SwinIR", "SwinIR", 4, _swinir(60, 4, "pixelshuffledirect"), TRANSFORMER
+    ),
+    "hat-s-4x": CommunityModel("HAT", "HAT", 4, _hat(144, 24, 24), TRANSFORMER, quick_up_to=128),
+    "hat-4x": CommunityModel("HAT", "HAT", 4, _hat(180, 3, 30), TRANSFORMER, quick_up_to=128),
+    "dat-light-4x": CommunityModel(
+        "DAT", "DAT", 4, _dat(60, [18], [8, 32], 2.0, "pixelshuffledirect"), TRANSFORMER
+    ),
+    "dat-s-4x": CommunityModel(
+        "DAT", "DAT", 4, _dat(180, [6] * 6, [8, 16], 2.0, "pixelshuffle"), TRANSFORMER, quick_up_to=128
+    ),
+    "dat-2-4x": CommunityModel(
+        "DAT", "DAT", 4, _dat(180, [6] * 6, [8, 32], 2.0, "pixelshuffle"), TRANSFORMER, quick_up_to=128
+    ),
+    "dat-4x": CommunityModel(
+        "DAT", "DAT", 4, _dat(180, [6] * 6, [8, 32], 4.0, "pixelshuffle"), TRANSFORMER, quick_up_to=128
     ),
 }
 
@@ -196,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cores = pin_cores(args.threads)
     torch.set_num_threads(args.threads)
-    warnings.filterwarnings("ignore", "torch.meshgrid", UserWarning)  # SwinIR's, inside torch
+    warnings.filterwarnings("ignore", "torch.meshgrid", UserWarning)  # SwinIR's, HAT's, DAT's, in torch
     print(
         f"{charts.cpu_name()}, {datetime.date.today()}, os.cpu_count()={os.cpu_count()}, pinned to cores"
         f" {cores}, threads={args.threads}, srd --conv {args.conv} against torch {torch.__version__}"
