@@ -27,7 +27,7 @@ from srd.errors import ExitCode, SrdError, Terminated, UsageError
 from srd.imaging.animation import Animation, write_animation
 from srd.imaging.decode import Pages, read_media
 from srd.imaging.encode import encode_image, quantize
-from srd.imaging.formats import READ_SUFFIXES, ImageFormat, resolve_output
+from srd.imaging.formats import READ_SUFFIXES, ImageFormat, is_video, resolve_output
 from srd.imaging.png import PngStreamWriter
 from srd.imaging.raster import RasterImage, fit_inside
 from srd.jobs.frames import wants_pages, with_scaled_metadata
@@ -265,6 +265,8 @@ class _Run:
     def one(self, path: Path, rel: Path) -> tuple[Path, tuple[int, int]]:
         """Upscale one input and write its output; returns the output's path and size."""
         args, model, output, progress = self.args, self.model, self.output, self.progress
+        if is_video(path.name):
+            return self.video(path, rel)
         image = read_media(path, max_pixels=DEFAULT_MAX_PIXELS, pages=wants_pages(output))
         progress.sized(image.width, image.height)
         scale: int = model.scale
@@ -307,6 +309,35 @@ class _Run:
         writer, written = _writer(engine, image, size, fmt.name, output, progress)
         write_new_file(out_dir / out_rel, writer, overwrite=args.overwrite)
         return out_dir / out_rel, written
+
+    def video(self, path: Path, rel: Path) -> tuple[Path, tuple[int, int]]:
+        """Upscale one video file (srd/cli/upscale_video.py) at the model's scale."""
+        from srd.cli.upscale_video import video_suffix, write_video  # PyAV loads for videos only
+
+        args, model = self.args, self.model
+        if self.target is not None:
+            raise UsageError("--size is for images; a video is upscaled at -s (the model's scale)")
+        suffix, size = video_suffix(path, DEFAULT_MAX_PIXELS, self.output.video)
+        self.progress.sized(*size)
+        name = output_name(
+            rel if args.outdir is not None else Path(rel.name), model.scale, model.noise, suffix
+        )
+        destination = (args.outdir if args.outdir is not None else path.parent) / name
+        if not args.overwrite and destination.exists():
+            if args.skip_existing:
+                raise _OutputExistsError(destination)
+            raise UsageError(f"{destination} exists (use --overwrite to replace it, or --skip-existing)")
+        engine = self.engines[model.scale]
+        written = write_video(
+            engine,
+            path,
+            destination,
+            self.output.video,
+            max_pixels=DEFAULT_MAX_PIXELS,
+            overwrite=args.overwrite,
+            progress=self.progress,
+        )
+        return destination, written
 
 
 def _write_frames(

@@ -110,7 +110,7 @@ def upscale_video(
 ) -> VideoResult:
     """Upscale the video at `path` into `temp` (fsynced), keeping finished segments in `work`; `model` names
     the model setting (a different one discards them). `on_frame(done, total)` counts the job's frames,
-    `on_segment(done, total)` runs as each segment file is durable."""
+    `on_segment(number, total)` runs as each segment this call makes is durable."""
     info = probe_video(path, max_pixels=max_pixels, max_seconds=max_seconds)
     container = output_container(info, settings)
     segments = plan_segments(info.pts, info.keyframes, info.time_base, settings.segment_seconds)
@@ -130,11 +130,11 @@ def upscale_video(
             upscaled += encode_segment(
                 info, segment, upscale, settings, final, container.muxer, frames_done
             ).upscaled
+            if on_segment is not None:
+                on_segment(segment.index + 1, len(segments))
         done += segment.count
         if on_frame is not None:
             on_frame(done, info.frames)
-        if on_segment is not None:
-            on_segment(segment.index + 1, len(segments))
     files = [(segment_path(work, segment), segment) for segment in segments]
     assembled = assemble_video(info, files, temp, container.muxer)
     return VideoResult(

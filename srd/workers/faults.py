@@ -11,9 +11,9 @@ progress can be watched). When a Celery worker host has published its output (st
 acknowledged). When the first of a job's several outputs (output.tiff_pages `separate`) is linked into the
 outbox and before its name is recorded (stage "page_linked", in the process that publishes: the daemon, or
 `srd worker`): `kill_mid_publish` (SIGKILL that process, so the next start must complete the set). When a
-video job's segment is durable (stage "segment"): `kill_after_segment` (SIGKILL the worker, at the first
-segment each try makes, so that each try adds one). Only srd's own processes read it, from the
-environment the admin started them with; an inbox writer cannot set it.
+video job's segment other than its last is durable (stage "segment"): `kill_after_segment` (SIGKILL the
+worker, so that each try adds one segment and the last try finishes). Only srd's own processes read it,
+from the environment the admin started them with; an inbox writer cannot set it.
 """
 
 from __future__ import annotations

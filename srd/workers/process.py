@@ -108,7 +108,8 @@ class _Channel:
 
         def report(done: int, total: int) -> None:
             self.send(Progress(spec.job_id, done, total, SEGMENTS))
-            inject_test_fault(spec.input.name, "segment")  # test-only: a no-op unless SRD_TEST_FAULT is set
+            if done < total:  # test-only: a no-op unless SRD_TEST_FAULT is set
+                inject_test_fault(spec.input.name, "segment")
 
         return report
 
