@@ -14,7 +14,6 @@ from pathlib import Path
 
 from srd.errors import ModelError
 from srd.models.catalog import BUILTINS
-from srd.models.community import is_community_file, read_network
 from srd.models.family import (
     COMMUNITY_TILE,
     ModelFamily,
@@ -105,6 +104,8 @@ def _community_cached(path: Path, mtime_ns: int, size: int, noise: int) -> Loade
             f"model file {path} has no noise levels: leave the noise level at -1 (its training decides"
             " what it removes)"
         )
+    from srd.models.community import read_network  # the architectures load when a file needs them
+
     net = read_network(path)
     if net.in_channels not in (1, 3) or net.out_channels != net.in_channels:
         raise ModelError(
@@ -125,6 +126,8 @@ def _community_cached(path: Path, mtime_ns: int, size: int, noise: int) -> Loade
 
 
 def _file_step(path: Path, noise: int) -> LoadedModel:
+    from srd.models.community import is_community_file
+
     if is_community_file(path):
         return _community_step(path, noise)
     noise_of_file = file_noise(path.name)
@@ -168,7 +171,11 @@ def _folder_step(folder: Path, noise: int, scale: int) -> LoadedModel:
 def is_community_model(model: str) -> bool:
     """Whether `model` names a community model file (.pth, .ckpt, .safetensors, ...) rather than a
     built-in, a waifu2x/ncnn file or a folder."""
-    return model not in BUILTINS and is_community_file(Path(model))
+    if model in BUILTINS:  # (a built-in's run never imports the community architectures)
+        return False
+    from srd.models.community import is_community_file
+
+    return is_community_file(Path(model))
 
 
 def native_scale(model: str, noise: int = -1) -> int:
