@@ -27,8 +27,9 @@ def inspect_command(path: Path) -> int:
     print(f"architecture  {spec.arch}")
     print(f"scale         {model.scale}x")
     print(f"channels      {spec.in_channels} in, {spec.out_channels} out")
+    width = max([12, *(len(name) + 1 for name, _ in model.hyperparameters)])  # a column past the longest
     for name, value in model.hyperparameters:
-        print(f"  {name:<12}{value}")
+        print(f"  {name:<{width}}{value}")
     weights = sum(a.size for layer in model.weights.values() for a in layer.values())
     print(f"parameters    {weights / 1e6:.2f} M")
     print(f"GFLOP/Mpx     {gflop_per_output_mpx(spec, model.weights):.1f} (per output megapixel)")

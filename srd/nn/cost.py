@@ -2,9 +2,11 @@
 
 Convolutions count 2 * output elements * (kernel area * input channels per group); a transposed
 convolution, which runs as a convolution of the stride-dilated input, counts only its non-zero taps;
-dense layers (on pooled vectors) count 2 * M * N * K. Elementwise work and resampling (activations,
-additions, the bicubic Interp that ends realesr-animevideov3's 2x and 3x models) are left out: they
-are small next to the convolutions of these networks.
+matrix products count 2 * output elements * contracted size (dense layers on pooled vectors, the
+transformers' per-pixel linear layers and their attention). Elementwise work and resampling
+(activations, additions, the bicubic Interp that ends realesr-animevideov3's 2x and 3x models: its
+products, in their own name scope) are left out: they are small next to the convolutions of these
+networks.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from jax.extend.core import Jaxpr
 
 from srd.nn.graph import NetworkSpec, Weights
 from srd.nn.network import apply_network
+from srd.nn.ops.interp import RESAMPLE_SCOPE
 
 PROBE = 2048  # tile sizes the count is made at (shapes only: nothing is computed): PROBE and 2 x PROBE
 
@@ -35,7 +38,7 @@ def _count(jaxpr: Jaxpr) -> float:
             rhs = _shape(eqn.invars[1])  # HWIO: kh, kw, in/groups, out
             dilation = math.prod(eqn.params.get("lhs_dilation") or (1,))
             total += 2.0 * math.prod(out) * rhs[0] * rhs[1] * rhs[2] / dilation
-        elif name == "dot_general" and len(_shape(eqn.invars[0])) <= 2:  # dense layers on vectors
+        elif name == "dot_general" and RESAMPLE_SCOPE not in str(eqn.source_info.name_stack):
             (contract, _), _ = eqn.params["dimension_numbers"]
             lhs = _shape(eqn.invars[0])
             k = math.prod(lhs[d] for d in contract)

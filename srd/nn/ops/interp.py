@@ -15,6 +15,8 @@ import numpy as np
 from srd.nn.ops.base import Extent, LayerWeights, OneInputOp, spatial_extent
 from srd.nn.resample import bicubic_matrix
 
+RESAMPLE_SCOPE = "resample"  # the name scope of the bicubic matrix products
+
 if TYPE_CHECKING:
     from srd.nn.conv.base import ConvBackend
 
@@ -70,8 +72,9 @@ class Interp(OneInputOp):
         rows = jnp.asarray(bicubic_matrix(h, scaled_size(h, self.scale_h), self.scale_h), x.dtype)
         cols = jnp.asarray(bicubic_matrix(w, scaled_size(w, self.scale_w), self.scale_w), x.dtype)
         highest = jax.lax.Precision.HIGHEST
-        y = jnp.einsum("pw,bhwc->bhpc", cols, x, precision=highest)
-        return jnp.einsum("oh,bhpc->bopc", rows, y, precision=highest)
+        with jax.named_scope(RESAMPLE_SCOPE):  # srd.nn.cost leaves resampling out of its count
+            y = jnp.einsum("pw,bhwc->bhpc", cols, x, precision=highest)
+            return jnp.einsum("oh,bhpc->bopc", rows, y, precision=highest)
 
     def extent(self, extents: Sequence[Extent | None]) -> Extent | None:
         e = spatial_extent(extents, "Interp").astype(jnp.float32)
