@@ -12,4 +12,12 @@ BUILTINS: dict[str, ModelFamily] = {
 }
 
 # The community architectures srd reads from .pth / .safetensors files, as `srd models` names them.
-COMMUNITY_ARCHITECTURES: tuple[str, ...] = ("ESRGAN", "Compact", "SPAN", "RealPLKSR", "SwinIR", "HAT")
+COMMUNITY_ARCHITECTURES: tuple[str, ...] = (
+    "ESRGAN",
+    "Compact",
+    "SPAN",
+    "RealPLKSR",
+    "SwinIR",
+    "HAT",
+    "DAT",
+)

@@ -8,6 +8,7 @@ from pathlib import Path
 from srd.errors import ModelError
 from srd.models.community.base import Architecture, CommunityNet
 from srd.models.community.compact import Compact
+from srd.models.community.dat import DAT
 from srd.models.community.esrgan import ESRGAN
 from srd.models.community.hat import HAT
 from srd.models.community.realplksr import RealPLKSR
@@ -17,7 +18,7 @@ from srd.models.statedict import StateDict, read_state_dict
 from srd.models.statedict.reader import SUFFIXES
 
 # In the order they are tried: the most specific key sets first.
-ARCHITECTURES: tuple[Architecture, ...] = (HAT(), SwinIR(), SPAN(), ESRGAN(), Compact(), RealPLKSR())
+ARCHITECTURES: tuple[Architecture, ...] = (HAT(), DAT(), SwinIR(), SPAN(), ESRGAN(), Compact(), RealPLKSR())
 
 
 def is_community_file(path: Path) -> bool:
