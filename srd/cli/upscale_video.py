@@ -62,4 +62,12 @@ def write_video(
     finally:
         temp.unlink(missing_ok=True)
     shutil.rmtree(work, ignore_errors=True)
+    for stream in result.converted:
+        progress.note(
+            f"srd: note: {path.name}: {stream} (the {result.suffix} container cannot hold it as it is)"
+        )
+    for stream in result.dropped:
+        progress.note(
+            f"srd: note: {path.name}: {stream} left out (the {result.suffix} container cannot hold it)"
+        )
     return result.size

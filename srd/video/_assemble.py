@@ -1,10 +1,11 @@
 """The last step of a video job: the segments' video packets joined into one stream, beside the input's
-audio, subtitle and attachment streams copied packet by packet (never re-encoded: bit-identical, their
-timestamps kept), with the input's metadata, chapters and rotation, into the job's temporary output.
+audio, subtitle and attachment streams copied packet by packet (bit-identical, their timestamps kept),
+with the input's metadata, chapters and rotation, into the job's temporary output.
 
 The packets of the two sources are merged by decoding time, so the muxer interleaves them as it goes
-(holding a whole video's audio in memory otherwise). A stream the output container cannot hold (SubRip
-in MP4, PCM in WebM) is left out and named in the result.
+(holding a whole video's audio in memory otherwise). A stream the output container cannot hold is
+re-encoded where it can be (FLAC in MOV to AAC, SubRip in MP4 to mov_text: srd/video/_streams.py) and
+left out otherwise; the result names both.
 """
 
 from __future__ import annotations
@@ -24,21 +25,19 @@ from srd.errors import CorruptImageError
 from srd.jobs.fsops import fsync_file
 from srd.video._plan import Segment
 from srd.video._probe import VideoInfo
+from srd.video._streams import Reencoder, StreamChoice, choose_stream, reencoder
 
 _COPIED = ("audio", "subtitle")
 
 
 @dataclass(frozen=True)
 class Assembled:
-    """What the output holds beside the video: the streams copied, and those left out (type/codec)."""
+    """What the output holds beside the video: the streams copied, re-encoded (`audio/flac -> aac`) and
+    left out (type/codec)."""
 
     copied: tuple[str, ...]
-    dropped: tuple[str, ...]
-
-
-def _stream_name(stream: av.stream.Stream) -> str:
-    context = stream.codec_context
-    return f"{stream.type}/{context.name if context is not None else '?'}"
+    converted: tuple[str, ...] = ()
+    dropped: tuple[str, ...] = ()
 
 
 def _time(packet: av.Packet[Any]) -> Fraction:
@@ -97,15 +96,21 @@ def _tag_colour(stream: av.VideoStream, info: VideoInfo) -> None:
 
 
 def _copied_packets(
-    source: av.container.InputContainer, copied: dict[int, av.stream.Stream]
+    source: av.container.InputContainer,
+    copied: dict[int, av.stream.Stream],
+    converted: dict[int, Reencoder],
 ) -> Iterator[av.Packet[Any]]:
-    """The input's packets of the copied streams, in file order, each for its output stream."""
-    if not copied:
+    """The input's packets of the copied streams, in file order, each for its output stream, and those
+    of the re-encoded ones as their encoders give them."""
+    if not copied and not converted:
         return
-    for packet in source.demux(*(source.streams[index] for index in copied)):
-        if packet.size:
+    for packet in source.demux(*(source.streams[index] for index in (*copied, *converted))):
+        index = packet.stream.index
+        if index in converted:
+            yield from converted[index].packets(packet if packet.size else None)
+        elif packet.size:
             time_base = packet.time_base
-            packet.stream = copied[packet.stream.index]
+            packet.stream = copied[index]
             packet.time_base = time_base
             yield packet
 
@@ -128,24 +133,34 @@ def assemble_video(
         if info.rotation:
             video.set_display_rotation(info.rotation)
         copied: dict[int, av.stream.Stream] = {}
-        dropped: list[str] = []
+        converted: dict[int, Reencoder] = {}
+        choices: list[StreamChoice] = []
         for stream in source.streams:
             if stream.index == video_in.index:
                 continue
-            name = _stream_name(stream)
-            if isinstance(stream, AttachmentStream) and muxer == "matroska":
-                out.add_attachment(stream.name or "attachment", stream.mimetype or "", bytes(stream.data))
-            elif stream.type in _COPIED and stream.codec_context.name in out.supported_codecs:
+            if isinstance(stream, AttachmentStream):
+                if muxer == "matroska":
+                    out.add_attachment(stream.name or "attachment", stream.mimetype or "", bytes(stream.data))
+                else:
+                    choices.append(StreamChoice(stream.index, "attachment", "drop"))
+                continue
+            choice = choose_stream(stream, muxer) if stream.type in _COPIED else None
+            choices.append(choice or StreamChoice(stream.index, stream.type, "drop"))
+            if choice is not None and choice.action == "copy":
                 target = out.add_stream_from_template(stream)
                 target.metadata.update(stream.metadata)
                 copied[stream.index] = target
-            else:
-                dropped.append(name if stream.type != "attachment" else "attachment")
+            elif choice is not None and choice.action == "encode":
+                converted[stream.index] = reencoder(stream, out, choice.encoder)
         chapters = source.chapters()
         if chapters:
             out.set_chapters(chapters)
         videos = _segment_packets(info, segments, video)
-        for packet in heapq.merge(videos, _copied_packets(source, copied), key=_time):
+        for packet in heapq.merge(videos, _copied_packets(source, copied, converted), key=_time):
             out.mux(packet)
     fsync_file(temp)
-    return Assembled(tuple(_stream_name(s) for s in copied.values()), tuple(dropped))
+    return Assembled(
+        copied=tuple(c.name for c in choices if c.action == "copy"),
+        converted=tuple(c.describe() for c in choices if c.action == "encode"),
+        dropped=tuple(c.name for c in choices if c.action == "drop"),
+    )

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import av
+import structlog
 
 from srd.imaging.formats import VIDEO_BY_NAME, VideoContainer
 from srd.jobs.fsops import fsync_dir, write_json_replace
@@ -28,6 +29,7 @@ from srd.video._probe import VideoInfo, probe_video
 from srd.video._segment import Upscale, encode_segment
 
 PLAN_NAME = "plan.json"
+log = structlog.get_logger("srd.video")
 FramesDone = Callable[[int, int], None]
 
 
@@ -43,8 +45,9 @@ class VideoResult:
     segments: int
     reused: int  # segments finished by an earlier attempt
     suffix: str
-    copied: tuple[str, ...]
-    dropped: tuple[str, ...]
+    copied: tuple[str, ...]  # type/codec of each stream copied as it was (`audio/aac`)
+    dropped: tuple[str, ...]  # those the output container cannot hold, left out
+    converted: tuple[str, ...] = ()  # those it holds only re-encoded (`audio/flac -> aac`)
 
 
 def output_container(info: VideoInfo, settings: VideoSettings) -> VideoContainer:
@@ -137,6 +140,10 @@ def upscale_video(
             on_frame(done, info.frames)
     files = [(segment_path(work, segment), segment) for segment in segments]
     assembled = assemble_video(info, files, temp, container.muxer)
+    for stream in assembled.converted:
+        log.warning("video.stream_reencoded", input=str(path), stream=stream, container=container.name)
+    for stream in assembled.dropped:
+        log.warning("video.stream_dropped", input=str(path), stream=stream, container=container.name)
     return VideoResult(
         frames=info.frames,
         upscaled=upscaled,
@@ -147,6 +154,7 @@ def upscale_video(
         suffix=container.suffix,
         copied=assembled.copied,
         dropped=assembled.dropped,
+        converted=assembled.converted,
     )
 
 

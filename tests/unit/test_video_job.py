@@ -13,6 +13,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from structlog.testing import capture_logs
 from support.videos import DUPLICATES, VideoSpec, decoded_frames, make_video, video_packets
 
 from srd.engine.engine import Engine
@@ -245,3 +246,49 @@ def test_bad_videos_fail_as_the_inputs_fault(tmp_path: Path, data: bytes) -> Non
     result = run_job(_Nearest(), _video_spec(tmp_path, source))
     assert isinstance(result, JobFailed) and result.kind is FailureKind.INPUT, result
     assert "bad.mp4" in result.message
+
+
+def _decoded_audio(path: Path) -> tuple[str, float, float]:
+    """The first audio stream's codec, when its first decoded sample plays and when its sound ends (s)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        frames = list(container.decode(stream))
+        end = float(frames[-1].time or 0) + frames[-1].samples / frames[-1].sample_rate
+        return stream.codec_context.codec.canonical_name, float(frames[0].time or 0), end
+
+
+@pytest.mark.parametrize(
+    ("audio", "container", "codec", "encoder"),
+    [("flac", "mov", "libx264", "aac"), ("pcm_s16le", "webm", "libvpx-vp9", "opus")],
+)
+def test_audio_the_container_cannot_hold_is_reencoded_in_sync(
+    tmp_path: Path, audio: str, container: str, codec: str, encoder: str
+) -> None:
+    """FLAC in MKV -> MOV (MOV's muxer refuses FLAC) becomes AAC, PCM -> WebM becomes Opus (WebM takes no
+    AAC): said in the result and a log line, starting when the input's sound did and ending with it."""
+    source = make_video(tmp_path / "in.mkv", VideoSpec(frames=8, audio_codec=audio))
+    settings = VideoSettings(codec=codec, container=container, segment_seconds=0.3)
+    with capture_logs() as logs:
+        output, result = _run(source, _nearest, settings)
+    assert result.converted == (f"audio/{audio} -> {encoder}",) and result.dropped == ()
+    assert [e["stream"] for e in logs if e["event"] == "video.stream_reencoded"] == [result.converted[0]]
+    name, start, end = _decoded_audio(output)
+    _, source_start, source_end = _decoded_audio(source)
+    assert name == encoder
+    assert start == pytest.approx(source_start, abs=0.001)
+    assert end == pytest.approx(source_end, abs=0.13)  # the encoder's last frame is padded
+    assert probe_video(output, **LIMITS).frames == 8
+
+
+def test_subrip_becomes_mov_text_in_mp4_and_is_dropped_in_avi(tmp_path: Path) -> None:
+    """SubRip cues in MKV -> MP4: mov_text cues with the same text, times and durations; -> AVI, which
+    holds no subtitles: left out, and said so."""
+    source = make_video(tmp_path / "in.mkv", VideoSpec(frames=8, subtitles=True))
+    output, result = _run(source, _nearest, VideoSettings(container="mp4", segment_seconds=0.3))
+    assert result.converted == ("subtitle/subrip -> mov_text",)
+    cues = [(t, data[2:]) for t, data in video_packets(output, "subtitle") if len(data) > 2]
+    assert cues == [(t, data) for t, data in video_packets(source, "subtitle")]
+    with capture_logs() as logs:
+        _, in_avi = _run(source, _nearest, VideoSettings(codec="mpeg4", container="avi", segment_seconds=0.3))
+    assert in_avi.dropped == ("subtitle/subrip",) and in_avi.converted == ()
+    assert [e["stream"] for e in logs if e["event"] == "video.stream_dropped"] == ["subtitle/subrip"]
