@@ -13,7 +13,9 @@ outbox and before its name is recorded (stage "page_linked", in the process that
 `srd worker`): `kill_mid_publish` (SIGKILL that process, so the next start must complete the set). When a
 video job's segment other than its last is durable (stage "segment"): `kill_after_segment` (SIGKILL the
 worker, so that each try adds one segment and the last try finishes). Only srd's own processes read it,
-from the environment the admin started them with; an inbox writer cannot set it.
+from the environment the admin started them with; an inbox writer cannot set it. `slow_frames` waits
+SLOW_TILE_SECONDS after each frame of an animation or a video, so that a test can kill a video job's
+daemon between its segments.
 """
 
 from __future__ import annotations
@@ -44,6 +46,11 @@ def _action(name: str) -> str | None:
 def tile_delay(name: str) -> float:
     """Seconds to wait each time tiles of the input called `name` finish: SLOW_TILE_SECONDS or 0."""
     return SLOW_TILE_SECONDS if _action(name) == "slow_tiles" else 0.0
+
+
+def frame_delay(name: str) -> float:
+    """Seconds to wait after each frame of the input called `name`: SLOW_TILE_SECONDS or 0."""
+    return SLOW_TILE_SECONDS if _action(name) == "slow_frames" else 0.0
 
 
 def inject_test_fault(

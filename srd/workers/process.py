@@ -34,7 +34,7 @@ from srd.jobs.runner import ProgressFn, UpscaledJob, Upscaler, upscale_job, writ
 from srd.logs import configure_logging
 from srd.runtime import configure_runtime, release_free_memory
 from srd.settings import Config, EngineSettings, LoggingSettings, ModelSettings
-from srd.workers.faults import inject_test_fault, tile_delay
+from srd.workers.faults import frame_delay, inject_test_fault, tile_delay
 from srd.workers.placement import Placement, apply_placement
 
 _PR_SET_PDEATHSIG = 1
@@ -161,7 +161,7 @@ def worker_main(conn: Connection, settings: WorkerSettings, parent_pid: int) -> 
             return
         inject_test_fault(message.input.name, "compute")  # test-only: a no-op unless SRD_TEST_FAULT is set
         reporter = channel.progress_reporter(message.job_id, tile_delay(message.input.name))
-        frames = channel.progress_reporter(message.job_id, unit="frames")
+        frames = channel.progress_reporter(message.job_id, frame_delay(message.input.name), unit="frames")
         upscaled = upscale_job(engine, message, reporter, frames, channel.segment_reporter(message))
         if not isinstance(upscaled, UpscaledJob):
             channel.send(dataclasses.replace(upscaled, device=device))
