@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from srd.status.stats import seconds_left
+from srd.status.measures import seconds_left
 
 CLEAR = "\r\033[K"
 

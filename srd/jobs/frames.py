@@ -24,7 +24,6 @@ from srd.jobs.fsops import fsync_dir, write_file_synced, write_synced
 from srd.jobs.messages import JobDone, JobSpec
 from srd.jobs.pages import page_file_name
 from srd.settings import OutputSettings
-from srd.status.thumbnails import write_thumbnails
 
 Upscale = Callable[[RasterImage], RasterImage]
 FramesDone = Callable[[int, int], None] | None
@@ -46,6 +45,10 @@ class _FirstFrame:
     def write_thumbnails(self, spec: JobSpec) -> None:
         """The status page's before/after of the first frame; never fails the job."""
         if spec.thumbnails is not None and self.pair is not None:
+            # The daemon's thumbnails (srd web); `srd upscale` asks for none and never imports their
+            # writer (nor structlog with it: a tenth of a one-shot run's start-up).
+            from srd.status.thumbnails import write_thumbnails
+
             write_thumbnails(spec.thumbnails, spec.job_id, *self.pair, spec.thumbnail_size)
 
 

@@ -80,3 +80,8 @@ class Histogram:
 
 def _format_bound(bound: float) -> str:
     return repr(float(bound))
+
+
+def seconds_left(elapsed: float, done: float, total: float) -> float | None:
+    """The time the rest of a job takes at the rate of its units done so far; None before the first."""
+    return elapsed / done * (total - done) if done > 0 else None

@@ -17,6 +17,7 @@ from srd.status.measures import (
     WORKER_LOSS_REASONS,
     Histogram,
     failure_reason,
+    seconds_left,
 )
 
 
@@ -28,11 +29,6 @@ class LastError:
     reason: str
     type: str
     at: str  # ISO 8601, UTC
-
-
-def seconds_left(elapsed: float, done: float, total: float) -> float | None:
-    """The time the rest of a job takes at the rate of its units done so far; None before the first."""
-    return elapsed / done * (total - done) if done > 0 else None
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Any
 from srd.jobs.fsops import fsync_dir, numbered_name
 from srd.settings import Config
 from srd.status.history import JOB_ID, THUMBNAIL_SIDES, read_history, thumbnail_path, thumbnails_dir
-from srd.status.stats import seconds_left
+from srd.status.measures import seconds_left
 from srd.status.status_file import UnreadableStatusError, daemon_alive, read_status
 
 RECENT_JOBS = 48  # finished jobs on the page and in /api/jobs
