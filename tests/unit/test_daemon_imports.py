@@ -68,3 +68,18 @@ def test_models_and_help_do_not_import_numpy_or_the_codecs() -> None:
             [sys.executable, "-c", probe, *argv], capture_output=True, text=True, timeout=120, check=False
         )
         assert result.stderr.strip().endswith("light"), (argv, result.stderr)
+
+
+def test_a_one_shot_upscale_imports_no_logging_stack_or_community_architectures() -> None:
+    """`srd upscale` of a built-in model needs JAX but neither structlog (the daemon's logging) nor the
+    community architectures (they load when a model file asks): start-up, issue 32."""
+    probe = (
+        "import sys, srd.cli.upscale;"
+        " names = ('structlog', 'srd.models.community', 'srd.status.stats', 'av');"
+        " print(','.join(sorted(m for m in names if m in sys.modules)) or 'light')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "light"
