@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 import signal
 import sys
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from pydantic import ValidationError
 
 from srd.cli.output_files import write_new_file
 from srd.cli.progress import Progress
+from srd.cli.upscale_inputs import TargetSize, collect_inputs, output_name, parse_size
 from srd.cli.upscale_pages import write_pages
 from srd.engine.engine import (
     Engine,
@@ -27,60 +27,15 @@ from srd.errors import ExitCode, SrdError, Terminated, UsageError
 from srd.imaging.animation import Animation, write_animation
 from srd.imaging.decode import Pages, read_media
 from srd.imaging.encode import encode_image, quantize
-from srd.imaging.formats import READ_SUFFIXES, ImageFormat, is_video, resolve_output
+from srd.imaging.formats import ImageFormat, is_video, resolve_output
 from srd.imaging.png import PngStreamWriter
-from srd.imaging.raster import RasterImage, fit_inside
+from srd.imaging.raster import RasterImage
 from srd.jobs.frames import wants_pages, with_scaled_metadata
 from srd.models.registry import native_scale
 from srd.runtime import release_free_memory
 from srd.settings import EngineSettings, ModelSettings, OutputSettings, problem_message
 
 DEFAULT_MAX_PIXELS = 200_000_000
-
-
-# What `output_name` produces: srd's own results beside their inputs are not inputs of the next run.
-_OUTPUT_TAG = re.compile(r"^(?P<stem>.+)_x[124](?:_n[0-3])?$")
-
-
-def collect_inputs(
-    inputs: list[Path], outdir: Path | None = None, missing: list[Path] | None = None
-) -> list[tuple[Path, Path]]:
-    """(file, path relative to the named root) for each image file; folders are walked recursively.
-    Inputs that do not exist are appended to `missing` (a UsageError when no list is given).
-
-    Walking a folder skips hidden files, anything under `outdir`, and srd's own earlier outputs: a file
-    named `STEM_x2.png` (or `_x4`, `_x2_n1`, any output format) beside an input named `STEM.*`.
-    """
-    found: list[tuple[Path, Path]] = []
-    skip_under = outdir.resolve() if outdir is not None else None
-    for item in inputs:
-        if item.is_dir():
-            files = [
-                path
-                for path in sorted(item.rglob("*"))
-                if path.is_file() and path.suffix.lower() in READ_SUFFIXES and not path.name.startswith(".")
-            ]
-            stems = {(path.parent, path.stem) for path in files}
-            for path in files:
-                if skip_under is not None and skip_under in path.resolve().parents:
-                    continue
-                tag = _OUTPUT_TAG.match(path.stem)
-                if tag is not None and (path.parent, tag["stem"]) in stems:
-                    continue  # an output of an earlier `srd upscale` of the file beside it
-                found.append((path, path.relative_to(item)))
-        elif item.exists():
-            found.append((item, Path(item.name)))
-        elif missing is not None:
-            missing.append(item)
-        else:
-            raise UsageError(f"no such file or folder: {item}")
-    return found
-
-
-def output_name(rel: Path, scale: int, noise: int, suffix: str, size: tuple[int, int] | None = None) -> Path:
-    """NAME_x2.png, NAME_x4_n1.png, or NAME_1920x1080.png for an output of a requested size."""
-    tag = f"_{size[0]}x{size[1]}" if size is not None else f"_x{scale}"
-    return rel.with_name(f"{rel.stem}{tag}{f'_n{noise}' if noise >= 0 else ''}{suffix}")
 
 
 def _png_streamer(engine: Engine, image: RasterImage, progress: Progress) -> Callable[[BinaryIO], None]:
@@ -99,34 +54,6 @@ def _png_streamer(engine: Engine, image: RasterImage, progress: Progress) -> Cal
         writer.close()
 
     return write
-
-
-@dataclass(frozen=True)
-class TargetSize:
-    """--size WxH: fit inside that box keeping the aspect ratio, or exactly that size with `WxH!`."""
-
-    width: int
-    height: int
-    exact: bool
-
-    def for_image(self, width: int, height: int) -> tuple[int, int]:
-        """The output size for an input of width x height."""
-        if self.exact:
-            return self.width, self.height
-        return fit_inside(width, height, self.width, self.height)
-
-
-def _parse_size(text: str | None) -> TargetSize | None:
-    if text is None:
-        return None
-    exact = text.endswith("!")
-    try:
-        w, h = (int(v) for v in text.removesuffix("!").lower().split("x"))
-    except ValueError as exc:
-        raise UsageError(f"--size must look like 1920x1080 (or 1920x1080! to stretch), got {text!r}") from exc
-    if w <= 0 or h <= 0:
-        raise UsageError("--size must be positive")
-    return TargetSize(w, h, exact)
 
 
 _OPTIONS = {"name": "--model", "noise": "--noise", "scale": "--scale", "tta": "--tta", "tile": "--tile"}
@@ -196,7 +123,7 @@ def upscale_command(args: argparse.Namespace) -> int:
     """Run `srd upscale`; returns 0, or 1 when any input failed (each failure is printed)."""
     if args.cache_dir != "none":
         enable_compilation_cache(Path(args.cache_dir) if args.cache_dir else default_cache_dir())
-    target = _parse_size(args.size)
+    target = parse_size(args.size)
     if target is not None and args.scale is not None:
         raise UsageError(
             f"-s {args.scale} and --size {args.size}: --size picks each image's scale (the smallest that"
