@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import av
 import pytest
-from support.daemon import DaemonProcess, queue_drained, wait_for, write_config
+from support.daemon import DaemonProcess, queue_drained, status, wait_for, write_config
 from support.videos import VideoSpec, make_video
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("reap_daemons")]
@@ -50,6 +51,16 @@ def test_a_killed_daemon_resumes_a_video_at_a_segment_boundary(tmp_path: Path, c
     second = DaemonProcess(config, SLOW, log_name="daemon2.log").wait_ready()
     wait_for(lambda: _segment(tmp_path, 1), 120, "the resumed job's next segment")
     assert _identity(kept) == before  # segment 1 was reused, not recomputed
+    seen: list[dict[str, Any]] = []
+
+    def frames_in_flight() -> bool:
+        jobs: list[dict[str, Any]] = status(tmp_path).get("in_flight") or []  # type: ignore[assignment]
+        seen.extend(j["progress"] for j in jobs if j.get("input") == "resume.mkv" and j.get("progress"))
+        return any(0 < p["done"] < p["total"] for p in seen)
+
+    # status.json (what `srd status` and the web page show) counts the video's frames while it runs.
+    wait_for(frames_in_flight, 120, "resume.mkv in flight with some of its frames done")
+    assert {(p["unit"], p["total"]) for p in seen} == {("frames", 12)}
     make_video(tmp_path / "clean.mkv", CLIP).rename(inbox / "clean.mkv")
     wait_for(lambda: queue_drained(tmp_path, 2), 300, "both videos to be published")
     assert second.stop() == 0
