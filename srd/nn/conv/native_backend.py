@@ -1,7 +1,8 @@
 """The "native" and "native-bf16" convolution backends: srd's native kernels (srd.nn.conv.native's
 Winograd F(6x6, 3x3), srd.nn.conv.patch's 2x2 stride-2 matmuls, srd.nn.conv.narrow's direct 3x3 for at
-most 4 outputs) for the layers they take, the "winograd" backend's lax.conv and matmuls for the rest; with
-bfloat16, the big layers' weights, products and activations in bfloat16."""
+most 4 outputs) for the layers they take, srd.nn.conv.spectral's row DFT for wide kernels, the "winograd"
+backend's lax.conv and matmuls for the rest; with bfloat16, the big layers' weights, products and
+activations in bfloat16."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from srd.nn.conv.patch import (
     patch_matmul,
     patch_mode,
 )
+from srd.nn.conv.spectral import spectral_conv, spectral_fits
 from srd.nn.conv.subpixel import (
     depth_to_space,
     prepare_subpixel_matmul,
@@ -197,6 +199,8 @@ class NativeBackend:
         if "native" in layer:
             return self._winograd(x, op, layer, act, op.slope)
         # lax.conv and matmuls take the layer's float32 weights: bfloat16 activations are widened first.
+        if spectral_fits(op):  # wide kernels (RealPLKSR's 17 x 17): a DFT along rows (srd.nn.conv.spectral)
+            return epilogue_for(op, layer.get("b"))(spectral_conv(x.astype(jnp.float32), layer["w"], op))
         return subpixel_or_direct(x.astype(jnp.float32), op, layer, epilogue_for(op, layer.get("b")))
 
     def conv_parts(
