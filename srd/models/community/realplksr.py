@@ -25,7 +25,7 @@ from srd.models.community.base import INPUT, Architecture, CommunityNet, GraphBu
 from srd.models.statedict import StateDict
 from srd.nn.ops import Activation, Crop
 from srd.nn.ops.channels import RepeatChannels
-from srd.nn.ops.norm import ChannelLayerNorm, GroupNorm
+from srd.nn.ops.norm import GroupNorm, LayerNorm
 from srd.nn.ops.offset_sample import OffsetSample
 
 _NAME = "RealPLKSR"
@@ -44,8 +44,8 @@ def _layer_norm(g: GraphBuilder, key: str, src: str) -> str:
     if weight.shape != (g.channels[src],) or bias.shape != weight.shape:
         raise ModelError(f"{_NAME}: {key} is shaped {weight.shape}, not ({g.channels[src]},)")
     dst = f"{key}#out"
-    g.ops.append(ChannelLayerNorm(key, src, dst))
-    g.weights[key] = {"weight": weight, "bias": bias}
+    g.ops.append(LayerNorm(key, src, dst, 1e-6))
+    g.weights[key] = {"w": weight, "b": bias}
     g.channels[dst] = g.channels[src]
     return dst
 

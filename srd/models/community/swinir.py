@@ -23,7 +23,8 @@ from srd.errors import ModelError
 from srd.models.community.base import INPUT, Architecture, CommunityNet, GraphBuilder, require
 from srd.models.statedict import StateDict
 from srd.nn.ops import Activation
-from srd.nn.ops.window import CropScaled, LayerNorm, SwinBlock, WindowPad
+from srd.nn.ops.norm import LayerNorm
+from srd.nn.ops.window import CropScaled, SwinBlock, WindowPad
 
 _MEAN = (0.4488, 0.4371, 0.4040)
 _EPS = 1e-5  # nn.LayerNorm's default

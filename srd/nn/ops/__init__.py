@@ -12,7 +12,7 @@ from srd.nn.ops.depthwise import depthwise_conv
 from srd.nn.ops.elementwise import ChannelScale, Eltwise, EltwiseOp
 from srd.nn.ops.gated_ffn import SpatialGateFFN
 from srd.nn.ops.interp import Interp, ResizeKind
-from srd.nn.ops.norm import ChannelLayerNorm, GroupNorm
+from srd.nn.ops.norm import GroupNorm, LayerNorm
 from srd.nn.ops.offset_sample import OffsetSample
 from srd.nn.ops.overlap_attention import OverlapCrossAttention
 from srd.nn.ops.pixelshuffle import PixelShuffle, PixelUnshuffle
@@ -22,7 +22,6 @@ from srd.nn.ops.prelu import PReLU
 from srd.nn.ops.spatial_attention import SpatialWindowAttention
 from srd.nn.ops.window import (
     CropScaled,
-    LayerNorm,
     ResidualMLP,
     SwinBlock,
     WindowAttention,
@@ -36,7 +35,6 @@ __all__ = [
     "BinaryKind",
     "BinaryOp",
     "ChannelAffine",
-    "ChannelLayerNorm",
     "ChannelScale",
     "ChannelSelfAttention",
     "Concat",

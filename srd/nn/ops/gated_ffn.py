@@ -15,7 +15,7 @@ import jax
 
 from srd.nn.ops.base import Activation, Extent, LayerWeights, OneInputOp, activate
 from srd.nn.ops.depthwise import depthwise_conv
-from srd.nn.ops.window import layer_norm
+from srd.nn.ops.norm import layer_norm
 
 if TYPE_CHECKING:
     from srd.nn.conv.base import ConvBackend

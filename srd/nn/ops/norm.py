@@ -1,5 +1,5 @@
-"""Normalisation layers: PyTorch's GroupNorm, whose statistics cover the whole spatial blob, and a layer
-norm over the channels of each pixel (RealPLKSR's channels-first LayerNorm).
+"""Normalisation layers: PyTorch's GroupNorm, whose statistics cover the whole spatial blob, and the layer
+norm over the channels of each pixel (the transformers' LayerNorm, RealPLKSR's channels-first one).
 
 GroupNorm's mean and variance are taken over each sample's group of channels and all its pixels, so its
 result depends on the tile: it is a global op (`is_global`), and where extents are tracked the statistics
@@ -79,15 +79,26 @@ class GroupNorm(OneInputOp):
         return extents[0]
 
 
+def layer_norm(x: jax.Array, w: jax.Array, b: jax.Array, eps: float) -> jax.Array:
+    """PyTorch's LayerNorm over the last axis (biased variance), computed in float32: (x - mean) divided
+    by sqrt(variance + eps), as RealPLKSR's channels-first norm writes it and within an ulp of
+    nn.LayerNorm's rsqrt, times `w` plus `b`."""
+    x32 = x.astype(jnp.float32)
+    centred = x32 - jnp.mean(x32, axis=-1, keepdims=True)
+    variance = jnp.mean(centred * centred, axis=-1, keepdims=True)
+    y = centred / jnp.sqrt(variance + jnp.float32(eps))
+    return (y * w.astype(jnp.float32) + b.astype(jnp.float32)).astype(x.dtype)
+
+
 @dataclass(frozen=True)
-class ChannelLayerNorm(OneInputOp):
-    """A layer norm over each pixel's channels (RealPLKSR's channels-first LayerNorm, eps 1e-6):
-    (x - mean) / sqrt(biased variance + eps) times the layer's "weight", plus its "bias", per channel."""
+class LayerNorm(OneInputOp):
+    """A layer norm over each pixel's channels with the layer's "w" and "b": a transformer's norm on its
+    token sequence (SwinIR, HAT, DAT: eps 1e-5) and RealPLKSR's channels-first one (eps 1e-6)."""
 
     name: str
     src: str
     dst: str
-    eps: float = 1e-6
+    eps: float = 1e-5
 
     @property
     def weight_name(self) -> str:
@@ -100,14 +111,7 @@ class ChannelLayerNorm(OneInputOp):
         backend: ConvBackend,
         extents: Sequence[Extent | None] | None,
     ) -> jax.Array:
-        x = xs[0]
-        x32 = x.astype(jnp.float32)
-        centred = x32 - jnp.mean(x32, axis=-1, keepdims=True)
-        variance = jnp.mean(centred * centred, axis=-1, keepdims=True)
-        # The reference divides by sqrt(s + eps); so does this, rather than multiplying by its rsqrt.
-        y = centred / jnp.sqrt(variance + jnp.float32(self.eps))
-        gamma = weights["weight"].astype(jnp.float32)
-        return (gamma * y + weights["bias"].astype(jnp.float32)).astype(x.dtype)
+        return layer_norm(xs[0], weights["w"], weights["b"], self.eps)
 
     def extent(self, extents: Sequence[Extent | None]) -> Extent | None:
         return extents[0]

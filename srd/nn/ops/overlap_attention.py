@@ -20,7 +20,8 @@ import numpy as np
 import numpy.typing as npt
 
 from srd.nn.ops.base import Extent, LayerWeights, OneInputOp, zero_outside
-from srd.nn.ops.window import attend, layer_norm, merge_heads, mlp, window_partition, window_reverse
+from srd.nn.ops.norm import layer_norm
+from srd.nn.ops.window import attend, merge_heads, mlp, window_partition, window_reverse
 
 if TYPE_CHECKING:
     from srd.nn.conv.base import ConvBackend

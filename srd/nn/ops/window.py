@@ -1,6 +1,6 @@
-"""Ops of the window-attention transformers (SwinIR, HAT): LayerNorm over channels, padding a tile to a
-multiple of the window size by mirroring, cropping the result back, a whole Swin transformer block, and
-its two halves as ops of their own (HAT's hybrid block adds a convolution branch between them): the
+"""Ops of the window-attention transformers (SwinIR, HAT; their LayerNorm is srd.nn.ops.norm's): padding
+a tile to a multiple of the window size by mirroring, cropping the result back, a whole Swin transformer
+block, and its two halves as ops of their own (HAT's hybrid block adds a convolution branch between them): the
 (shifted) window attention of a normalised blob, and the residual MLP.
 
 Partial edge tiles hold their real pixels in a larger fixed shape (srd.nn.extents), so these ops work from
@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from srd.nn.ops.base import Activation, Extent, LayerWeights, OneInputOp, Op, activate, spatial_extent
+from srd.nn.ops.norm import layer_norm
 
 if TYPE_CHECKING:
     from srd.nn.conv.base import ConvBackend
@@ -41,40 +42,6 @@ def _gather(x: jax.Array, rows: jax.Array, cols: jax.Array) -> jax.Array:
     """x[b, rows[b], cols[b]] per sample of an NHWC blob (rows (B, H'), cols (B, W'))."""
     x = jnp.take_along_axis(x, rows[:, :, None, None], axis=1)
     return jnp.take_along_axis(x, cols[:, None, :, None], axis=2)
-
-
-def layer_norm(x: jax.Array, w: jax.Array, b: jax.Array, eps: float) -> jax.Array:
-    """PyTorch's LayerNorm over the last axis (biased variance)."""
-    mean = jnp.mean(x, axis=-1, keepdims=True)
-    centred = x - mean
-    var = jnp.mean(centred * centred, axis=-1, keepdims=True)
-    return centred * jax.lax.rsqrt(var + eps) * w + b
-
-
-@dataclass(frozen=True)
-class LayerNorm(OneInputOp):
-    """LayerNorm over the channels of each pixel (a transformer's norm on its token sequence)."""
-
-    name: str
-    src: str
-    dst: str
-    eps: float = 1e-5
-
-    @property
-    def weight_name(self) -> str:
-        return self.name
-
-    def apply(
-        self,
-        xs: Sequence[jax.Array],
-        weights: LayerWeights,
-        backend: ConvBackend,
-        extents: Sequence[Extent | None] | None,
-    ) -> jax.Array:
-        return layer_norm(xs[0], weights["w"], weights["b"], self.eps)
-
-    def extent(self, extents: Sequence[Extent | None]) -> Extent | None:
-        return extents[0]
 
 
 @dataclass(frozen=True)
