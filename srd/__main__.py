@@ -2,6 +2,6 @@
 
 import sys
 
-from srd.cli import main
+from srd.cli.main import console_main
 
-sys.exit(main())
+sys.exit(console_main())
