@@ -27,14 +27,15 @@ def add_upscale_parser(sub: Any, epilog: str, formatter: type[argparse.HelpForma
     up: argparse.ArgumentParser = sub.add_parser(
         "upscale",
         help="upscale image files or folders once, then exit",
-        description="Upscale image files, or every image in folders (recursively), and write each result"
-        " beside its input as NAME_x2.png (NAME_x4_n1.png for -s 4 -n 1, ...) or under -o. An existing"
-        " output is never replaced without --overwrite; every write is atomic.",
+        description="Upscale image and video files, or every one in folders (recursively), and write each"
+        " result beside its input as NAME_x2.png (NAME_x4_n1.png for -s 4 -n 1, clip_x2.mp4, ...) or under"
+        " -o. An existing output is never replaced without --overwrite; every write is atomic; a video"
+        " interrupted resumes at its first unfinished segment when run again.",
         epilog=epilog,
         formatter_class=formatter,
     )
     up.add_argument(
-        "inputs", nargs="+", type=Path, metavar="INPUT", help="image files or folders (recursive)"
+        "inputs", nargs="+", type=Path, metavar="INPUT", help="image or video files, or folders (recursive)"
     )
     up.add_argument(
         "-o", "--outdir", type=Path, default=None, help="output folder (default: beside each input)"
