@@ -97,3 +97,29 @@ def save_safetensors(state: dict[str, Any], path: Path) -> Path:
 
     save_file({k: v.contiguous() for k, v in state.items()}, str(path))
     return path
+
+
+def textured_image(height: int, width: int, seed: int = 0) -> npt.NDArray[np.uint8]:
+    """A smooth image with texture (gradients plus noise), so the networks see structure, not only noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    base = np.stack([xx / width, yy / height, 0.5 + 0.4 * np.sin((xx + yy) / 5.0)], axis=-1)
+    return np.clip((base + rng.normal(0, 0.08, base.shape)) * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def match_reference(
+    model: Any, path: Path, scale: int, image: npt.NDArray[np.uint8], **options: Any
+) -> tuple[npt.NDArray[np.int16], npt.NDArray[np.int16]]:
+    """srd's output of the model file `path` against `model`'s forward on the image with srd's mirrored
+    10 px context: the reference not saturated (so the comparison sees the network, not clipping), the
+    same shape, every 8-bit pixel within 1. Returns (expected, got) for further checks."""
+    from srd.api import Upscaler
+
+    reference = forward_reflect(model, image.astype(np.float32) / 255, scale)
+    inside = np.mean((reference > 0.01) & (reference < 0.99))
+    assert inside > 0.5, f"the reference output is saturated ({inside:.0%} inside 0..1): pick other weights"
+    expected = np.floor(reference * 255 + 0.5).astype(np.int16)
+    got = Upscaler(path, scale=scale, **options).upscale(image).astype(np.int16)
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).max() <= 1
+    return expected, got

@@ -13,9 +13,11 @@ from support.spandrel_ref import (
     architecture,
     calibrate,
     forward_reflect,
+    match_reference,
     randomise,
     save_pth,
     save_safetensors,
+    textured_image,
 )
 
 from srd.api import Upscaler
@@ -25,31 +27,16 @@ from srd.models.community import detect_network, read_network
 torch = pytest.importorskip("torch")
 
 
-def _image(height: int, width: int, seed: int = 0) -> np.ndarray[Any, np.dtype[np.uint8]]:
-    """A smooth image with texture (gradients plus noise), so the networks see structure, not only noise."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    base = np.stack([xx / width, yy / height, 0.5 + 0.4 * np.sin((xx + yy) / 5.0)], axis=-1)
-    return np.clip((base + rng.normal(0, 0.08, base.shape)) * 255 + 0.5, 0, 255).astype(np.uint8)
-
-
 def _compare(model: Any, path: Path, scale: int, size: tuple[int, int] = (36, 44), **options: Any) -> None:
     """srd's output of the file equals the reference forward (mirrored 10 px context) within 1 of 255,
     and the reference is not saturated (so the comparison sees the network, not clipping). The model
     is calibrated before it is saved (`_saved`), on the same image."""
-    image = _image(*size)
-    reference = forward_reflect(model, image.astype(np.float32) / 255, scale)
-    inside = np.mean((reference > 0.01) & (reference < 0.99))
-    assert inside > 0.5, f"the reference output is saturated ({inside:.0%} inside 0..1): pick other weights"
-    expected = np.floor(reference * 255 + 0.5).astype(np.int16)
-    got = Upscaler(path, scale=scale, **options).upscale(image).astype(np.int16)
-    assert got.shape == expected.shape
-    assert np.abs(got - expected).max() <= 1
+    match_reference(model, path, scale, textured_image(*size), **options)
 
 
 def _calibrated(model: Any, last: str, size: tuple[int, int] = (36, 44)) -> Any:
-    """`model` with its last layer `last` rescaled so its output on `_image(*size)` is not saturated."""
-    return calibrate(model, last, _image(*size).astype(np.float32) / 255)
+    """`model` with its last layer `last` rescaled so its output on the textured image is not saturated."""
+    return calibrate(model, last, textured_image(*size).astype(np.float32) / 255)
 
 
 def _esrgan(size: tuple[int, int] = (36, 44), seed: int = 0, **kwargs: Any) -> Any:
@@ -233,7 +220,7 @@ def test_tta_averages_the_eight_transforms_of_the_reference(tmp_path: Path) -> N
     """With TTA, srd's output is the mean of the reference forward over the eight flips and rotations."""
     model = _esrgan((24, 24), seed=4, num_filters=8, num_blocks=1, scale=2)
     path = save_pth(model.state_dict(), tmp_path / "esrgan.pth")
-    image = _image(24, 24)
+    image = textured_image(24, 24)
     x = image.astype(np.float32) / 255
     outs = []
     for k in range(4):
@@ -250,11 +237,11 @@ def test_alpha_and_gray_images_run_through_a_community_model(tmp_path: Path) -> 
     """An RGBA image keeps its alpha (bicubic, as for Real-ESRGAN) and a gray one stays gray."""
     model = _esrgan(seed=6, num_filters=8, num_blocks=1, scale=2)
     up = Upscaler(save_pth(model.state_dict(), tmp_path / "esrgan.pth"), scale=2)
-    rgba = np.dstack([_image(20, 30), np.full((20, 30), 77, np.uint8)])
+    rgba = np.dstack([textured_image(20, 30), np.full((20, 30), 77, np.uint8)])
     out = up.upscale(rgba)
     assert out.shape == (40, 60, 4)
     assert np.abs(out[..., 3].astype(int) - 77).max() <= 1
-    assert up.upscale(_image(20, 30)[..., 0]).shape == (40, 60)
+    assert up.upscale(textured_image(20, 30)[..., 0]).shape == (40, 60)
 
 
 def test_the_catalog_names_every_community_architecture() -> None:

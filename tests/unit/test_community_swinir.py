@@ -11,10 +11,11 @@ import pytest
 from support.spandrel_ref import (
     architecture,
     calibrate,
-    forward_reflect,
+    match_reference,
     randomise,
     save_pth,
     save_safetensors,
+    textured_image,
 )
 
 from srd.api import Upscaler
@@ -26,29 +27,15 @@ torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.filterwarnings("ignore:torch.meshgrid:UserWarning")
 
 
-def _image(height: int, width: int, seed: int = 0) -> np.ndarray[Any, np.dtype[np.uint8]]:
-    """A smooth image with texture (gradients plus noise), so the networks see structure, not only noise."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    base = np.stack([xx / width, yy / height, 0.5 + 0.4 * np.sin((xx + yy) / 5.0)], axis=-1)
-    return np.clip((base + rng.normal(0, 0.08, base.shape)) * 255 + 0.5, 0, 255).astype(np.uint8)
-
-
 def _model(last: str, size: tuple[int, int], seed: int, **kwargs: Any) -> Any:
-    """A random spandrel SwinIR with its last layer `last` calibrated (unsaturated) on `_image(*size)`."""
+    """A random spandrel SwinIR with its last layer `last` calibrated (unsaturated) on the textured image."""
     model = randomise(architecture("SwinIR").SwinIR(**kwargs), seed)
-    return calibrate(model, last, _image(*size).astype(np.float32) / 255)
+    return calibrate(model, last, textured_image(*size).astype(np.float32) / 255)
 
 
 def _compare(model: Any, path: Path, scale: int, size: tuple[int, int]) -> None:
     """srd's output equals the reference forward on the 10-px-mirrored image within 1 of 255."""
-    image = _image(*size)
-    reference = forward_reflect(model, image.astype(np.float32) / 255, scale)
-    assert np.mean((reference > 0.01) & (reference < 0.99)) > 0.5, "the reference output is saturated"
-    expected = np.floor(reference * 255 + 0.5).astype(np.int16)
-    got = Upscaler(path, scale=scale).upscale(image).astype(np.int16)
-    assert got.shape == expected.shape
-    assert np.abs(got - expected).max() <= 1
+    match_reference(model, path, scale, textured_image(*size))
 
 
 def _spandrel_hyperparameters(state: dict[str, Any]) -> dict[str, Any]:
@@ -125,7 +112,7 @@ def test_swinir_image_of_several_tiles_keeps_its_size(tmp_path: Path) -> None:
     own reference image and only the whole is checked here)."""
     model = _model("upsample.0", (40, 40), seed=9, **_SMALL, upscale=2, upsampler="pixelshuffledirect")
     path = save_pth(model.state_dict(), tmp_path / "m.pth")
-    got = Upscaler(path, scale=2, tile=32).upscale(_image(40, 70))
+    got = Upscaler(path, scale=2, tile=32).upscale(textured_image(40, 70))
     assert got.shape == (80, 140, 3)
     assert 20 < float(got.mean()) < 235
 
